@@ -1,0 +1,517 @@
+"""The JSONL file git carries: canonical export, strict parsing, newer-wins import.
+
+Canonical form: one issue per line, lines sorted by id (as strings, like beads), keys in
+beads' order, Go-style compact JSON. One change to one issue changes one line.
+
+Import is all-or-nothing (one transaction) and newer-wins per record (``updated_at``, then
+the line's hash as a deterministic tie-break). When the input is the workspace JSONL, the
+per-issue line hashes recorded at the last export/import (``jsonl_state``) act as the base
+of a three-way comparison: a line that did not change since then is not imported at all
+(so a stale file never resurrects or reverts anything), and an issue whose line vanished
+is deleted unless it changed locally since.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import CollisionError, ImportFormatError
+from .model import (DEP_TYPES, ISSUE_FIELDS, ISSUE_TYPES, KNOWN_ISSUE_KEYS, STATUSES, dumps_compact,
+                    issue_to_json, now, ts_micros)
+from .store import Store
+from .store.rename import rename_ids, rewrite_mentions
+
+CONFLICT_MARKERS = ("<<<<<<< ", ">>>>>>> ", "<<<<<<<\n", ">>>>>>>\n")
+
+
+def line_hash(line: str) -> str:
+    return hashlib.sha256(line.encode()).hexdigest()[:32]
+
+
+# --- export --------------------------------------------------------------------------------
+
+def export_lines(store: Store, ids: list[str] | None = None, status: str | None = None) -> dict[str, str]:
+    """Canonical lines keyed by issue id (all issues, or ``ids``), built with bulk queries."""
+    c = store.conn
+    from .store.db import ISSUE_COLUMNS
+    sql = f"SELECT {ISSUE_COLUMNS} FROM issues"
+    params: list[Any] = []
+    conds = []
+    if status and status != "all":
+        conds.append("status = ?")
+        params.append(status)
+    if ids is not None:
+        if not ids:
+            return {}
+        conds.append(f"id IN ({','.join('?' * len(ids))})")
+        params.extend(ids)
+    if conds:
+        sql += " WHERE " + " AND ".join(conds)
+    rows = c.execute(sql, params).fetchall()
+    labels = store.labels_for()
+    deps = store.all_dep_records()
+    comments = store.comments_for()
+    out = {}
+    for r in rows:
+        i = r["id"]
+        out[i] = dumps_compact(issue_to_json(r, labels.get(i), deps.get(i), comments.get(i)))
+    return out
+
+
+def render(lines: dict[str, str]) -> str:
+    return "".join(lines[k] + "\n" for k in sorted(lines))
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file in the same directory, fsync, rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
+    data = text.encode()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    try:
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:  # pragma: no cover - some filesystems refuse fsync on directories
+        pass
+
+
+def fingerprint(path: Path) -> str | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+
+
+def flush(store: Store, path: Path, *, full: bool = False) -> dict[str, Any]:
+    """Bring the workspace JSONL up to date with the database (auto-flush / export).
+
+    Precondition: the caller holds the workspace write lock, and has absorbed the file first
+    (``needs_import`` is false); otherwise this raises, so that an export never overwrites
+    newer lines it has not read. Incremental unless ``full``: only dirty issues' lines change.
+    """
+    path = Path(path)
+    with store.tx():
+        if needs_import(store, path):
+            from .errors import BdError
+            raise BdError(f"{path} changed since it was last imported; import it before exporting",
+                          "run any bd command (it imports first) or 'bd import'")
+        dirty = store.dirty_ids()
+        exists = path.exists()
+        if not dirty and not full and exists:
+            return {"written": False, "changed": 0}
+        if full or not exists:
+            lines = export_lines(store)
+            changed = sorted(set(lines) | set(dirty))
+            store.replace_jsonl_state({i: line_hash(ln) for i, ln in lines.items()})
+        else:
+            lines = read_lines_by_id(path)
+            fresh = export_lines(store, dirty)
+            changed = []
+            for i in dirty:
+                new = fresh.get(i)
+                if lines.get(i) != new:
+                    changed.append(i)
+                if new is None:
+                    lines.pop(i, None)
+                else:
+                    lines[i] = new
+            store.set_jsonl_state((i, line_hash(fresh[i]) if i in fresh else None) for i in dirty)
+        text = render(lines)
+        atomic_write(path, text)
+        store.clear_dirty(dirty)
+        store.set_meta("jsonl_sha256", hashlib.sha256(text.encode()).hexdigest())
+        store.set_meta("jsonl_fingerprint", fingerprint(path) or "")
+    return {"written": True, "changed": len(changed), "issues": len(lines)}
+
+
+def read_lines_by_id(path: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    with open(path, encoding="utf-8") as f:
+        for raw in f:
+            line = raw.rstrip("\n")
+            if not line.strip():
+                continue
+            if line.startswith('{"id":"'):
+                end = line.index('"', 7)
+                out[line[7:end]] = line
+            else:
+                out[json.loads(line)["id"]] = line
+    return out
+
+
+def needs_import(store: Store, path: Path) -> bool:
+    """Whether the workspace JSONL differs from what the database last wrote or read.
+
+    Cheap when nothing changed (one stat); hashes the file only when its stat changed.
+    A missing file never needs importing.
+    """
+    fp = fingerprint(path)
+    if fp is None:
+        return False
+    if fp == store.get_meta("jsonl_fingerprint"):
+        return False
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    if digest == store.get_meta("jsonl_sha256"):
+        if not store.in_tx:
+            with store.tx():
+                store.set_meta("jsonl_fingerprint", fp)
+        else:
+            store.set_meta("jsonl_fingerprint", fp)
+        return False
+    return True
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+@dataclass
+class Record:
+    line_no: int
+    line: str
+    obj: dict[str, Any]
+    created_us: int = 0
+    updated_us: int = 0
+
+    @property
+    def id(self) -> str:
+        return self.obj["id"]
+
+    @property
+    def hash(self) -> str:
+        return line_hash(self.line)
+
+
+@dataclass
+class ImportResult:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    kept_newer: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    remapped: dict[str, str] = field(default_factory=dict)
+    renumbered: dict[str, str] = field(default_factory=dict)
+    collisions: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "created": len(self.created), "updated": len(self.updated), "unchanged": self.unchanged,
+            "kept_newer": len(self.kept_newer), "deleted": len(self.deleted),
+            "created_ids": self.created, "updated_ids": self.updated, "kept_newer_ids": self.kept_newer,
+            "deleted_ids": self.deleted, "remapped": self.remapped, "renumbered": self.renumbered,
+            "collisions": self.collisions, "warnings": self.warnings, "dry_run": self.dry_run,
+        }
+
+
+_STR_FIELDS = ("title", "description", "design", "acceptance_criteria", "notes", "status",
+               "issue_type", "assignee", "external_ref", "closed_at")
+
+
+def parse(text: str, *, strict: bool = False) -> tuple[list[Record], list[str]]:
+    """Parse and check JSONL text. Raises ImportFormatError naming the first bad line.
+
+    Values we do not know (statuses, types, dependency types) give warnings, or errors when
+    ``strict``. Blank lines are skipped.
+    """
+    records: list[Record] = []
+    warnings: list[str] = []
+    for n, raw in enumerate(text.splitlines(), start=1):
+        line = raw.rstrip("\r")
+        if not line.strip():
+            continue
+        if line.startswith(("<<<<<<<", ">>>>>>>", "|||||||")) or line == "=======":
+            raise ImportFormatError("git conflict marker: the file is in the middle of a merge", n,
+                                    "resolve the merge of .beads/issues.jsonl first (keep both sides' lines)")
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ImportFormatError(f"invalid JSON: {e.msg} (column {e.colno})", n) from None
+        if not isinstance(obj, dict):
+            raise ImportFormatError(f"expected a JSON object, got {type(obj).__name__}", n)
+        rec = Record(n, line, obj)
+        _check(rec, strict, warnings)
+        records.append(rec)
+    return records, warnings
+
+
+def _check(rec: Record, strict: bool, warnings: list[str]) -> None:
+    o, n = rec.obj, rec.line_no
+    for key in ("id", "title"):
+        if key not in o:
+            raise ImportFormatError(f"missing required field '{key}'", n)
+        if not isinstance(o[key], str) or not o[key].strip():
+            raise ImportFormatError(f"field '{key}' must be a non-empty string", n)
+    for key in _STR_FIELDS:
+        if o.get(key) is not None and not isinstance(o[key], str):
+            raise ImportFormatError(f"field '{key}' must be a string, got {type(o[key]).__name__}", n)
+    for key in ("priority", "estimated_minutes"):
+        v = o.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+            raise ImportFormatError(f"field '{key}' must be an integer, got {json.dumps(v)}", n)
+    if o.get("priority") is not None and not 0 <= o["priority"] <= 4:
+        _unknown(f"priority {o['priority']} is outside 0-4", n, strict, warnings)
+    o.setdefault("status", "open")
+    o.setdefault("priority", 2)
+    o.setdefault("issue_type", "task")
+    if o["status"] not in STATUSES:
+        _unknown(f"unknown status '{o['status']}' (kept; treated as not ready)", n, strict, warnings)
+    if o["issue_type"] not in ISSUE_TYPES:
+        _unknown(f"unknown issue type '{o['issue_type']}' (kept)", n, strict, warnings)
+    for key in ("created_at", "updated_at", "closed_at"):
+        v = o.get(key)
+        if v is None:
+            continue
+        try:
+            us = ts_micros(v)
+        except ValueError:
+            raise ImportFormatError(f"field '{key}' is not an RFC 3339 timestamp: {v!r}", n) from None
+        if key == "created_at":
+            rec.created_us = us
+        elif key == "updated_at":
+            rec.updated_us = us
+    if o.get("created_at") is None:
+        if o.get("updated_at") is None:
+            raise ImportFormatError("missing 'created_at' and 'updated_at'", n)
+        o["created_at"], rec.created_us = o["updated_at"], rec.updated_us
+    if o.get("updated_at") is None:
+        o["updated_at"], rec.updated_us = o["created_at"], rec.created_us
+    labels = o.get("labels")
+    if labels is not None and (not isinstance(labels, list) or not all(isinstance(x, str) for x in labels)):
+        raise ImportFormatError("field 'labels' must be a list of strings", n)
+    deps = o.get("dependencies")
+    if deps is not None:
+        if not isinstance(deps, list):
+            raise ImportFormatError("field 'dependencies' must be a list", n)
+        for d in deps:
+            if not isinstance(d, dict) or not isinstance(d.get("depends_on_id"), str):
+                raise ImportFormatError("each dependency needs a string 'depends_on_id'", n)
+            if d.get("issue_id", o["id"]) != o["id"]:
+                raise ImportFormatError(
+                    f"dependency issue_id {d.get('issue_id')!r} does not match the line's id {o['id']!r}", n)
+            t = d.get("type", "blocks")
+            if not isinstance(t, str):
+                raise ImportFormatError("dependency 'type' must be a string", n)
+            if t not in DEP_TYPES:
+                _unknown(f"unknown dependency type '{t}' (kept; informational)", n, strict, warnings)
+            for k in ("created_at",):
+                if d.get(k) is not None:
+                    try:
+                        ts_micros(d[k])
+                    except (ValueError, TypeError):
+                        raise ImportFormatError(f"dependency '{k}' is not an RFC 3339 timestamp", n) from None
+    comments = o.get("comments")
+    if comments is not None:
+        if not isinstance(comments, list) or not all(
+                isinstance(c, dict) and isinstance(c.get("text"), str) for c in comments):
+            raise ImportFormatError("field 'comments' must be a list of objects with 'text'", n)
+
+
+def _unknown(msg: str, n: int, strict: bool, warnings: list[str]) -> None:
+    if strict:
+        raise ImportFormatError(msg + "; --strict refuses values this version does not know", n)
+    warnings.append(f"line {n}: {msg}")
+
+
+# --- import --------------------------------------------------------------------------------
+
+_SCALARS = tuple(k for k, _ in ISSUE_FIELDS)
+
+
+def _row_from(o: dict[str, Any]) -> dict[str, Any]:
+    row = {k: o.get(k) for k in _SCALARS}
+    row["description"] = row["description"] or ""
+    if row["status"] == "closed" and not row.get("closed_at"):
+        row["closed_at"] = row["updated_at"]
+    row["extra"] = {k: v for k, v in o.items() if k not in KNOWN_ISSUE_KEYS} or None
+    return row
+
+
+class _DryRun(Exception):
+    pass
+
+
+def import_text(store: Store, text: str, *, actor: str, workspace: bool = False, dry_run: bool = False,
+                collisions: str = "fail", skip_existing: bool = False, strict: bool = False,
+                path: Path | None = None) -> ImportResult:
+    """Import JSONL text in one transaction; see the module docstring for the rules.
+
+    ``collisions``: "fail" (report and raise CollisionError, nothing changed), "remap" (give
+    the incoming issue a new ID, rewriting references inside the incoming records only), or
+    "auto" (workspace imports: renumber a local issue that was never exported, else remap).
+    A collision is the same ID on a *different* issue: different ``created_at``. The same
+    issue with other content is an edit, decided newer-wins.
+    Raises ImportFormatError (bad input) and CollisionError; either leaves the database as it was.
+    """
+    records, warnings = parse(text, strict=strict)
+    result = ImportResult(warnings=warnings, dry_run=dry_run)
+    by_id: dict[str, Record] = {}
+    for rec in records:  # duplicates inside the file: identical -> one; same issue -> newer
+        prev = by_id.get(rec.id)
+        if prev is None or prev.line == rec.line:
+            by_id[rec.id] = rec
+            continue
+        if prev.created_us != rec.created_us:
+            raise ImportFormatError(
+                f"id {rec.id} appears twice for two different issues (also line {prev.line_no})", rec.line_no,
+                "a merge kept both sides of a sequential-ID collision; renumber one of them by hand")
+        if (rec.updated_us, rec.hash) > (prev.updated_us, prev.hash):
+            by_id[rec.id] = rec
+    try:
+        with store.tx():
+            _apply(store, by_id, result, actor=actor, workspace=workspace, collisions=collisions,
+                   skip_existing=skip_existing)
+            if workspace and path is not None:
+                store.replace_jsonl_state({i: r.hash for i, r in by_id.items()})
+                store.set_meta("jsonl_sha256", hashlib.sha256(Path(path).read_bytes()).hexdigest())
+                store.set_meta("jsonl_fingerprint", fingerprint(Path(path)) or "")
+            if dry_run:
+                raise _DryRun()
+    except _DryRun:
+        pass
+    return result
+
+
+def _apply(store: Store, by_id: dict[str, Record], result: ImportResult, *, actor: str, workspace: bool,
+           collisions: str, skip_existing: bool) -> None:
+    c = store.conn
+    base = store.jsonl_state() if workspace else {}
+    dirty = set(store.dirty_ids()) if workspace else set()
+    existing = {r["id"]: r for r in c.execute("SELECT id, created_us, updated_us FROM issues")}
+    # 1. collisions: same id, a different issue
+    found = []
+    for i, rec in by_id.items():
+        ex = existing.get(i)
+        if ex is not None and ex["created_us"] != rec.created_us and base.get(i) != rec.hash:
+            found.append(i)
+    for i in sorted(found):
+        row = store.get_issue(i)
+        result.collisions.append({"id": i, "line": by_id[i].line_no, "existing_title": row["title"] if row else "",
+                                  "incoming_title": by_id[i].obj["title"]})
+    if found:
+        if collisions == "fail":
+            lines = "; ".join(f"{x['id']} (line {x['line']}: {x['incoming_title']!r} vs existing "
+                              f"{x['existing_title']!r})" for x in result.collisions)
+            raise CollisionError(f"{len(found)} ID collision(s): {lines}",
+                                 "import with --resolve-collisions to give the incoming issues new IDs, "
+                                 "or --dry-run to review")
+        local_renames: dict[str, str] = {}
+        for i in sorted(found):
+            if collisions == "auto" and i not in base:
+                local_renames[i] = _fresh_id(store, i)
+            else:
+                result.remapped[i] = _fresh_id(store, i)
+        if local_renames:
+            rename_ids(store, local_renames, actor)
+            result.renumbered.update(local_renames)
+            for old, new in local_renames.items():
+                existing[new] = existing.pop(old)
+                dirty.add(new)
+        if result.remapped:
+            by_id = _remap_incoming(by_id, result.remapped)
+            for new in result.remapped.values():
+                dirty.add(new)
+            store.mark_dirty(list(result.remapped) + list(result.remapped.values()))
+    # 2. upsert newer-wins
+    ts = now()
+    for i, rec in sorted(by_id.items()):
+        if workspace and base.get(i) == rec.hash:
+            result.unchanged += 1
+            continue
+        ex = existing.get(i)
+        if ex is None:
+            if workspace and i in dirty and i in base:
+                # deleted here since the last sync, and the file still has the old line
+                result.unchanged += 1
+                continue
+            _write_record(store, rec, insert=True)
+            store.add_event(i, "created", actor, comment="import", ts=ts)
+            result.created.append(i)
+            continue
+        if skip_existing:
+            result.unchanged += 1
+            continue
+        if rec.updated_us < ex["updated_us"]:
+            result.kept_newer.append(i)
+            store.mark_dirty([i], ts)  # the file is stale for this issue: rewrite its line
+            continue
+        if rec.updated_us == ex["updated_us"]:
+            mine = export_lines(store, [i]).get(i, "")
+            if mine == rec.line or line_hash(mine) >= rec.hash:
+                if mine != rec.line and line_hash(mine) != rec.hash:
+                    result.kept_newer.append(i)
+                    store.mark_dirty([i], ts)
+                else:
+                    result.unchanged += 1
+                continue
+        _write_record(store, rec, insert=False)
+        store.add_event(i, "updated", actor, comment="import", ts=ts)
+        result.updated.append(i)
+    # 3. lines that left the workspace file: deleted elsewhere, unless changed here since
+    if workspace and not by_id and base:
+        result.warnings.append("the JSONL has no issues; not treating that as deleting all "
+                               f"{len(base)} (delete them with 'bd delete' if that is meant)")
+    elif workspace:
+        for i in sorted(set(base) - set(by_id)):
+            if i in existing and i not in dirty:
+                store.delete_issue_row(i)
+                result.deleted.append(i)
+        store.set_jsonl_state((i, None) for i in result.deleted)
+
+
+def _fresh_id(store: Store, old: str) -> str:
+    prefix = old.rsplit("-", 1)[0] if "-" in old else store.prefix
+    return store.next_id(prefix)
+
+
+def _remap_incoming(by_id: dict[str, Record], mapping: dict[str, str]) -> dict[str, Record]:
+    out: dict[str, Record] = {}
+    for i, rec in by_id.items():
+        o = dict(rec.obj)
+        o["id"] = mapping.get(i, i)
+        for f in ("title", "description", "design", "acceptance_criteria", "notes"):
+            if isinstance(o.get(f), str):
+                o[f] = rewrite_mentions(o[f], mapping)
+        if o.get("dependencies"):
+            o["dependencies"] = [dict(d, issue_id=o["id"], depends_on_id=mapping.get(d["depends_on_id"],
+                                                                                   d["depends_on_id"]))
+                                 for d in o["dependencies"]]
+        new = Record(rec.line_no, rec.line, o, rec.created_us, rec.updated_us)
+        if o != rec.obj:
+            new.line = dumps_compact(o)
+        out[o["id"]] = new
+    return out
+
+
+def _write_record(store: Store, rec: Record, *, insert: bool) -> None:
+    o = rec.obj
+    row = _row_from(o)
+    if insert:
+        store.insert_issue(row)
+    else:
+        store.replace_issue(row)
+        store.note_id(row["id"])
+    store.set_labels(row["id"], sorted(set(o.get("labels") or [])))
+    store.set_deps(row["id"], o.get("dependencies") or [])
+    have = {(c["author"], c["created_at"], c["text"]) for c in store.comments(row["id"])} if not insert else set()
+    for cm in o.get("comments") or []:
+        key = (cm.get("author") or "", cm.get("created_at") or row["updated_at"], cm["text"])
+        if key not in have:
+            store.add_comment(row["id"], key[0], key[2], key[1])
+            have.add(key)

@@ -1,0 +1,164 @@
+"""Issue model: the known values, timestamps, and the one place that shapes beads JSON.
+
+Issues travel as plain dicts (the wire and JSONL format *is* a dict); this module knows the
+key order beads uses, which keys are omitted when empty, and how to encode them the way
+beads' Go encoder does, so that files written by either tool diff cleanly.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+STATUSES = ("open", "in_progress", "blocked", "closed")
+ISSUE_TYPES = ("bug", "feature", "task", "epic", "chore")
+DEP_TYPES = ("blocks", "related", "parent-child", "discovered-from")
+#: Dependency types that take part in readiness. Unknown (newer) types are informational.
+BLOCKING_DEP_TYPES = ("blocks", "parent-child")
+
+MAX_TITLE_BYTES = 500
+DEFAULT_PRIORITY = 2
+DEFAULT_TYPE = "task"
+
+#: Scalar issue fields in beads' JSON order; (name, omit_when_empty).
+#: ``omit`` = "empty" drops "" too, "null" drops only None (beads' pointer fields).
+ISSUE_FIELDS: tuple[tuple[str, str | None], ...] = (
+    ("id", None),
+    ("title", None),
+    ("description", None),
+    ("design", "empty"),
+    ("acceptance_criteria", "empty"),
+    ("notes", "empty"),
+    ("status", None),
+    ("priority", None),
+    ("issue_type", None),
+    ("assignee", "empty"),
+    ("estimated_minutes", "null"),
+    ("created_at", None),
+    ("updated_at", None),
+    ("closed_at", "null"),
+    ("external_ref", "null"),
+)
+KNOWN_ISSUE_KEYS = frozenset(k for k, _ in ISSUE_FIELDS) | {"labels", "dependencies", "comments"}
+DEP_FIELDS = ("issue_id", "depends_on_id", "type", "created_at", "created_by")
+COMMENT_FIELDS = ("author", "text", "created_at")
+
+#: Fields `bd update` may change (beads' whitelist plus the ones the issue asks for).
+UPDATABLE_FIELDS = (
+    "status", "priority", "title", "assignee", "description", "design",
+    "acceptance_criteria", "notes", "issue_type", "estimated_minutes", "external_ref",
+)
+
+
+def now() -> str:
+    """The current time as RFC 3339 with microseconds and the local zone offset."""
+    return datetime.now().astimezone().isoformat(timespec="microseconds")
+
+
+def parse_ts(text: str) -> datetime:
+    """Parse an RFC 3339 timestamp (any fraction length, ``Z`` or an offset).
+
+    Raises ValueError when the text is not a timestamp with a zone.
+    """
+    if not isinstance(text, str) or len(text) < 19:
+        raise ValueError(f"not a timestamp: {text!r}")
+    s = text.strip()
+    if s[-1] in "zZ":
+        s = s[:-1] + "+00:00"
+    # fromisoformat (3.11) accepts any fraction length but only with a 'T' or ' ' separator.
+    dot = s.find(".", 19)
+    if dot != -1:
+        end = dot + 1
+        while end < len(s) and s[end].isdigit():
+            end += 1
+        frac = s[dot + 1:end][:6].ljust(6, "0")
+        s = s[:dot + 1] + frac + s[end:]
+    dt = datetime.fromisoformat(s)
+    if dt.tzinfo is None:
+        raise ValueError(f"timestamp without a zone: {text!r}")
+    return dt
+
+
+def ts_micros(text: str) -> int:
+    """Microseconds since the epoch for an RFC 3339 timestamp (for ordering across zones)."""
+    dt = parse_ts(text)
+    delta = dt - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def short_time(text: str | None) -> str:
+    """``YYYY-MM-DD HH:MM`` in the timestamp's own zone, for human output."""
+    if not text:
+        return ""
+    try:
+        return parse_ts(text).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return text
+
+
+# --- JSON encoding -------------------------------------------------------------------------
+
+_GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                             "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def dumps_compact(obj: Any) -> str:
+    """One-line JSON as Go's encoding/json writes it (compact, UTF-8, HTML-escaped)."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    if "<" in text or ">" in text or "&" in text or "\u2028" in text or "\u2029" in text:
+        text = text.translate(_GO_ESCAPES)
+    return text
+
+
+def dumps_pretty(obj: Any) -> str:
+    """Indented JSON for ``--json`` output (2 spaces, as beads prints)."""
+    return json.dumps(obj, ensure_ascii=False, indent=2)
+
+
+def issue_to_json(row: dict[str, Any], labels: list[str] | None = None,
+                  deps: list[dict[str, Any]] | None = None,
+                  comments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Shape an issue row (scalar columns + ``extra`` JSON) as a beads issue object.
+
+    Known fields come in beads' order with its omit-empty rules, then fields we do not
+    model (kept verbatim from an import, sorted by key), then labels/dependencies/comments.
+    """
+    out: dict[str, Any] = {}
+    for key, omit in ISSUE_FIELDS:
+        val = row.get(key)
+        if omit == "empty" and (val is None or val == ""):
+            continue
+        if omit == "null" and val is None:
+            continue
+        if val is None and key == "description":
+            val = ""
+        out[key] = val
+    extra = row.get("extra")
+    if extra:
+        ext = json.loads(extra) if isinstance(extra, str) else extra
+        for key in sorted(ext):
+            if key not in out:
+                out[key] = ext[key]
+    if labels:
+        out["labels"] = labels
+    if deps:
+        out["dependencies"] = deps
+    if comments:
+        out["comments"] = comments
+    return out
+
+
+def dep_to_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A dependency record in beads' key order, plus fields we do not model."""
+    out = {k: row.get(k) for k in DEP_FIELDS}
+    if out["created_by"] is None:
+        out["created_by"] = ""
+    extra = row.get("extra")
+    if extra:
+        ext = json.loads(extra) if isinstance(extra, str) else extra
+        for key in sorted(ext):
+            out.setdefault(key, ext[key])
+    return out

@@ -1,0 +1,168 @@
+"""The operation table: the one implementation of every operation.
+
+``run(store, op, args, actor)`` is what both transports call: direct mode in-process, the
+daemon for each request. A write runs inside one transaction (``Store.tx``); ``batch`` runs
+several operations in one transaction (atomic, the default) or one each (``atomic: false``).
+Handlers take ``(ctx, Args)`` and return JSON-able data; they raise only ``BdError``.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import BdError, UsageError
+from ..store import Store
+from ..validate import Args
+
+
+@dataclass
+class Ctx:
+    store: Store
+    actor: str
+    #: messages for the user that are not errors (e.g. import warnings); the CLI prints them
+    notices: list[str] = field(default_factory=list)
+
+
+Handler = Callable[[Ctx, Args], Any]
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    handler: Handler
+    write: bool
+
+
+OPS: dict[str, Op] = {}
+
+
+def op(name: str, *, write: bool) -> Callable[[Handler], Handler]:
+    def deco(fn: Handler) -> Handler:
+        OPS[name] = Op(name, fn, write)
+        return fn
+    return deco
+
+
+def is_write(name: str, args: Any = None) -> bool:
+    """Whether ``name`` changes the database (a batch is a write if any member is)."""
+    if name == "batch":
+        return True
+    o = OPS.get(name)
+    if o is None:
+        return False
+    if name in ("import", "delete", "rename_prefix") and isinstance(args, dict) and args.get("dry_run"):
+        return False
+    if name == "delete" and isinstance(args, dict) and not args.get("force", True):
+        return False
+    return o.write
+
+
+def run(store: Store, name: str, args: Any, actor: str, ctx: Ctx | None = None) -> Any:
+    """Run one operation; writes commit before this returns. Raises BdError."""
+    if name == "batch":
+        return run_batch(store, args, actor, ctx)
+    o = OPS.get(name)
+    if o is None:
+        raise UsageError(f"unknown operation: {name}", "see 'bd help' for the operations")
+    ctx = ctx or Ctx(store, actor)
+    a = Args(name.replace("_", " "), args)
+    if o.write:
+        with store.tx():
+            return o.handler(ctx, a)
+    return o.handler(ctx, a)
+
+
+def run_batch(store: Store, args: Any, actor: str, ctx: Ctx | None = None) -> dict[str, Any]:
+    """Run ``args.operations`` in order.
+
+    Atomic (default): one transaction; on the first failure everything is rolled back, the
+    failing result says why, the others say they were rolled back, and BatchFailed carries it.
+    ``atomic: false``: beads' semantics - each operation commits by itself and the batch stops
+    at the first failure, whose result is the last one.
+    """
+    a = Args("batch", args)
+    ops_in = a.raw.get("operations")
+    if not isinstance(ops_in, list) or not ops_in:
+        raise UsageError("invalid batch args: operations must be a non-empty list")
+    for i, item in enumerate(ops_in):
+        if not isinstance(item, dict) or not isinstance(item.get("operation"), str):
+            raise UsageError(f"invalid batch args: operations[{i}] needs an 'operation' string")
+        if item["operation"] == "batch":
+            raise UsageError(f"invalid batch args: operations[{i}] is a batch; batches do not nest")
+    atomic = a.bool("atomic", True)
+    ctx = ctx or Ctx(store, actor)
+    results: list[dict[str, Any]] = []
+    if not atomic:
+        for item in ops_in:
+            try:
+                data = run(store, item["operation"], _subst(item.get("args"), results), actor, ctx)
+                results.append({"success": True, "data": data})
+            except BdError as e:
+                results.append({"success": False, "error": str(e), "kind": e.kind})
+                break
+        return {"results": results, "atomic": False,
+                "success": all(r["success"] for r in results)}
+    failed_at = -1
+    err: BdError | None = None
+    try:
+        with store.tx():
+            for i, item in enumerate(ops_in):
+                try:
+                    data = run(store, item["operation"], _subst(item.get("args"), results), actor, ctx)
+                except BdError as e:
+                    failed_at, err = i, e
+                    raise
+                results.append({"success": True, "data": data})
+    except BdError:
+        assert err is not None
+        out = []
+        for i, item in enumerate(ops_in):
+            if i < failed_at:
+                out.append({"success": False, "rolled_back": True,
+                            "error": f"rolled back: operation {failed_at} ({ops_in[failed_at]['operation']}) failed"})
+            elif i == failed_at:
+                out.append({"success": False, "error": str(err), "kind": err.kind})
+            else:
+                out.append({"success": False, "skipped": True, "error": "not run: an earlier operation failed"})
+        raise BatchFailed(failed_at, ops_in[failed_at]["operation"], err, out) from err
+    return {"results": results, "atomic": True, "success": True}
+
+
+class BatchFailed(BdError):
+    """An atomic batch failed and was rolled back; ``results`` says what happened to each."""
+
+    kind = "batch_failed"
+
+    def __init__(self, index: int, name: str, err: BdError, results: list[dict[str, Any]]) -> None:
+        super().__init__(f"batch rolled back: operation {index} ({name}) failed: {err}", err.hint)
+        self.index = index
+        self.results = results
+
+
+def _subst(args: Any, results: list[dict[str, Any]]) -> Any:
+    """Let later batch operations name IDs created earlier: ``"$0"`` is the id returned by
+    operation 0, ``"$1.id"`` likewise; works in strings and lists of strings."""
+    if not results:
+        return args
+
+    def one(v: Any) -> Any:
+        if isinstance(v, str) and v.startswith("$"):
+            ref = v[1:].split(".", 1)
+            if ref[0].isdigit() and int(ref[0]) < len(results):
+                data = results[int(ref[0])].get("data")
+                key = ref[1] if len(ref) > 1 else "id"
+                if isinstance(data, dict) and key in data:
+                    return data[key]
+        if isinstance(v, str) and "$" in v and ":" in v:  # "blocks:$0" in dependency lists
+            t, _, rest = v.partition(":")
+            return f"{t}:{one(rest)}"
+        return v
+
+    if isinstance(args, dict):
+        return {k: ([one(x) for x in v] if isinstance(v, list) else one(v)) for k, v in args.items()}
+    return args
+
+
+# Register the handlers (import for side effects).
+from . import admin, graph, issues  # noqa: E402,F401

@@ -1,0 +1,355 @@
+"""Issue operations: create, update, close, reopen, delete, show, list, ready, blocked, stats."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..errors import ConflictError, NotFoundError, UsageError, ValidationError
+from ..model import DEFAULT_PRIORITY, DEFAULT_TYPE, issue_to_json, now
+from ..store import queries as q
+from ..validate import Args, check_dep_type, check_label, check_status, check_title, check_type
+from . import Ctx, op
+
+_TEXT_FIELDS = ("description", "design", "acceptance_criteria", "notes")
+
+
+def issue_json(ctx: Ctx, row: dict[str, Any], *, labels: bool = True, deps: bool = True) -> dict[str, Any]:
+    s = ctx.store
+    return issue_to_json(row, s.labels(row["id"]) if labels else None,
+                         s.dep_records(row["id"]) if deps else None)
+
+
+def rows_json(ctx: Ctx, rows: list[dict[str, Any]], extra_keys: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Issues for list-like output, with their labels (one query for all)."""
+    labels = ctx.store.labels_for([r["id"] for r in rows]) if rows else {}
+    out = []
+    for r in rows:
+        j = issue_to_json(r, labels.get(r["id"]))
+        for k in extra_keys:
+            if k in r:
+                j[k] = r[k]
+        out.append(j)
+    return out
+
+
+def parse_dep_spec(spec: str) -> tuple[str, str]:
+    """``type:id`` or ``id`` (type blocks) -> (type, id)."""
+    spec = spec.strip()
+    if ":" in spec:
+        t, _, target = spec.partition(":")
+        return check_dep_type(t.strip()), target.strip()
+    return "blocks", spec
+
+
+@op("create", write=True)
+def create(ctx: Ctx, a: Args) -> dict[str, Any]:
+    s = ctx.store
+    title = check_title(a.req("title"))
+    issue_type = check_type(a.str("issue_type") or a.str("type") or DEFAULT_TYPE)
+    priority = a.priority("priority", DEFAULT_PRIORITY)
+    status = check_status(a.str("status") or "open")
+    ts = now()
+    explicit = a.str("id")
+    prefix = s.prefix
+    if explicit:
+        explicit = explicit.strip()
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]*-[A-Za-z0-9.]+", explicit):
+            raise ValidationError(f"invalid id {explicit!r}: expected <prefix>-<number>, e.g. {prefix}-42")
+        if not explicit.startswith(prefix + "-") and not a.bool("force"):
+            raise ValidationError(f"id {explicit!r} does not use this database's prefix {prefix!r}",
+                                  "use the prefix, or pass force to create it anyway")
+        issue_id = explicit
+    else:
+        issue_id = s.next_id(prefix)
+    est = a.int("estimated_minutes")
+    if est is not None and est < 0:
+        raise ValidationError("estimated_minutes must be >= 0")
+    labels = [check_label(x) for x in a.strlist("labels")]
+    dep_specs = [parse_dep_spec(d) for d in a.strlist("dependencies") + a.strlist("deps")]
+    row = {
+        "id": issue_id, "title": title, "status": status, "priority": priority, "issue_type": issue_type,
+        "assignee": a.str("assignee") or None, "estimated_minutes": est,
+        "created_at": ts, "updated_at": ts, "closed_at": ts if status == "closed" else None,
+        "external_ref": a.str("external_ref") or None,
+    }
+    for f in _TEXT_FIELDS:
+        row[f] = a.str(f) or ""
+    if not row["acceptance_criteria"] and a.str("acceptance"):
+        row["acceptance_criteria"] = a.str("acceptance") or ""
+    s.insert_issue(row)
+    s.mark_dirty([issue_id], ts)
+    s.add_event(issue_id, "created", ctx.actor, ts=ts)
+    for lb in labels:
+        s.add_label(issue_id, lb)
+    for dep_type, target in dep_specs:
+        from .graph import add_dependency
+        add_dependency(ctx, issue_id, target, dep_type, touch=False)
+    return show_one(ctx, issue_id)
+
+
+@op("update", write=True)
+def update(ctx: Ctx, a: Args) -> dict[str, Any]:
+    s = ctx.store
+    issue_id = a.req("id")
+    cur = s.require_issue(issue_id)
+    changes: dict[str, Any] = {}
+    if a.has("title"):
+        changes["title"] = check_title(a.req("title"))
+    if a.has("status"):
+        changes["status"] = check_status(a.req("status"))
+    if a.has("priority"):
+        changes["priority"] = a.priority()
+    if a.has("issue_type"):
+        changes["issue_type"] = check_type(a.req("issue_type"))
+    for f in _TEXT_FIELDS:
+        if a.has(f):
+            changes[f] = a.str(f) or ""
+    if a.has("acceptance") and "acceptance_criteria" not in changes:
+        changes["acceptance_criteria"] = a.str("acceptance") or ""
+    if a.has("assignee"):
+        changes["assignee"] = a.str("assignee") or None
+    if a.has("external_ref"):
+        changes["external_ref"] = a.str("external_ref") or None
+    if a.has("estimated_minutes"):
+        est = a.int("estimated_minutes")
+        if est is not None and est < 0:
+            raise ValidationError("estimated_minutes must be >= 0")
+        changes["estimated_minutes"] = est
+    unknown = set(a.raw) - {"id", "title", "status", "priority", "issue_type", "assignee", "external_ref",
+                            "estimated_minutes", "acceptance", "claim", *_TEXT_FIELDS}
+    if unknown:
+        raise UsageError(f"invalid field for update: {', '.join(sorted(unknown))}")
+    if a.bool("claim"):
+        # claim = take the issue atomically: refuse if someone else already has it in progress
+        if cur.get("assignee") and cur["assignee"] != ctx.actor and cur["status"] == "in_progress":
+            raise ConflictError(f"{issue_id} is already claimed by {cur['assignee']}",
+                                "pick another issue from 'bd ready'")
+        changes["assignee"] = ctx.actor
+        changes["status"] = "in_progress"
+    changes = {k: v for k, v in changes.items() if cur.get(k) != v}
+    if changes:
+        apply_changes(ctx, cur, changes)
+    return show_one(ctx, issue_id)
+
+
+def apply_changes(ctx: Ctx, cur: dict[str, Any], changes: dict[str, Any], comment: str | None = None) -> None:
+    """Write ``changes`` to issue ``cur`` with the status/closed_at rules and one audit event."""
+    s = ctx.store
+    ts = now()
+    old = {k: cur.get(k) for k in changes}
+    fields = dict(changes)
+    fields["updated_at"] = ts
+    event = "updated"
+    if "status" in changes:
+        if changes["status"] == "closed":
+            fields["closed_at"] = ts
+            event = "closed"
+        elif cur["status"] == "closed":
+            fields["closed_at"] = None
+            event = "reopened"
+        elif len(changes) == 1:
+            event = "status_changed"
+    # content_hash (written by newer beads) describes the old content; drop it rather than lie.
+    if cur.get("extra") and '"content_hash"' in cur["extra"]:
+        import json
+        extra = json.loads(cur["extra"])
+        extra.pop("content_hash", None)
+        fields["extra"] = extra
+    s.set_fields(cur["id"], fields)
+    s.mark_dirty([cur["id"]], ts)
+    s.add_event(cur["id"], event, ctx.actor, old, changes, comment=comment, ts=ts)
+
+
+@op("close", write=True)
+def close(ctx: Ctx, a: Args) -> dict[str, Any]:
+    s = ctx.store
+    cur = s.require_issue(a.req("id"))
+    reason = a.str("reason") or "Closed"
+    if cur["status"] != "closed":
+        apply_changes(ctx, cur, {"status": "closed"}, comment=reason)
+    return show_one(ctx, cur["id"])
+
+
+@op("reopen", write=True)
+def reopen(ctx: Ctx, a: Args) -> dict[str, Any]:
+    s = ctx.store
+    cur = s.require_issue(a.req("id"))
+    reason = a.str("reason")
+    if cur["status"] != "open":
+        apply_changes(ctx, cur, {"status": "open"}, comment=reason)
+    if reason:
+        s.add_comment(cur["id"], ctx.actor, reason)
+        s.touch(cur["id"])
+    return show_one(ctx, cur["id"])
+
+
+def mention_re(issue_id: str) -> re.Pattern[str]:
+    """An ID as a whole word, where hyphens and dots count as part of the word."""
+    return re.compile(r"(?<![\w.-])" + re.escape(issue_id) + r"(?![\w-]|\.\w)")
+
+
+@op("delete", write=True)
+def delete(ctx: Ctx, a: Args) -> dict[str, Any]:
+    """Delete issues (``id`` or ``ids``). Without ``force`` it is a preview and changes nothing.
+
+    Edges to and from the issues are removed; mentions in other issues' text become
+    ``[deleted:ID]``; the audit trail of a deleted issue goes with it.
+    """
+    s = ctx.store
+    ids = a.strlist("ids") or [a.req("id")]
+    for i in ids:
+        s.require_issue(i)
+    force = a.bool("force", False)
+    gone = set(ids)
+    out_edges = in_edges = 0
+    touched: dict[str, dict[str, str]] = {}
+    for i in ids:
+        out_edges += s.conn.execute("SELECT count(*) AS n FROM dependencies WHERE issue_id=?", (i,)).fetchone()["n"]
+        for r in s.conn.execute("SELECT issue_id FROM dependencies WHERE depends_on_id=?", (i,)).fetchall():
+            if r["issue_id"] not in gone:
+                in_edges += 1
+        pat = mention_re(i)
+        like = f"%{i}%"
+        for r in s.conn.execute(
+                "SELECT id, title, description, design, acceptance_criteria, notes FROM issues WHERE "
+                "title LIKE ? OR description LIKE ? OR design LIKE ? OR acceptance_criteria LIKE ? OR notes LIKE ?",
+                (like,) * 5).fetchall():
+            if r["id"] in gone:
+                continue
+            fields = touched.setdefault(r["id"], {})
+            for f in ("title",) + _TEXT_FIELDS:
+                text = fields.get(f, r[f])
+                new = pat.sub(f"[deleted:{i}]", text)
+                if new != text:
+                    fields[f] = new
+    touched = {k: v for k, v in touched.items() if v}
+    result = {"deleted": ids[0] if len(ids) == 1 else ids, "deleted_ids": ids,
+              "dependencies_removed": out_edges + in_edges, "references_updated": len(touched)}
+    if not force:
+        result["preview"] = True
+        result["issues_with_references"] = sorted(touched)
+        return result
+    ts = now()
+    dependents = set()
+    for i in ids:
+        for r in s.conn.execute("SELECT issue_id FROM dependencies WHERE depends_on_id=?", (i,)).fetchall():
+            if r["issue_id"] not in gone:
+                dependents.add(r["issue_id"])
+        s.conn.execute("DELETE FROM dependencies WHERE depends_on_id=?", (i,))
+    for iid, fields in touched.items():
+        cur = s.require_issue(iid)
+        apply_changes(ctx, cur, fields)
+    for iid in dependents - set(touched):
+        s.touch(iid, ts)
+        s.add_event(iid, "dependency_removed", ctx.actor, old=sorted(gone & set(ids)), ts=ts)
+    for i in ids:
+        s.delete_issue_row(i)
+    s.mark_dirty(ids, ts)
+    return result
+
+
+@op("show", write=False)
+def show(ctx: Ctx, a: Args) -> dict[str, Any] | list[dict[str, Any]]:
+    """One issue with labels, dependencies (as issues), dependents and comments.
+
+    ``ids`` gives a list of them. An unknown ID is an error (never null)."""
+    ids = a.strlist("ids")
+    if ids:
+        return [show_one(ctx, i) for i in ids]
+    return show_one(ctx, a.req("id"))
+
+
+def show_one(ctx: Ctx, issue_id: str) -> dict[str, Any]:
+    s = ctx.store
+    row = s.require_issue(issue_id)
+    out = issue_to_json(row, s.labels(issue_id))
+    deps, dependents = [], []
+    for r in s.conn.execute("SELECT depends_on_id AS oid, type FROM dependencies WHERE issue_id=? "
+                            "ORDER BY created_at, depends_on_id", (issue_id,)).fetchall():
+        deps.append(_linked(ctx, r["oid"], r["type"]))
+    for r in s.conn.execute("SELECT issue_id AS oid, type FROM dependencies WHERE depends_on_id=? "
+                            "ORDER BY created_at, issue_id", (issue_id,)).fetchall():
+        dependents.append(_linked(ctx, r["oid"], r["type"]))
+    out["dependencies"] = deps
+    out["dependents"] = dependents
+    comments = s.comments(issue_id)
+    if comments:
+        out["comments"] = comments
+    return out
+
+
+def _linked(ctx: Ctx, other: str, dep_type: str) -> dict[str, Any]:
+    row = ctx.store.get_issue(other)
+    if row is None:
+        j: dict[str, Any] = {"id": other, "title": "", "description": "", "status": "unknown",
+                             "priority": 4, "issue_type": "task", "missing": True}
+    else:
+        j = issue_to_json(row)
+    j["dependency_type"] = dep_type
+    return j
+
+
+@op("list", write=False)
+def list_(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
+    status = a.str("status")
+    labels = [check_label(x) for x in a.strlist("labels") + a.strlist("label")]
+    assignee = "" if a.bool("no_assignee") or a.bool("unassigned") else a.str("assignee")
+    rows = q.list_issues(
+        ctx.store, status=status, priority=a.priority("priority"), issue_type=a.str("issue_type") or a.str("type"),
+        assignee=assignee, labels=labels, labels_any=a.strlist("labels_any"), parent=a.str("parent"),
+        title=a.str("title"), query=a.str("query"), ids=a.strlist("ids") or None,
+        limit=a.int("limit", 0) or 0, sort=_sort(a.str("sort")), reverse=a.bool("reverse"))
+    return rows_json(ctx, rows)
+
+
+def _sort(v: str | None) -> str:
+    v = v or "priority"
+    if v not in q.SORTS:
+        raise ValidationError(f"invalid sort {v!r}: expected one of {', '.join(q.SORTS)}")
+    return v
+
+
+@op("ready", write=False)
+def ready(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
+    assignee = "" if a.bool("unassigned") or a.bool("no_assignee") else a.str("assignee")
+    sort = a.str("sort") or "priority"
+    if sort not in ("priority", "hybrid", "oldest"):
+        raise ValidationError(f"invalid sort policy {sort!r}: expected priority, hybrid or oldest")
+    rows = q.ready_issues(ctx.store, priority=a.priority("priority"), assignee=assignee,
+                          issue_type=a.str("issue_type") or a.str("type"),
+                          labels=[check_label(x) for x in a.strlist("labels") + a.strlist("label")],
+                          labels_any=a.strlist("labels_any"), parent=a.str("parent"),
+                          oldest_first=sort == "oldest", limit=a.int("limit", 0) or 0)
+    return rows_json(ctx, rows)
+
+
+@op("blocked", write=False)
+def blocked(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
+    rows = q.blocked_issues(ctx.store)
+    parent = a.str("parent")
+    if parent:
+        under = q.descendants(ctx.store, parent)
+        rows = [r for r in rows if r["id"] in under]
+    return rows_json(ctx, rows, ("blocked_by_count", "blocked_by"))
+
+
+@op("stats", write=False)
+def stats(ctx: Ctx, a: Args) -> dict[str, Any]:
+    out = q.stats(ctx.store)
+    # beads-mcp 0.9.x reads these keys flat, 1.x under "summary": give both.
+    out["summary"] = {k: v for k, v in out.items() if k != "other_statuses"}
+    return out
+
+
+@op("count", write=False)
+def count(ctx: Ctx, a: Args) -> dict[str, Any]:
+    return {"count": len(list_(ctx, a))}
+
+
+def require_ids(ctx: Ctx, ids: list[str]) -> None:
+    missing = [i for i in ids if ctx.store.get_issue(i) is None]
+    if missing:
+        raise NotFoundError(f"issue {', '.join(missing)} not found")
+
+
+__all__ = ["issue_json", "rows_json", "apply_changes", "parse_dep_spec", "mention_re", "check_dep_type"]

@@ -1,0 +1,416 @@
+"""The Store: one SQLite connection, transactions, and the primitive reads and writes.
+
+Operations (bdgit.ops) compose these primitives; nothing here knows about the CLI, the
+daemon or the JSONL file. Every write primitive expects to run inside ``Store.tx()``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConflictError, NoDatabaseError, NotFoundError
+from ..model import dep_to_json, now, ts_micros
+from . import schema
+
+ISSUE_COLUMNS = (
+    "id, title, description, design, acceptance_criteria, notes, status, priority, issue_type, "
+    "assignee, estimated_minutes, created_at, updated_at, closed_at, external_ref, "
+    "created_us, updated_us, extra"
+)
+_NUM_SUFFIX = re.compile(r"^(.+)-(\d+)$")
+
+
+def _dict_factory(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
+    return {d[0]: v for d, v in zip(cursor.description, row)}
+
+
+class Store:
+    """A beads database. Not thread-safe: use one Store per thread.
+
+    ``path`` is the ``.db`` file; ``create`` allows making a new one (only ``bd init`` does).
+    Raises NoDatabaseError when the file is missing and ``create`` is false.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = False,
+                 busy_timeout_ms: int = 30_000) -> None:
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise NoDatabaseError(f"no database at {self.path}", "run 'bd init' in your project first")
+        self.conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
+                                    timeout=busy_timeout_ms / 1000)
+        self.conn.row_factory = _dict_factory
+        c = self.conn
+        c.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        mode = c.execute("PRAGMA journal_mode=WAL").fetchone()["journal_mode"]
+        if mode.lower() != "wal":  # pragma: no cover - only on filesystems without shm
+            raise NoDatabaseError(f"cannot enable WAL on {self.path} (got {mode})")
+        # NORMAL in WAL mode: a committed transaction survives a process crash (kill -9);
+        # only an OS crash or power loss can roll back the last commits.
+        c.execute("PRAGMA synchronous=NORMAL")
+        c.execute("PRAGMA foreign_keys=ON")
+        c.execute("PRAGMA temp_store=MEMORY")
+        schema.migrate(c)
+        self._depth = 0
+
+    @property
+    def beads_dir(self) -> Path:
+        return self.path.parent
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # --- transactions ---------------------------------------------------------------------
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE); nested calls become savepoints.
+
+        An exception rolls back this level only and propagates.
+        """
+        c = self.conn
+        if self._depth == 0:
+            c.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield c
+            except BaseException:
+                self._depth = 0
+                c.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            c.execute("COMMIT")
+        else:
+            name = f"sp{self._depth}"
+            c.execute(f"SAVEPOINT {name}")
+            self._depth += 1
+            try:
+                yield c
+            except BaseException:
+                self._depth -= 1
+                c.execute(f"ROLLBACK TO {name}")
+                c.execute(f"RELEASE {name}")
+                raise
+            self._depth -= 1
+            c.execute(f"RELEASE {name}")
+
+    @property
+    def in_tx(self) -> bool:
+        return self._depth > 0
+
+    # --- config and metadata --------------------------------------------------------------
+
+    def get_config(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM config WHERE key=?", (key,)).fetchone()
+        return row["value"] if row else default
+
+    def set_config(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT INTO config(key,value) VALUES(?,?) "
+                          "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value))
+
+    def all_config(self) -> dict[str, str]:
+        return {r["key"]: r["value"] for r in self.conn.execute("SELECT key, value FROM config ORDER BY key")}
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM metadata WHERE key=?", (key,)).fetchone()
+        return row["value"] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT INTO metadata(key,value) VALUES(?,?) "
+                          "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value))
+
+    @property
+    def prefix(self) -> str:
+        return self.get_config("issue_prefix") or "bd"
+
+    # --- IDs ------------------------------------------------------------------------------
+
+    def next_id(self, prefix: str) -> str:
+        """Take the next sequential ID for ``prefix``. Must run inside ``tx()``.
+
+        The counter only grows (numbers are never reused); explicit and imported IDs raise
+        it through ``note_id``. A second ID mode (hash IDs) plugs in here.
+        """
+        row = self.conn.execute(
+            "INSERT INTO issue_counters(prefix, last_id) VALUES(?, 1) "
+            "ON CONFLICT(prefix) DO UPDATE SET last_id = last_id + 1 RETURNING last_id",
+            (prefix,),
+        ).fetchone()
+        n = row["last_id"]
+        issue_id = f"{prefix}-{n}"
+        # An ID taken by hand (--id) or by an import that bypassed note_id cannot be reused.
+        while self.conn.execute("SELECT 1 FROM issues WHERE id=?", (issue_id,)).fetchone():
+            n += 1
+            issue_id = f"{prefix}-{n}"
+            self.conn.execute("UPDATE issue_counters SET last_id=? WHERE prefix=?", (n, prefix))
+        return issue_id
+
+    def note_id(self, issue_id: str) -> None:
+        """Raise the counter of ``issue_id``'s prefix to at least its numeric suffix."""
+        m = _NUM_SUFFIX.match(issue_id)
+        if not m:
+            return
+        prefix, n = m.group(1), int(m.group(2))
+        self.conn.execute(
+            "INSERT INTO issue_counters(prefix, last_id) VALUES(?, ?) "
+            "ON CONFLICT(prefix) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
+            (prefix, n),
+        )
+
+    # --- issues ---------------------------------------------------------------------------
+
+    def get_issue(self, issue_id: str) -> dict[str, Any] | None:
+        return self.conn.execute(f"SELECT {ISSUE_COLUMNS} FROM issues WHERE id=?", (issue_id,)).fetchone()
+
+    def require_issue(self, issue_id: str) -> dict[str, Any]:
+        row = self.get_issue(issue_id)
+        if row is None:
+            raise NotFoundError(f"issue {issue_id} not found",
+                                "check the ID with 'bd list' (IDs are case-sensitive)")
+        return row
+
+    def get_issues(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        ids = list(ids)
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            q = f"SELECT {ISSUE_COLUMNS} FROM issues WHERE id IN ({','.join('?' * len(chunk))})"
+            for r in self.conn.execute(q, chunk):
+                out[r["id"]] = r
+        return out
+
+    def insert_issue(self, issue: dict[str, Any]) -> None:
+        """Insert a complete issue row (all timestamps set). Raises ConflictError on a taken ID."""
+        try:
+            self.conn.execute(
+                f"INSERT INTO issues({ISSUE_COLUMNS}) VALUES ({','.join('?' * 18)})",
+                (
+                    issue["id"], issue["title"], issue.get("description") or "", issue.get("design") or "",
+                    issue.get("acceptance_criteria") or "", issue.get("notes") or "", issue["status"],
+                    issue["priority"], issue["issue_type"], issue.get("assignee") or None,
+                    issue.get("estimated_minutes"), issue["created_at"], issue["updated_at"],
+                    issue.get("closed_at"), issue.get("external_ref"),
+                    ts_micros(issue["created_at"]), ts_micros(issue["updated_at"]),
+                    _extra(issue.get("extra")),
+                ),
+            )
+        except sqlite3.IntegrityError as e:
+            if "UNIQUE" in str(e) or "PRIMARY" in str(e):
+                raise ConflictError(f"issue {issue['id']} already exists",
+                                    "choose another --id or omit it to get the next one") from e
+            raise
+        self.note_id(issue["id"])
+
+    def replace_issue(self, issue: dict[str, Any]) -> None:
+        """Overwrite every scalar column of an existing issue (import's upsert)."""
+        self.conn.execute(
+            "UPDATE issues SET title=?, description=?, design=?, acceptance_criteria=?, notes=?, "
+            "status=?, priority=?, issue_type=?, assignee=?, estimated_minutes=?, created_at=?, "
+            "updated_at=?, closed_at=?, external_ref=?, created_us=?, updated_us=?, extra=? WHERE id=?",
+            (
+                issue["title"], issue.get("description") or "", issue.get("design") or "",
+                issue.get("acceptance_criteria") or "", issue.get("notes") or "", issue["status"],
+                issue["priority"], issue["issue_type"], issue.get("assignee") or None,
+                issue.get("estimated_minutes"), issue["created_at"], issue["updated_at"],
+                issue.get("closed_at"), issue.get("external_ref"),
+                ts_micros(issue["created_at"]), ts_micros(issue["updated_at"]),
+                _extra(issue.get("extra")), issue["id"],
+            ),
+        )
+
+    def set_fields(self, issue_id: str, fields: dict[str, Any]) -> None:
+        """Set scalar columns (names validated by the caller) and keep ``*_us`` in step."""
+        if not fields:
+            return
+        fields = dict(fields)
+        if "updated_at" in fields:
+            fields["updated_us"] = ts_micros(fields["updated_at"])
+        if "created_at" in fields:
+            fields["created_us"] = ts_micros(fields["created_at"])
+        if "extra" in fields:
+            fields["extra"] = _extra(fields["extra"])
+        cols = ", ".join(f"{k}=?" for k in fields)
+        self.conn.execute(f"UPDATE issues SET {cols} WHERE id=?", (*fields.values(), issue_id))
+
+    def delete_issue_row(self, issue_id: str) -> None:
+        self.conn.execute("DELETE FROM issues WHERE id=?", (issue_id,))
+
+    def touch(self, issue_id: str, ts: str | None = None) -> str:
+        """Bump ``updated_at`` (so newer-wins carries the change) and mark the issue dirty."""
+        ts = ts or now()
+        self.conn.execute("UPDATE issues SET updated_at=?, updated_us=? WHERE id=?",
+                          (ts, ts_micros(ts), issue_id))
+        self.mark_dirty([issue_id], ts)
+        return ts
+
+    # --- dirty tracking and events --------------------------------------------------------
+
+    def mark_dirty(self, ids: Iterable[str], ts: str | None = None) -> None:
+        ts = ts or now()
+        self.conn.executemany(
+            "INSERT INTO dirty_issues(issue_id, marked_at) VALUES(?, ?) "
+            "ON CONFLICT(issue_id) DO UPDATE SET marked_at=excluded.marked_at",
+            [(i, ts) for i in ids],
+        )
+
+    def dirty_ids(self) -> list[str]:
+        return [r["issue_id"] for r in self.conn.execute("SELECT issue_id FROM dirty_issues ORDER BY issue_id")]
+
+    def dirty_count(self) -> int:
+        return self.conn.execute("SELECT count(*) AS n FROM dirty_issues").fetchone()["n"]
+
+    def clear_dirty(self, ids: Iterable[str]) -> None:
+        self.conn.executemany("DELETE FROM dirty_issues WHERE issue_id=?", [(i,) for i in ids])
+
+    def add_event(self, issue_id: str, event_type: str, actor: str, old: Any = None, new: Any = None,
+                  comment: str | None = None, ts: str | None = None) -> None:
+        self.conn.execute(
+            "INSERT INTO events(issue_id, event_type, actor, old_value, new_value, comment, created_at) "
+            "VALUES (?,?,?,?,?,?,?)",
+            (issue_id, event_type, actor, _enc(old), _enc(new), comment, ts or now()),
+        )
+
+    def events(self, issue_id: str, limit: int = 0) -> list[dict[str, Any]]:
+        q = ("SELECT id, issue_id, event_type, actor, old_value, new_value, comment, created_at "
+             "FROM events WHERE issue_id=? ORDER BY id")
+        rows = self.conn.execute(q, (issue_id,)).fetchall()
+        if limit > 0:
+            rows = rows[-limit:]
+        return [{k: v for k, v in r.items() if v is not None} for r in rows]
+
+    # --- labels ---------------------------------------------------------------------------
+
+    def labels(self, issue_id: str) -> list[str]:
+        return [r["label"] for r in self.conn.execute(
+            "SELECT label FROM labels WHERE issue_id=? ORDER BY label", (issue_id,))]
+
+    def labels_for(self, ids: list[str] | None = None) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for r in self.conn.execute("SELECT issue_id, label FROM labels ORDER BY issue_id, label"):
+            out.setdefault(r["issue_id"], []).append(r["label"])
+        if ids is not None:
+            wanted = set(ids)
+            out = {k: v for k, v in out.items() if k in wanted}
+        return out
+
+    def add_label(self, issue_id: str, label: str) -> bool:
+        cur = self.conn.execute("INSERT OR IGNORE INTO labels(issue_id, label) VALUES(?,?)", (issue_id, label))
+        return cur.rowcount > 0
+
+    def remove_label(self, issue_id: str, label: str) -> bool:
+        cur = self.conn.execute("DELETE FROM labels WHERE issue_id=? AND label=?", (issue_id, label))
+        return cur.rowcount > 0
+
+    def set_labels(self, issue_id: str, labels: Iterable[str]) -> None:
+        self.conn.execute("DELETE FROM labels WHERE issue_id=?", (issue_id,))
+        self.conn.executemany("INSERT OR IGNORE INTO labels(issue_id, label) VALUES(?,?)",
+                              [(issue_id, lb) for lb in labels])
+
+    # --- comments -------------------------------------------------------------------------
+
+    def comments(self, issue_id: str) -> list[dict[str, Any]]:
+        """Comments oldest first; ``id`` is a string (beads clients validate it as one)."""
+        rows = self.conn.execute(
+            "SELECT id, issue_id, author, text, created_at FROM comments WHERE issue_id=? ORDER BY id",
+            (issue_id,)).fetchall()
+        for r in rows:
+            r["id"] = str(r["id"])
+        return rows
+
+    def comments_for(self) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for r in self.conn.execute("SELECT issue_id, author, text, created_at FROM comments ORDER BY issue_id, id"):
+            iid = r.pop("issue_id")
+            out.setdefault(iid, []).append(r)
+        return out
+
+    def add_comment(self, issue_id: str, author: str, text: str, ts: str | None = None) -> dict[str, Any]:
+        ts = ts or now()
+        cur = self.conn.execute("INSERT INTO comments(issue_id, author, text, created_at) VALUES(?,?,?,?)",
+                                (issue_id, author, text, ts))
+        return {"id": str(cur.lastrowid), "issue_id": issue_id, "author": author, "text": text, "created_at": ts}
+
+    # --- dependencies ---------------------------------------------------------------------
+
+    def dep_records(self, issue_id: str) -> list[dict[str, Any]]:
+        """Outgoing edges of ``issue_id`` as beads Dependency objects, oldest first."""
+        rows = self.conn.execute(
+            "SELECT issue_id, depends_on_id, type, created_at, created_by, extra FROM dependencies "
+            "WHERE issue_id=? ORDER BY created_at, depends_on_id", (issue_id,)).fetchall()
+        return [dep_to_json(r) for r in rows]
+
+    def all_dep_records(self) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for r in self.conn.execute(
+                "SELECT issue_id, depends_on_id, type, created_at, created_by, extra FROM dependencies "
+                "ORDER BY issue_id, created_at, depends_on_id"):
+            out.setdefault(r["issue_id"], []).append(dep_to_json(r))
+        return out
+
+    def get_dep(self, issue_id: str, depends_on_id: str) -> dict[str, Any] | None:
+        return self.conn.execute("SELECT * FROM dependencies WHERE issue_id=? AND depends_on_id=?",
+                                 (issue_id, depends_on_id)).fetchone()
+
+    def insert_dep(self, issue_id: str, depends_on_id: str, dep_type: str, created_by: str,
+                   created_at: str | None = None, extra: Any = None) -> None:
+        self.conn.execute(
+            "INSERT INTO dependencies(issue_id, depends_on_id, type, created_at, created_by, extra) "
+            "VALUES (?,?,?,?,?,?)",
+            (issue_id, depends_on_id, dep_type, created_at or now(), created_by, _extra(extra)))
+
+    def delete_dep(self, issue_id: str, depends_on_id: str) -> bool:
+        cur = self.conn.execute("DELETE FROM dependencies WHERE issue_id=? AND depends_on_id=?",
+                                (issue_id, depends_on_id))
+        return cur.rowcount > 0
+
+    def set_deps(self, issue_id: str, deps: list[dict[str, Any]]) -> None:
+        """Make ``issue_id``'s outgoing edges exactly ``deps`` (import)."""
+        self.conn.execute("DELETE FROM dependencies WHERE issue_id=?", (issue_id,))
+        for d in deps:
+            extra = {k: v for k, v in d.items() if k not in ("issue_id", "depends_on_id", "type",
+                                                              "created_at", "created_by")}
+            self.conn.execute(
+                "INSERT OR REPLACE INTO dependencies(issue_id, depends_on_id, type, created_at, created_by, extra) "
+                "VALUES (?,?,?,?,?,?)",
+                (issue_id, d["depends_on_id"], d.get("type") or "blocks", d.get("created_at") or now(),
+                 d.get("created_by") or "", _extra(extra)))
+
+    # --- JSONL bookkeeping ----------------------------------------------------------------
+
+    def jsonl_state(self) -> dict[str, str]:
+        return {r["issue_id"]: r["line_hash"] for r in self.conn.execute("SELECT issue_id, line_hash FROM jsonl_state")}
+
+    def set_jsonl_state(self, items: Iterable[tuple[str, str | None]]) -> None:
+        """Record line hashes (None = the issue has no line any more)."""
+        for issue_id, h in items:
+            if h is None:
+                self.conn.execute("DELETE FROM jsonl_state WHERE issue_id=?", (issue_id,))
+            else:
+                self.conn.execute("INSERT INTO jsonl_state(issue_id, line_hash) VALUES(?,?) "
+                                  "ON CONFLICT(issue_id) DO UPDATE SET line_hash=excluded.line_hash",
+                                  (issue_id, h))
+
+    def replace_jsonl_state(self, items: dict[str, str]) -> None:
+        self.conn.execute("DELETE FROM jsonl_state")
+        self.conn.executemany("INSERT INTO jsonl_state(issue_id, line_hash) VALUES(?,?)", items.items())
+
+
+def _enc(v: Any) -> str | None:
+    if v is None:
+        return None
+    return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True)
+
+
+def _extra(v: Any) -> str | None:
+    if not v:
+        return None
+    return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True)
+
+
+def open_store(path: str | os.PathLike[str], **kw: Any) -> Store:
+    return Store(path, **kw)

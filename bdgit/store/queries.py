@@ -1,0 +1,355 @@
+"""Graph and report queries: list/search, ready, blocked, stats, dependency tree, cycles.
+
+One rule decides readiness everywhere (ready, blocked and stats share ``BLOCKED_CTE``):
+- an issue is *directly blocked* when it is not closed and has a ``blocks`` edge to an issue
+  that is not closed (an unknown status counts as not closed; so does a blocker that is not
+  in the database: we cannot know it is done);
+- a not-closed ``parent-child`` child of a blocked issue is blocked too, at any depth;
+- *ready* = status ``open`` and not blocked.
+"""
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from ..model import ts_micros
+from .db import ISSUE_COLUMNS, Store
+
+BLOCKED_CTE = """
+WITH RECURSIVE
+blocked_direct(id) AS (
+    SELECT d.issue_id FROM dependencies d
+    JOIN issues i ON i.id = d.issue_id AND i.status != 'closed'
+    LEFT JOIN issues b ON b.id = d.depends_on_id
+    WHERE d.type = 'blocks' AND (b.id IS NULL OR b.status != 'closed')
+),
+blocked_all(id) AS (
+    SELECT id FROM blocked_direct
+    UNION
+    SELECT d.issue_id FROM blocked_all ba
+    JOIN dependencies d ON d.depends_on_id = ba.id AND d.type = 'parent-child'
+    JOIN issues c ON c.id = d.issue_id AND c.status != 'closed'
+)
+"""
+
+SORTS = {
+    "priority": "priority ASC, created_us DESC, id ASC",
+    "created": "created_us DESC, id ASC",
+    "updated": "updated_us DESC, id ASC",
+    "id": "id ASC",
+    "title": "title COLLATE NOCASE ASC, id ASC",
+    "status": "status ASC, priority ASC, id ASC",
+}
+
+
+def list_issues(store: Store, *, status: str | None = None, priority: int | None = None,
+                issue_type: str | None = None, assignee: str | None = None,
+                labels: list[str] | None = None, labels_any: list[str] | None = None,
+                title: str | None = None, query: str | None = None, ids: list[str] | None = None,
+                parent: str | None = None, limit: int = 0, sort: str = "priority", reverse: bool = False) -> list[dict[str, Any]]:
+    """Filtered issue rows. ``status`` None or ``all`` means every status; ``labels`` must all
+    match, ``labels_any`` at least one; ``title`` searches titles, ``query`` title,
+    description and id (case-insensitive substring)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if status and status != "all":
+        where.append("status = ?")
+        params.append(status)
+    if priority is not None:
+        where.append("priority = ?")
+        params.append(priority)
+    if issue_type:
+        where.append("issue_type = ?")
+        params.append(issue_type)
+    if assignee is not None:
+        if assignee == "":
+            where.append("assignee IS NULL")
+        else:
+            where.append("assignee = ?")
+            params.append(assignee)
+    for lb in labels or []:
+        where.append("EXISTS (SELECT 1 FROM labels l WHERE l.issue_id = issues.id AND l.label = ?)")
+        params.append(lb)
+    if labels_any:
+        where.append(f"EXISTS (SELECT 1 FROM labels l WHERE l.issue_id = issues.id AND l.label IN "
+                     f"({','.join('?' * len(labels_any))}))")
+        params.extend(labels_any)
+    if title:
+        where.append("title LIKE ? ESCAPE '\\'")
+        params.append(f"%{_like(title)}%")
+    if query:
+        where.append("(title LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\')")
+        q = f"%{_like(query)}%"
+        params.extend([q, q, q])
+    if ids is not None:
+        where.append(f"id IN ({','.join('?' * len(ids))})")
+        params.extend(ids)
+    if parent:
+        under = sorted(descendants(store, parent))
+        where.append(f"id IN ({','.join('?' * len(under))})" if under else "0")
+        params.extend(under)
+    order = SORTS.get(sort, SORTS["priority"])
+    sql = f"SELECT {ISSUE_COLUMNS} FROM issues"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY {order}"
+    rows = store.conn.execute(sql, params).fetchall()
+    if reverse:
+        rows.reverse()
+    if limit and limit > 0:
+        rows = rows[:limit]
+    return rows
+
+
+def _like(s: str) -> str:
+    return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def ready_issues(store: Store, *, priority: int | None = None, assignee: str | None = None,
+                 issue_type: str | None = None, labels: list[str] | None = None,
+                 labels_any: list[str] | None = None, parent: str | None = None,
+                 oldest_first: bool = False, limit: int = 0) -> list[dict[str, Any]]:
+    """Open issues that nothing blocks, by priority then age (oldest first).
+
+    ``assignee`` "" means unassigned; ``parent`` keeps the issue's parent-child descendants."""
+    where = ["status = 'open'", "id NOT IN (SELECT id FROM blocked_all)"]
+    params: list[Any] = []
+    if priority is not None:
+        where.append("priority = ?")
+        params.append(priority)
+    if assignee == "":
+        where.append("assignee IS NULL")
+    elif assignee:
+        where.append("assignee = ?")
+        params.append(assignee)
+    if labels_any:
+        where.append(f"EXISTS (SELECT 1 FROM labels l WHERE l.issue_id = issues.id AND l.label IN "
+                     f"({','.join('?' * len(labels_any))}))")
+        params.extend(labels_any)
+    if parent:
+        under = sorted(descendants(store, parent))
+        where.append(f"id IN ({','.join('?' * len(under))})" if under else "0")
+        params.extend(under)
+    if issue_type:
+        where.append("issue_type = ?")
+        params.append(issue_type)
+    for lb in labels or []:
+        where.append("EXISTS (SELECT 1 FROM labels l WHERE l.issue_id = issues.id AND l.label = ?)")
+        params.append(lb)
+    order = "created_us ASC, id ASC" if oldest_first else "priority ASC, created_us ASC, id ASC"
+    sql = f"{BLOCKED_CTE} SELECT {ISSUE_COLUMNS} FROM issues WHERE {' AND '.join(where)} ORDER BY {order}"
+
+    if limit and limit > 0:
+        sql += f" LIMIT {int(limit)}"
+    return store.conn.execute(sql, params).fetchall()
+
+
+def blocked_issues(store: Store) -> list[dict[str, Any]]:
+    """Blocked, not-closed issues, each with ``blocked_by`` (direct open blockers, or the
+    blocked ancestors it inherits from) and ``blocked_by_count``; by priority then age."""
+    rows = store.conn.execute(
+        f"{BLOCKED_CTE} SELECT {ISSUE_COLUMNS} FROM issues WHERE id IN (SELECT id FROM blocked_all) "
+        "ORDER BY priority ASC, created_us ASC, id ASC").fetchall()
+    if not rows:
+        return rows
+    direct: dict[str, list[str]] = {}
+    for r in store.conn.execute(
+            "SELECT d.issue_id, d.depends_on_id FROM dependencies d "
+            "LEFT JOIN issues b ON b.id = d.depends_on_id "
+            "WHERE d.type='blocks' AND (b.id IS NULL OR b.status != 'closed') "
+            "ORDER BY d.issue_id, d.depends_on_id"):
+        direct.setdefault(r["issue_id"], []).append(r["depends_on_id"])
+    blocked_ids = {r["id"] for r in rows}
+    parents: dict[str, list[str]] = {}
+    for r in store.conn.execute("SELECT issue_id, depends_on_id FROM dependencies WHERE type='parent-child' "
+                                "ORDER BY issue_id, depends_on_id"):
+        if r["depends_on_id"] in blocked_ids:
+            parents.setdefault(r["issue_id"], []).append(r["depends_on_id"])
+    for r in rows:
+        by = direct.get(r["id"]) or parents.get(r["id"], [])
+        r["blocked_by_count"] = len(by)
+        r["blocked_by"] = by
+    return rows
+
+
+def descendants(store: Store, parent: str) -> set[str]:
+    """Every issue under ``parent`` through parent-child edges, at any depth."""
+    rows = store.conn.execute(
+        "WITH RECURSIVE d(id) AS (SELECT issue_id FROM dependencies WHERE depends_on_id=? AND type='parent-child' "
+        "UNION SELECT x.issue_id FROM dependencies x JOIN d ON x.depends_on_id = d.id AND x.type='parent-child') "
+        "SELECT id FROM d", (parent,))
+    return {r["id"] for r in rows}
+
+
+def blocked_ids(store: Store) -> set[str]:
+    return {r["id"] for r in store.conn.execute(f"{BLOCKED_CTE} SELECT id FROM blocked_all")}
+
+
+def stats(store: Store) -> dict[str, Any]:
+    """Counts that agree with ``ready_issues`` and ``blocked_issues`` by construction."""
+    c = store.conn
+    counts = {r["status"]: r["n"] for r in c.execute("SELECT status, count(*) AS n FROM issues GROUP BY status")}
+    total = sum(counts.values())
+    blocked = c.execute(f"{BLOCKED_CTE} SELECT count(*) AS n FROM blocked_all").fetchone()["n"]
+    ready = c.execute(f"{BLOCKED_CTE} SELECT count(*) AS n FROM issues WHERE status='open' "
+                      "AND id NOT IN (SELECT id FROM blocked_all)").fetchone()["n"]
+    # closed_at has no *_us column; average in Python over closed issues (zones differ).
+    total_h, n = 0.0, 0
+    for r in c.execute("SELECT created_us, closed_at FROM issues WHERE closed_at IS NOT NULL"):
+        try:
+            total_h += (ts_micros(r["closed_at"]) - r["created_us"]) / 3.6e9
+            n += 1
+        except ValueError:
+            continue
+    out = {
+        "total_issues": total,
+        "open_issues": counts.get("open", 0),
+        "in_progress_issues": counts.get("in_progress", 0),
+        "closed_issues": counts.get("closed", 0),
+        "blocked_issues": blocked,
+        "ready_issues": ready,
+        "average_lead_time_hours": round(total_h / n, 2) if n else 0,
+    }
+    other = {k: v for k, v in counts.items() if k not in ("open", "in_progress", "closed")}
+    if other:
+        out["other_statuses"] = dict(sorted(other.items()))
+    return out
+
+
+def dep_tree(store: Store, root: str, max_depth: int = 50, reverse: bool = False) -> list[dict[str, Any]]:
+    """Breadth-first walk from ``root`` over edges of every type; each issue once, at its
+    shallowest depth; ordered by depth, priority, id. ``reverse`` walks dependents instead.
+    Edges to issues not in the database appear as nodes with ``missing: true``."""
+    if store.get_issue(root) is None:
+        return []
+    depth_of = {root: 0}
+    parent_of: dict[str, str | None] = {root: None}
+    frontier = [root]
+    depth = 0
+    col, other = ("depends_on_id", "issue_id") if reverse else ("issue_id", "depends_on_id")
+    while frontier and depth < max_depth:
+        depth += 1
+        nxt: list[str] = []
+        for i in range(0, len(frontier), 500):
+            chunk = frontier[i:i + 500]
+            q = (f"SELECT {col} AS src, {other} AS dst FROM dependencies WHERE {col} IN "
+                 f"({','.join('?' * len(chunk))}) ORDER BY {other}")
+            for r in store.conn.execute(q, chunk):
+                if r["dst"] not in depth_of:
+                    depth_of[r["dst"]] = depth
+                    parent_of[r["dst"]] = r["src"]
+                    nxt.append(r["dst"])
+        frontier = nxt
+    rows = store.get_issues(depth_of)
+    nodes: list[dict[str, Any]] = []
+    for iid, d in depth_of.items():
+        row = rows.get(iid)
+        if row is None:
+            row = {"id": iid, "title": "(not in this database)", "status": "unknown", "priority": 4,
+                   "missing": True}
+        else:
+            row = dict(row)
+        row["depth"] = d
+        row["parent_id"] = parent_of[iid]
+        row["truncated"] = d == max_depth
+        nodes.append(row)
+    nodes.sort(key=lambda n: (n["depth"], n.get("priority", 4), n["id"]))
+    return nodes
+
+
+def find_path(store: Store, start: str, goal: str, max_depth: int = 10_000) -> list[str] | None:
+    """A path start -> ... -> goal over outgoing edges of any type, or None."""
+    prev: dict[str, str | None] = {start: None}
+    q = deque([start])
+    while q:
+        cur = q.popleft()
+        if cur == goal:
+            path = [cur]
+            while prev[path[-1]] is not None:
+                path.append(prev[path[-1]])  # type: ignore[arg-type]
+            return list(reversed(path))
+        for r in store.conn.execute("SELECT depends_on_id FROM dependencies WHERE issue_id=?", (cur,)):
+            nxt = r["depends_on_id"]
+            if nxt not in prev:
+                prev[nxt] = cur
+                q.append(nxt)
+        if len(prev) > max_depth * 100:
+            break
+    return None
+
+
+def find_cycles(store: Store) -> list[list[str]]:
+    """Every strongly connected component with a cycle, each as one cycle path (ids), sorted.
+
+    Uses an iterative Tarjan so deep graphs do not hit Python's recursion limit.
+    """
+    adj: dict[str, list[str]] = {}
+    for r in store.conn.execute("SELECT issue_id, depends_on_id FROM dependencies ORDER BY issue_id, depends_on_id"):
+        adj.setdefault(r["issue_id"], []).append(r["depends_on_id"])
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    sccs: list[list[str]] = []
+    counter = 0
+    for start in sorted(adj):
+        if start in index:
+            continue
+        work = [(start, iter(adj.get(start, ())))]
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, it = work[-1]
+            advanced = False
+            for nxt in it:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = counter
+                    counter += 1
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, iter(adj.get(nxt, ()))))
+                    advanced = True
+                    break
+                if nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    comp.append(w)
+                    if w == node:
+                        break
+                if len(comp) > 1:
+                    sccs.append(comp)
+    cycles = []
+    for comp in sccs:
+        members = set(comp)
+        first = min(comp)
+        # walk inside the component from its smallest id back to itself
+        prev: dict[str, str | None] = {first: None}
+        q = deque([first])
+        found: list[str] | None = None
+        while q and found is None:
+            cur = q.popleft()
+            for nxt in adj.get(cur, ()):
+                if nxt == first:
+                    path = [cur]
+                    while prev[path[-1]] is not None:
+                        path.append(prev[path[-1]])  # type: ignore[arg-type]
+                    found = list(reversed(path)) + [first]
+                    break
+                if nxt in members and nxt not in prev:
+                    prev[nxt] = cur
+                    q.append(nxt)
+        if found:
+            cycles.append(found)
+    cycles.sort()
+    return cycles

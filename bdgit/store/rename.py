@@ -1,0 +1,57 @@
+"""Renaming issue IDs everywhere they appear: rows, edges, counters and text mentions."""
+from __future__ import annotations
+
+import re
+
+from ..model import now
+from .db import Store
+
+_TEXT = ("title", "description", "design", "acceptance_criteria", "notes")
+_ID_TOKEN = re.compile(r"(?<![\w.-])([A-Za-z][A-Za-z0-9_-]*-[A-Za-z0-9]+(?:\.[0-9]+)*)(?![\w-]|\.\w)")
+
+
+def rewrite_mentions(text: str, mapping: dict[str, str]) -> str:
+    """Replace whole-word mentions of the IDs in ``mapping`` (others are left alone)."""
+    if not text:
+        return text
+    return _ID_TOKEN.sub(lambda m: mapping.get(m.group(1), m.group(1)), text)
+
+
+def rename_ids(store: Store, mapping: dict[str, str], actor: str) -> int:
+    """Rename issues old -> new inside the current transaction; returns issues rewritten.
+
+    Preconditions: every old ID exists, no new ID exists. Child rows follow through
+    ON UPDATE CASCADE; ``depends_on_id`` (no foreign key) and text mentions in every issue
+    are rewritten here. Renamed and rewritten issues are marked dirty; each renamed issue
+    gets a ``renamed`` event. Runs in two steps through temporary IDs so that swaps work.
+    """
+    if not mapping:
+        return 0
+    c = store.conn
+    ts = now()
+    temp = {old: f"__rename_tmp__{i}" for i, old in enumerate(mapping)}
+    for old, tmp in temp.items():
+        c.execute("UPDATE issues SET id=? WHERE id=?", (tmp, old))
+        c.execute("UPDATE dependencies SET depends_on_id=? WHERE depends_on_id=?", (tmp, old))
+    for old, tmp in temp.items():
+        new = mapping[old]
+        c.execute("UPDATE issues SET id=? WHERE id=?", (new, tmp))
+        c.execute("UPDATE dependencies SET depends_on_id=? WHERE depends_on_id=?", (new, tmp))
+        store.note_id(new)
+        store.add_event(new, "renamed", actor, old=old, new=new, ts=ts)
+    # text mentions, anywhere
+    rewritten = set()
+    likes = " OR ".join(f"{f} LIKE ?" for f in _TEXT)
+    for old in mapping:
+        for r in c.execute(f"SELECT id, {', '.join(_TEXT)} FROM issues WHERE {likes}",
+                           (f"%{old}%",) * len(_TEXT)).fetchall():
+            fields = {f: rewrite_mentions(r[f], mapping) for f in _TEXT}
+            fields = {f: v for f, v in fields.items() if v != r[f]}
+            if fields:
+                store.set_fields(r["id"], fields)
+                rewritten.add(r["id"])
+    changed = set(mapping.values()) | rewritten
+    for iid in changed:
+        store.touch(iid, ts)
+    store.mark_dirty(list(mapping), ts)  # the old IDs' lines must leave the JSONL
+    return len(changed)

@@ -1,0 +1,150 @@
+"""Schema and migrations. Each migration runs once, in order, recorded in ``schema_migrations``.
+
+Design notes (why the schema differs from beads 0.9.8):
+- Timestamps are stored verbatim (RFC 3339 text, whatever zone the writer used) so that a
+  file round-trips byte for byte, plus ``*_us`` integer columns (microseconds since the epoch)
+  used for ordering and newer-wins comparisons across zones.
+- ``dependencies.depends_on_id`` has no foreign key: files written by newer beads versions
+  reference issues that are not in the file, and we keep those edges.
+- ``extra`` columns hold, as a JSON object, the fields of an imported record that we do not
+  model, so they survive a round trip.
+- ``jsonl_state`` records, per issue, the hash of its line in the JSONL as of the last export or
+  import: the base of a three-way comparison that tells remote deletions from local creations.
+"""
+from __future__ import annotations
+
+import sqlite3
+
+SCHEMA_V1 = """
+CREATE TABLE issues (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    design TEXT NOT NULL DEFAULT '',
+    acceptance_criteria TEXT NOT NULL DEFAULT '',
+    notes TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT 'open',
+    priority INTEGER NOT NULL DEFAULT 2,
+    issue_type TEXT NOT NULL DEFAULT 'task',
+    assignee TEXT,
+    estimated_minutes INTEGER,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    closed_at TEXT,
+    external_ref TEXT,
+    created_us INTEGER NOT NULL,
+    updated_us INTEGER NOT NULL,
+    extra TEXT
+);
+CREATE INDEX idx_issues_status ON issues(status);
+CREATE INDEX idx_issues_priority ON issues(priority, created_us);
+CREATE INDEX idx_issues_assignee ON issues(assignee);
+CREATE INDEX idx_issues_created ON issues(created_us);
+
+CREATE TABLE dependencies (
+    issue_id TEXT NOT NULL REFERENCES issues(id) ON DELETE CASCADE ON UPDATE CASCADE,
+    depends_on_id TEXT NOT NULL,
+    type TEXT NOT NULL DEFAULT 'blocks',
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL DEFAULT '',
+    extra TEXT,
+    PRIMARY KEY (issue_id, depends_on_id)
+);
+CREATE INDEX idx_dependencies_depends_on ON dependencies(depends_on_id, type);
+CREATE INDEX idx_dependencies_type ON dependencies(type, issue_id);
+
+CREATE TABLE labels (
+    issue_id TEXT NOT NULL REFERENCES issues(id) ON DELETE CASCADE ON UPDATE CASCADE,
+    label TEXT NOT NULL,
+    PRIMARY KEY (issue_id, label)
+);
+CREATE INDEX idx_labels_label ON labels(label);
+
+CREATE TABLE comments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    issue_id TEXT NOT NULL REFERENCES issues(id) ON DELETE CASCADE ON UPDATE CASCADE,
+    author TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX idx_comments_issue ON comments(issue_id);
+
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    issue_id TEXT NOT NULL REFERENCES issues(id) ON DELETE CASCADE ON UPDATE CASCADE,
+    event_type TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    old_value TEXT,
+    new_value TEXT,
+    comment TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX idx_events_issue ON events(issue_id);
+
+CREATE TABLE config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE metadata (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+-- Issues changed since the last export; a deleted issue stays here until the export drops its line.
+CREATE TABLE dirty_issues (issue_id TEXT PRIMARY KEY, marked_at TEXT NOT NULL);
+
+CREATE TABLE issue_counters (prefix TEXT PRIMARY KEY, last_id INTEGER NOT NULL);
+
+CREATE TABLE jsonl_state (issue_id TEXT PRIMARY KEY, line_hash TEXT NOT NULL);
+"""
+
+#: (version, name, sql). Append only; never edit a released migration.
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (1, "initial schema", SCHEMA_V1),
+)
+
+LATEST = MIGRATIONS[-1][0]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database to the latest schema; returns the number of migrations applied.
+
+    Precondition: ``conn`` is in autocommit mode (isolation_level None). Each migration runs
+    in its own IMMEDIATE transaction, so two processes opening a new database at once apply it
+    exactly once.
+    """
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    applied = 0
+    for version, name, sql in MIGRATIONS:
+        done = conn.execute("SELECT 1 FROM schema_migrations WHERE version=?", (version,)).fetchone()
+        if done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("SELECT 1 FROM schema_migrations WHERE version=?", (version,)).fetchone():
+                conn.execute("COMMIT")
+                continue
+            for stmt in _statements(sql):
+                conn.execute(stmt)
+            conn.execute(
+                "INSERT INTO schema_migrations(version, name, applied_at) "
+                "VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+                (version, name),
+            )
+            conn.execute("COMMIT")
+            applied += 1
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return applied
+
+
+def _statements(sql: str) -> list[str]:
+    out, buf = [], []
+    for line in sql.splitlines():
+        if line.strip().startswith("--"):
+            continue
+        buf.append(line)
+        if line.rstrip().endswith(";"):
+            out.append("\n".join(buf))
+            buf = []
+    if "".join(buf).strip():
+        out.append("\n".join(buf))
+    return out

@@ -1,0 +1,99 @@
+"""Finding the workspace: the database, its ``.beads/`` directory and the files beside it.
+
+Light on purpose (os and pathlib only): the daemon-mode client path imports this.
+Discovery order: ``--db``, ``$BEADS_DB``, ``$BEADS_DIR``, then the nearest ``.beads/*.db``
+walking up from the current directory. No database is an error that says to run ``bd init``;
+nothing is ever created implicitly.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import NoDatabaseError
+
+BEADS_DIRNAME = ".beads"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    db_path: Path
+
+    @property
+    def beads_dir(self) -> Path:
+        return self.db_path.parent
+
+    @property
+    def root(self) -> Path:
+        """The directory that holds ``.beads/`` (the project root)."""
+        return self.beads_dir.parent
+
+    @property
+    def lock_path(self) -> Path:
+        return self.beads_dir / "bd.lock"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.beads_dir / "bd.sock"
+
+    @property
+    def state_path(self) -> Path:
+        return self.beads_dir / "bd.state"
+
+    @property
+    def jsonl_path(self) -> Path:
+        default = self.beads_dir / "issues.jsonl"
+        if default.exists():
+            return default
+        others = sorted(p for p in self.beads_dir.glob("*.jsonl")
+                        if not p.name.startswith(("deletions", "interactions")))
+        return others[0] if others else default
+
+
+def _db_in(beads_dir: Path) -> Path | None:
+    try:
+        names = sorted(n for n in os.listdir(beads_dir)
+                       if n.endswith(".db") and ".backup" not in n and n != "vc.db")
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return None
+    return beads_dir / names[0] if names else None
+
+
+def find(db: str | None = None, cwd: str | os.PathLike[str] | None = None) -> Workspace:
+    """The workspace for ``db`` or the environment or ``cwd``. Raises NoDatabaseError."""
+    if db:
+        p = Path(db).expanduser()
+        if not p.is_absolute():
+            p = Path(cwd or os.getcwd()) / p
+        if p.is_dir():
+            found = _db_in(p / BEADS_DIRNAME) if (p / BEADS_DIRNAME).is_dir() else _db_in(p)
+            if found is None:
+                raise NoDatabaseError(f"no beads database in {p}", "run 'bd init' there first")
+            p = found
+        if not p.exists():
+            raise NoDatabaseError(f"no database at {p}", "check --db / BEADS_DB, or run 'bd init'")
+        return Workspace(p.resolve())
+    env_db = os.environ.get("BEADS_DB")
+    if env_db:
+        return find(env_db, cwd)
+    env_dir = os.environ.get("BEADS_DIR")
+    if env_dir:
+        found = _db_in(Path(env_dir).expanduser())
+        if found is None:
+            raise NoDatabaseError(f"no beads database in BEADS_DIR={env_dir}", "run 'bd init' first")
+        return Workspace(found.resolve())
+    start = Path(cwd or os.getcwd()).resolve()
+    for d in (start, *start.parents):
+        beads = d / BEADS_DIRNAME
+        if beads.is_dir():
+            found = _db_in(beads)
+            if found is not None:
+                return Workspace(found)
+    raise NoDatabaseError(
+        "no beads database found (looked for .beads/*.db here and in every parent directory)",
+        "run 'bd init' in your project root, or pass --db PATH")
+
+
+def actor(flag: str | None = None) -> str:
+    return flag or os.environ.get("BD_ACTOR") or os.environ.get("BEADS_ACTOR") or os.environ.get("USER") or "unknown"
