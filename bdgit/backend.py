@@ -5,6 +5,7 @@ client path imports only the socket client; direct mode is imported only when us
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from . import workspace
@@ -14,12 +15,44 @@ def connect(g: Any) -> Any:
     """A backend for the CLI globals ``g`` (db, actor, no_daemon, ...). Raises NoDatabaseError."""
     ws = workspace.find(g.db)
     actor = workspace.actor(g.actor)
+    notices: list[str] = []
     if not g.no_daemon:
         client = _try_daemon(ws, actor, g)
         if client is not None:
             return client
+        if auto_start_wanted(ws):
+            from .daemon import start
+            from .errors import DaemonError
+            try:
+                start(ws)
+                client = _try_daemon(ws, actor, g)
+                if client is not None:
+                    return client
+            except DaemonError as e:
+                notices.append(f"could not auto-start the daemon ({e}); running in direct mode")
     from .direct import DirectBackend
-    return DirectBackend(ws, actor, auto_flush=not g.no_auto_flush, auto_import=not g.no_auto_import)
+    b = DirectBackend(ws, actor, auto_flush=not g.no_auto_flush, auto_import=not g.no_auto_import)
+    b.notices.extend(notices)
+    return b
+
+
+def auto_start_wanted(ws: workspace.Workspace) -> bool:
+    """BEADS_AUTO_START_DAEMON (true/false) wins; else the ``daemon.auto_start`` config."""
+    env = os.environ.get("BEADS_AUTO_START_DAEMON", "").strip().lower()
+    if env in ("1", "true", "yes", "on"):
+        return True
+    if env in ("0", "false", "no", "off"):
+        return False
+    import sqlite3
+    try:
+        conn = sqlite3.connect(f"file:{ws.db_path}?mode=ro", uri=True, timeout=1)
+        try:
+            row = conn.execute("SELECT value FROM config WHERE key='daemon.auto_start'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+    return bool(row) and str(row[0]).strip().lower() in ("1", "true", "yes", "on")
 
 
 def _try_daemon(ws: workspace.Workspace, actor: str, g: Any) -> Any:

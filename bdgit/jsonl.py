@@ -156,11 +156,12 @@ def read_lines_by_id(path: Path) -> dict[str, str]:
     return out
 
 
-def needs_import(store: Store, path: Path) -> bool:
+def needs_import(store: Store, path: Path, *, update: bool = True) -> bool:
     """Whether the workspace JSONL differs from what the database last wrote or read.
 
     Cheap when nothing changed (one stat); hashes the file only when its stat changed.
-    A missing file never needs importing.
+    A missing file never needs importing. ``update`` records a new stat for unchanged
+    content (a write; readers in the daemon pass False).
     """
     fp = fingerprint(path)
     if fp is None:
@@ -169,6 +170,8 @@ def needs_import(store: Store, path: Path) -> bool:
         return False
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     if digest == store.get_meta("jsonl_sha256"):
+        if not update:
+            return False
         if not store.in_tx:
             with store.tx():
                 store.set_meta("jsonl_fingerprint", fp)

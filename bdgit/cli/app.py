@@ -317,6 +317,22 @@ def config_list() -> None:
 
 
 @app.command()
+def daemon(
+    action: Optional[str] = typer.Argument(None, help="start (default), stop, status, restart or logs."),
+    foreground: bool = typer.Option(False, "--foreground", help="Run in this process (for service managers)."),
+    interval: Optional[float] = typer.Option(None, "--interval", help="Seconds between a write and its JSONL flush (default 1)."),
+    idle_timeout: Optional[float] = typer.Option(None, "--idle-timeout", help="Exit after this many idle seconds (0 = never; default 1800)."),
+    auto_commit: bool = typer.Option(False, "--auto-commit", help="Commit the JSONL to git in batches."),
+    auto_push: bool = typer.Option(False, "--auto-push", help="Push those commits to the upstream."),
+    stop: bool = typer.Option(False, "--stop", help="Same as 'bd daemon stop'."),
+    status: bool = typer.Option(False, "--status", help="Same as 'bd daemon status'."),
+    lines: int = typer.Option(50, "-n", "--lines", help="With logs: how many lines (0 = all)."),
+) -> None:
+    """Run the per-repository daemon: one writer for many agents, over .beads/bd.sock."""
+    done(c.daemon(G(), action, foreground, interval, idle_timeout, auto_commit, auto_push, stop, status, lines))
+
+
+@app.command()
 def quickstart() -> None:
     """A short guide to bd."""
     done(c.quickstart(G()))

@@ -515,6 +515,83 @@ def config(g: Globals, action: str, key: str | None, value: str | None) -> int:
     return 0
 
 
+# --- daemon ----------------------------------------------------------------------------------
+
+def daemon(g: Globals, action: str | None, foreground: bool, interval: float | None,
+           idle_timeout: float | None, auto_commit: bool, auto_push: bool, stop: bool, status: bool,
+           lines: int) -> int:
+    """``bd daemon [start|stop|status|restart|logs]``; bare ``bd daemon`` starts (as beads)."""
+    from .. import daemon as d
+    from ..workspace import find
+    ws = find(g.db)
+    act = action or ("stop" if stop else "status" if status else "start")
+    if act not in ("start", "stop", "status", "restart", "logs", "run"):
+        raise UsageError(f"unknown daemon action {act!r}: use start, stop, status, restart or logs")
+    opts: dict[str, Any] = {}
+    if interval is not None:
+        if interval < 0:
+            raise UsageError("--interval must be >= 0 seconds")
+        opts["flush_interval"] = interval
+    if idle_timeout is not None:
+        opts["idle_timeout"] = idle_timeout
+    if auto_commit:
+        opts["auto_commit"] = True
+    if auto_push:
+        opts["auto_push"] = True
+    if act in ("start", "run") and (foreground or act == "run"):
+        return d.run_foreground(ws, opts)
+    if act == "start":
+        st = d.start(ws, opts)
+        if g.json:
+            emit(g, st)
+        elif st.get("already_running"):
+            r.out(f"Daemon already running (PID {st.get('pid')}) for {ws.root}")
+        else:
+            r.out(f"{r.green('✓')} Daemon started (PID {st.get('pid')}); log: {st.get('log')}")
+        return 0
+    if act == "stop":
+        st = d.stop(ws)
+        if g.json:
+            emit(g, st)
+        elif st.get("stopped"):
+            r.out(f"{r.green('✓')} Daemon stopped (PID {st.get('pid')})")
+        else:
+            r.out("No daemon is running")
+        return 0
+    if act == "restart":
+        st = d.restart(ws, opts)
+        if g.json:
+            emit(g, st)
+        else:
+            r.out(f"{r.green('✓')} Daemon restarted (PID {st.get('pid')})")
+        return 0
+    if act == "logs":
+        text = d.logs(ws, lines)
+        if text:
+            r.out(text)
+        return 0
+    st = d.status(ws)
+    if g.json:
+        emit(g, st)
+    elif st["running"]:
+        h = st.get("health") or {}
+        r.out(f"{r.green('✓')} Daemon is running (PID {st.get('pid')})")
+        r.out(f"  Version: bd {st.get('version')} (bdgit {st.get('bdgit_version')})")
+        r.out(f"  Socket: {st.get('socket')}")
+        r.out(f"  Started: {st.get('started_at')}")
+        if h:
+            r.out(f"  Uptime: {h.get('uptime_seconds', 0):.0f}s, {h.get('requests', 0)} requests, "
+                  f"{h.get('dirty_issues', 0)} issue(s) waiting for export")
+            for k in ("git", "git_waiting"):
+                if h.get(k):
+                    r.out(f"  Git: {h[k]}")
+        elif not st.get("responding"):
+            r.out(f"  {r.yellow('!')} it does not answer on its socket")
+    else:
+        r.out("Daemon is not running")
+    return 0
+
+
 # --- no database needed ---------------------------------------------------------------------
 
 def version(g: Globals) -> int:

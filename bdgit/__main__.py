@@ -1,0 +1,7 @@
+"""``python -m bdgit`` is ``bd``."""
+from __future__ import annotations
+
+from .cli.main import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The daemon's wire protocol (protocol.py), its server (server.py) and client (client.py)."""

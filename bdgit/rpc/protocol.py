@@ -1,0 +1,47 @@
+"""Wire format: newline-delimited JSON over a unix socket (beads' protocol, extended).
+
+Request  ``{"operation", "args", "actor"?, "request_id"?, "cwd"?, "client_version"?, "timeout_ms"?}``
+Response ``{"success", "data"?, "error"?, "kind"?, "request_id"?}`` (``request_id`` echoed).
+
+Light on purpose (os, json): the CLI's daemon path imports it.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+PROTOCOL_VERSION = 1
+#: A request line longer than this is answered with an error and discarded.
+MAX_LINE = 64 * 1024 * 1024
+#: unix socket paths longer than this (sun_path is 108 bytes on Linux) use a short directory.
+MAX_SOCKET_PATH = 100
+POINTER_NAME = "bd.sock.path"
+
+
+def encode(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def socket_path_for(beads_dir: Path) -> Path:
+    """Where the daemon of ``beads_dir`` listens: ``.beads/bd.sock``, or a short private
+    directory when that path is too long for a unix socket (a pointer in ``.beads`` says so)."""
+    p = beads_dir / "bd.sock"
+    if len(os.fsencode(str(p))) <= MAX_SOCKET_PATH:
+        return p
+    import hashlib
+    import tempfile
+    digest = hashlib.sha256(os.fsencode(str(beads_dir.resolve()))).hexdigest()[:16]
+    base = Path(tempfile.gettempdir()) / f"bd-{os.getuid()}"
+    return base / digest / "bd.sock"
+
+
+def find_socket(beads_dir: Path) -> Path:
+    """The socket a client should dial: the pointer's target if there is one."""
+    ptr = beads_dir / POINTER_NAME
+    try:
+        target = ptr.read_text().strip()
+    except OSError:
+        return beads_dir / "bd.sock"
+    return Path(target) if target else beads_dir / "bd.sock"

@@ -1,0 +1,498 @@
+"""The daemon's server: one writer thread, concurrent readers, per-request deadlines.
+
+- Connections: one thread each (a slow or stalled client blocks only itself). Lines are
+  bounded (``MAX_LINE``); garbage gets an error answer and the connection stays usable.
+- Reads run in the connection's thread on a pooled read-only use of SQLite (WAL snapshots).
+- Writes queue for the single writer thread, which runs every queued write in one
+  transaction (group commit; each request in its own savepoint, so one failure rolls back only
+  itself) and answers after COMMIT. A request whose deadline passes while it waits is
+  cancelled, never run.
+- The writer also flushes the JSONL (debounced), imports it when it changed under us, and
+  runs the after-flush hooks (git commits live there).
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import BEADS_COMPAT_VERSION, __version__, jsonl, ops
+from ..errors import BdError
+from ..store import Store
+from ..workspace import Workspace
+from .protocol import MAX_LINE, PROTOCOL_VERSION, encode
+
+_PENDING, _RUNNING, _DONE, _CANCELLED = range(4)
+#: operations answered by the server itself, never queued
+_CONTROL = frozenset({"ping", "health", "shutdown", "status"})
+MAX_CONNECTIONS = 512
+MAX_GROUP = 256
+
+
+@dataclass
+class Job:
+    op: str
+    args: Any
+    actor: str
+    deadline: float
+    done: threading.Event = field(default_factory=threading.Event)
+    state: int = _PENDING
+    response: dict[str, Any] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def try_start(self) -> bool:
+        with self.lock:
+            if self.state != _PENDING:
+                return False
+            if time.monotonic() > self.deadline:
+                self.state = _CANCELLED
+                self.response = _cancelled(self.op)
+                self.done.set()
+                return False
+            self.state = _RUNNING
+            return True
+
+    def try_cancel(self) -> bool:
+        with self.lock:
+            if self.state == _PENDING:
+                self.state = _CANCELLED
+                self.response = _cancelled(self.op)
+                self.done.set()
+                return True
+            return False
+
+
+def _cancelled(op: str) -> dict[str, Any]:
+    return {"success": False, "kind": "timeout",
+            "error": f"cancelled: the deadline of this {op} request passed before it could run (nothing changed)"}
+
+
+class Server:
+    """Serve ``ws`` on the already-bound listening socket ``sock`` until ``stop()``."""
+
+    def __init__(self, ws: Workspace, sock: socket.socket, *, flush_interval: float = 1.0,
+                 idle_timeout: float = 0.0, log: Callable[[str], None] = lambda m: None,
+                 state: Any = None) -> None:
+        self.ws = ws
+        self.sock = sock
+        self.flush_interval = flush_interval
+        self.idle_timeout = idle_timeout
+        self.log = log
+        self.state = state  # fastpath.Writer or None
+        self.started = time.time()
+        self.last_activity = time.monotonic()
+        self.jobs: queue.Queue[Job | None] = queue.Queue()
+        self._stop = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()
+        self._readers: queue.Queue[Store] = queue.Queue()
+        self._conns = 0
+        self._conns_lock = threading.Lock()
+        self.flush_due: float | None = None
+        self.after_flush: list[Callable[[Store], None]] = []
+        self.housekeeping: list[Callable[[Store], None]] = []
+        self.stop_reason = ""
+        self.stats = {"requests": 0, "writes": 0, "groups": 0, "flushes": 0, "cancelled": 0, "errors": 0}
+        self.writer_store = Store(ws.db_path)
+        from filelock import FileLock
+        # one instance, used only by the writer thread: FileLock is reentrant per instance
+        self._flock = FileLock(str(ws.lock_path))
+        self._db_ino = os.stat(ws.db_path).st_ino
+        self._writer = threading.Thread(target=self._writer_loop, name="bd-writer", daemon=True)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def serve_forever(self) -> None:
+        self._writer.start()
+        sel = selectors.DefaultSelector()
+        sel.register(self.sock, selectors.EVENT_READ, "accept")
+        sel.register(self._wake_r, selectors.EVENT_READ, "wake")
+        try:
+            while not self._stop.is_set():
+                for key, _ in sel.select():
+                    if key.data == "wake":
+                        os.read(self._wake_r, 64)
+                        continue
+                    try:
+                        conn, _ = self.sock.accept()
+                    except OSError:
+                        continue
+                    with self._conns_lock:
+                        if self._conns >= MAX_CONNECTIONS:
+                            conn.sendall(encode({"success": False, "kind": "daemon",
+                                                 "error": "too many connections; try again"}))
+                            conn.close()
+                            continue
+                        self._conns += 1
+                    threading.Thread(target=self._serve_conn, args=(conn,), daemon=True).start()
+        finally:
+            sel.close()
+            self.jobs.put(None)
+            self._writer.join(timeout=30)
+            while not self._readers.empty():
+                self._readers.get().close()
+
+    def stop(self, reason: str = "") -> None:
+        if not self._stop.is_set():
+            self.stop_reason = reason or self.stop_reason
+            self._stop.set()
+            try:
+                os.write(self._wake_w, b"x")
+            except OSError:
+                pass
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # --- connections ---------------------------------------------------------------------------
+
+    def _serve_conn(self, conn: socket.socket) -> None:
+        buf = b""
+        discarding = False
+        conn.settimeout(600)  # an idle connection is dropped after ten minutes
+        try:
+            while not self._stop.is_set():
+                try:
+                    chunk = conn.recv(1 << 20)
+                except (socket.timeout, OSError):
+                    return
+                if not chunk:
+                    return
+                buf += chunk
+                while True:
+                    nl = buf.find(b"\n")
+                    if nl == -1:
+                        break
+                    line, buf = buf[:nl], buf[nl + 1:]
+                    if discarding:
+                        discarding = False
+                        continue
+                    if line.strip():
+                        conn.sendall(encode(self.handle_line(line)))
+                if len(buf) > MAX_LINE:
+                    if not discarding:
+                        conn.sendall(encode({"success": False, "kind": "usage",
+                                             "error": f"invalid request: line longer than {MAX_LINE} bytes"}))
+                    buf = b""
+                    discarding = True
+        except OSError:
+            return
+        finally:
+            with self._conns_lock:
+                self._conns -= 1
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def handle_line(self, line: bytes) -> dict[str, Any]:
+        """Answer one request line; never raises."""
+        self.last_activity = time.monotonic()
+        self.stats["requests"] += 1
+        try:
+            req = json.loads(line)
+        except (ValueError, UnicodeDecodeError) as e:
+            return {"success": False, "kind": "usage", "error": f"invalid request: not JSON ({e})"}
+        if not isinstance(req, dict):
+            return {"success": False, "kind": "usage", "error": "invalid request: expected a JSON object"}
+        rid = req.get("request_id")
+        try:
+            resp = self._handle(req)
+        except BdError as e:
+            resp = {"success": False, "error": str(e), "kind": e.kind}
+            if getattr(e, "results", None) is not None:
+                resp["data"] = {"results": e.results}  # type: ignore[attr-defined]
+        except Exception as e:  # a bug must not take the daemon down
+            self.stats["errors"] += 1
+            self.log(f"internal error on {req.get('operation')!r}: {type(e).__name__}: {e}")
+            resp = {"success": False, "kind": "internal", "error": f"internal error: {type(e).__name__}: {e}"}
+        if rid is not None:
+            resp["request_id"] = rid
+        return resp
+
+    def _handle(self, req: dict[str, Any]) -> dict[str, Any]:
+        op = req.get("operation")
+        if not isinstance(op, str) or not op:
+            return {"success": False, "kind": "usage", "error": "invalid request: 'operation' must be a string"}
+        args = req.get("args") or {}
+        if not isinstance(args, dict):
+            return {"success": False, "kind": "usage", "error": f"invalid {op} args: expected an object"}
+        actor = req.get("actor") or "daemon"
+        if not isinstance(actor, str):
+            return {"success": False, "kind": "usage", "error": "invalid request: 'actor' must be a string"}
+        timeout_ms = req.get("timeout_ms")
+        if timeout_ms is not None and (isinstance(timeout_ms, bool) or not isinstance(timeout_ms, (int, float))
+                                       or timeout_ms <= 0):
+            return {"success": False, "kind": "usage", "error": "invalid request: 'timeout_ms' must be a positive number"}
+        deadline = time.monotonic() + (timeout_ms / 1000 if timeout_ms else 3600)
+        cwd = req.get("cwd")
+        if cwd is not None:
+            err = self._check_cwd(cwd)
+            if err:
+                return {"success": False, "kind": "usage", "error": err}
+        cv = req.get("client_version")
+        if cv is not None and cv != __version__ and op not in _CONTROL:
+            return {"success": False, "kind": "version_mismatch",
+                    "error": f"daemon runs bdgit {__version__}, client is bdgit {cv}"}
+        if op in _CONTROL:
+            return {"success": True, "data": self._control(op, cv)}
+        if op not in ops.OPS and op != "batch":
+            return {"success": False, "kind": "usage", "error": f"unknown operation: {op}"}
+        if op == "batch" or ops.is_write(op, args):
+            return self._submit(Job(op, args, actor, deadline))
+        return self._read(op, args, actor, deadline)
+
+    def _check_cwd(self, cwd: Any) -> str | None:
+        if not isinstance(cwd, str):
+            return "invalid request: 'cwd' must be a string"
+        try:
+            p = Path(cwd).resolve()
+        except (OSError, RuntimeError):
+            return f"invalid request: cannot resolve cwd {cwd!r}"
+        root = self.ws.root.resolve()
+        if p != root and root not in p.parents:
+            return f"cwd {cwd} is outside this daemon's repository ({root})"
+        return None
+
+    def _control(self, op: str, client_version: str | None) -> dict[str, Any]:
+        if op == "ping":
+            return {"message": "pong", "version": BEADS_COMPAT_VERSION, "bdgit_version": __version__}
+        if op == "shutdown":
+            threading.Thread(target=self.stop, args=("shutdown requested",), daemon=True).start()
+            return {"message": "shutting down", "pid": os.getpid()}
+        t0 = time.perf_counter()
+        store = self._reader()
+        try:
+            store.conn.execute("SELECT count(*) FROM issues").fetchone()
+            dirty = store.dirty_count()
+        finally:
+            self._readers.put(store)
+        out = {
+            "status": "healthy", "version": BEADS_COMPAT_VERSION, "bdgit_version": __version__,
+            "protocol_version": PROTOCOL_VERSION, "pid": os.getpid(),
+            "uptime_seconds": round(time.time() - self.started, 3),
+            "db_response_ms": round((time.perf_counter() - t0) * 1000, 3),
+            "queue_depth": self.jobs.qsize(), "connections": self._conns, "dirty_issues": dirty,
+            "flush_pending": self.flush_due is not None, "socket": str(self.sock.getsockname()),
+            "database": str(self.ws.db_path), **self.stats,
+        }
+        if client_version is not None:
+            out["client_version"] = client_version
+            out["compatible"] = client_version == __version__
+        out.update(self.extra_status())
+        return out
+
+    def extra_status(self) -> dict[str, Any]:
+        """Hook for the git layer to report its state in ``health``/``status``."""
+        return {}
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def _reader(self) -> Store:
+        try:
+            return self._readers.get_nowait()
+        except queue.Empty:
+            return Store(self.ws.db_path)
+
+    def _read(self, op: str, args: dict[str, Any], actor: str, deadline: float) -> dict[str, Any]:
+        if time.monotonic() > deadline:
+            self.stats["cancelled"] += 1
+            return _cancelled(op)
+        store = self._reader()
+        try:
+            if jsonl.needs_import(store, self.ws.jsonl_path, update=False):
+                # the file changed under us: let the writer absorb it before we read
+                self._submit(Job("__sync__", {}, "auto-import", deadline))
+            ctx = ops.Ctx(store, actor)
+            data = ops.run(store, op, args, actor, ctx)
+            resp: dict[str, Any] = {"success": True, "data": data}
+            if ctx.notices:
+                resp["notices"] = ctx.notices
+            return resp
+        finally:
+            if store.in_tx:  # pragma: no cover - defensive
+                store.conn.execute("ROLLBACK")
+            self._readers.put(store)
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def _submit(self, job: Job) -> dict[str, Any]:
+        if self._stop.is_set():
+            return {"success": False, "kind": "daemon", "error": "the daemon is shutting down; retry"}
+        self.jobs.put(job)
+        while not job.done.wait(max(job.deadline - time.monotonic(), 0)):
+            if job.try_cancel():
+                self.stats["cancelled"] += 1
+                break
+            job.done.wait(1.0)  # running: the answer comes after COMMIT
+            if job.done.is_set():
+                break
+        assert job.response is not None
+        return job.response
+
+    def _writer_loop(self) -> None:
+        store = self.writer_store
+        last_check = 0.0
+        while True:
+            timeout = 2.0
+            if self.flush_due is not None:
+                timeout = max(min(timeout, self.flush_due - time.monotonic()), 0)
+            try:
+                first = self.jobs.get(timeout=timeout)
+            except queue.Empty:
+                first = False  # type: ignore[assignment]
+            group: list[Job] = []
+            stopping = first is None
+            if first:
+                group.append(first)
+                while len(group) < MAX_GROUP:
+                    try:
+                        nxt = self.jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        stopping = True
+                        break
+                    group.append(nxt)
+            if group:
+                self._run_group(store, group)
+            now = time.monotonic()
+            if self.flush_due is not None and (now >= self.flush_due or stopping):
+                self._flush(store)
+            if stopping:
+                if self.flush_due is not None or store.dirty_count():
+                    self._flush(store)
+                store.close()
+                return
+            if now - last_check >= 2.0:
+                last_check = now
+                self._housekeeping(store)
+
+    def _run_group(self, store: Store, group: list[Job]) -> None:
+        self._sync_in(store)
+        live = [j for j in group if j.op != "__sync__"]
+        for j in group:
+            if j.op == "__sync__" and j.try_start():
+                j.response = {"success": True}
+        wrote = False
+        try:
+            with store.tx():
+                for job in live:
+                    if not job.try_start():
+                        self.stats["cancelled"] += 1
+                        continue
+                    ctx = ops.Ctx(store, job.actor)
+                    try:
+                        data = ops.run(store, job.op, job.args, job.actor, ctx)
+                        job.response = {"success": True, "data": data}
+                        if ctx.notices:
+                            job.response["notices"] = ctx.notices
+                        wrote = True
+                    except BdError as e:
+                        job.response = {"success": False, "error": str(e), "kind": e.kind}
+                        if getattr(e, "results", None) is not None:
+                            job.response["data"] = {"results": e.results}  # type: ignore[attr-defined]
+                    except Exception as e:  # a bug in one request must not sink the group
+                        self.stats["errors"] += 1
+                        self.log(f"internal error on {job.op}: {type(e).__name__}: {e}")
+                        job.response = {"success": False, "kind": "internal",
+                                        "error": f"internal error: {type(e).__name__}: {e}"}
+        except Exception as e:
+            self.log(f"commit failed: {type(e).__name__}: {e}")
+            for job in live:
+                if job.state == _RUNNING:
+                    job.response = {"success": False, "kind": "internal",
+                                    "error": f"the transaction could not be committed: {e}"}
+            wrote = False
+        self.stats["groups"] += 1
+        self.stats["writes"] += len(live)
+        if wrote:
+            if self.state is not None:
+                self.state.bump_write()
+            if self.flush_due is None:
+                self.flush_due = time.monotonic() + self.flush_interval
+        for job in group:
+            with job.lock:
+                if job.state == _RUNNING:
+                    job.state = _DONE
+            job.done.set()
+
+    def _sync_in(self, store: Store) -> None:
+        """Import the JSONL if it changed under us (pull, merge, checkout, an edit)."""
+        path = self.ws.jsonl_path
+        try:
+            if not jsonl.needs_import(store, path):
+                return
+            with self._flock.acquire(timeout=10):
+                if not jsonl.needs_import(store, path):
+                    return
+                res = jsonl.import_text(store, path.read_text(encoding="utf-8"), actor="auto-import",
+                                        workspace=True, collisions="auto", path=path)
+            self.log(f"imported {path.name}: {len(res.created)} created, {len(res.updated)} updated, "
+                     f"{len(res.deleted)} deleted, {len(res.kept_newer)} kept (newer here)"
+                     + (f"; renumbered {res.renumbered}" if res.renumbered else "")
+                     + (f"; remapped {res.remapped}" if res.remapped else ""))
+            if store.dirty_count() and self.flush_due is None:
+                self.flush_due = time.monotonic() + self.flush_interval
+        except BdError as e:
+            self.log(f"cannot import {path.name}: {e}")
+        except Exception as e:
+            self.log(f"cannot import {path.name}: {type(e).__name__}: {e}")
+
+    def _flush(self, store: Store) -> None:
+        from filelock import Timeout
+        gen = self.state.get().write_gen if self.state is not None else 0
+        try:
+            with self._flock.acquire(timeout=5):
+                self._sync_in(store)
+                res = jsonl.flush(store, self.ws.jsonl_path)
+        except Timeout:
+            self.log("JSONL flush postponed: another bd process holds the lock")
+            self.flush_due = time.monotonic() + self.flush_interval
+            return
+        except Exception as e:
+            self.log(f"JSONL flush failed: {type(e).__name__}: {e}")
+            self.flush_due = time.monotonic() + max(self.flush_interval, 1.0)
+            return
+        self.flush_due = None
+        self.stats["flushes"] += 1
+        if self.state is not None:
+            self.state.mark_exported(gen)
+        if res.get("written"):
+            self.log(f"flushed {res.get('changed', 0)} issue(s) to {self.ws.jsonl_path.name}")
+        for hook in self.after_flush:
+            try:
+                hook(store)
+            except Exception as e:
+                self.log(f"after-flush hook failed: {type(e).__name__}: {e}")
+
+    def _housekeeping(self, store: Store) -> None:
+        try:
+            st = os.stat(self.ws.db_path)
+            gone = st.st_ino != self._db_ino or not self.ws.beads_dir.is_dir()
+        except FileNotFoundError:
+            gone = True
+        if gone:
+            self.log(f"{self.ws.beads_dir} or its database disappeared; exiting")
+            self.flush_due = None
+            self.stop("workspace removed")
+            return
+        if self.idle_timeout > 0 and time.monotonic() - self.last_activity > self.idle_timeout \
+                and self.jobs.empty():
+            self.log(f"idle for {self.idle_timeout:g}s; exiting")
+            self.stop("idle timeout")
+            return
+        self._sync_in(store)
+        for hook in self.housekeeping:
+            try:
+                hook(store)
+            except Exception as e:
+                self.log(f"housekeeping hook failed: {type(e).__name__}: {e}")
