@@ -8,7 +8,6 @@ nothing is ever created implicitly.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import NoDatabaseError
@@ -16,9 +15,23 @@ from .errors import NoDatabaseError
 BEADS_DIRNAME = ".beads"
 
 
-@dataclass(frozen=True)
 class Workspace:
-    db_path: Path
+    """A beads workspace, named by its database file. (Not a dataclass: the CLI hot path
+    imports this module, and dataclasses costs milliseconds to import.)"""
+
+    __slots__ = ("db_path",)
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = Path(db_path)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Workspace) and other.db_path == self.db_path
+
+    def __hash__(self) -> int:
+        return hash(self.db_path)
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.db_path)!r})"
 
     @property
     def beads_dir(self) -> Path:

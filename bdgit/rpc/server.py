@@ -100,6 +100,8 @@ class Server:
         self.housekeeping: list[Callable[[Store], None]] = []
         self.stop_reason = ""
         self.stats = {"requests": 0, "writes": 0, "groups": 0, "flushes": 0, "cancelled": 0, "errors": 0}
+        #: bound on one request line (BD_DAEMON_MAX_LINE overrides, e.g. to test the bound)
+        self.max_line = int(os.environ.get("BD_DAEMON_MAX_LINE") or MAX_LINE)
         self.writer_store = Store(ws.db_path)
         from filelock import FileLock
         # one instance, used only by the writer thread: FileLock is reentrant per instance
@@ -175,12 +177,16 @@ class Server:
                     if discarding:
                         discarding = False
                         continue
+                    if len(line) > self.max_line:
+                        conn.sendall(encode({"success": False, "kind": "usage",
+                                             "error": f"invalid request: line longer than {self.max_line} bytes"}))
+                        continue
                     if line.strip():
                         conn.sendall(encode(self.handle_line(line)))
-                if len(buf) > MAX_LINE:
+                if len(buf) > self.max_line:
                     if not discarding:
                         conn.sendall(encode({"success": False, "kind": "usage",
-                                             "error": f"invalid request: line longer than {MAX_LINE} bytes"}))
+                                             "error": f"invalid request: line longer than {self.max_line} bytes"}))
                     buf = b""
                     discarding = True
         except OSError:

@@ -1,0 +1,139 @@
+"""Shared fixtures: real temporary git repositories and beads workspaces.
+
+Every test runs in its own temporary directory with HOME pointed inside it and the beads
+environment variables cleared, so nothing is written outside the temp dir (checked at the
+end of the session against the source tree).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "beads-jsonl"
+BD = [sys.executable, "-m", "bdgit"]
+
+_ENV_VARS = ("BEADS_DB", "BEADS_DIR", "BD_ACTOR", "BEADS_ACTOR", "BD_TIMEOUT", "BEADS_AUTO_START_DAEMON",
+             "GIT_DIR", "GIT_INDEX_FILE", "GIT_WORK_TREE", "NO_COLOR", "BD_NO_FAST_PATH")
+
+
+@pytest.fixture(autouse=True)
+def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Run in tmp_path with a private HOME and a clean beads/git environment."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for var in _ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Test User")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "test@example.com")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Test User")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "test@example.com")
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("BEADS_AUTO_START_DAEMON", "false")
+    monkeypatch.chdir(tmp_path)
+    yield
+
+
+def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=cwd, check=check, text=True, capture_output=True)
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    """A real git repository with one commit, on branch main."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.name", "Test User")
+    git(repo, "config", "user.email", "test@example.com")
+    git(repo, "config", "commit.gpgsign", "false")
+    (repo / "README.md").write_text("hello\n")
+    git(repo, "add", "README.md")
+    git(repo, "commit", "-q", "-m", "initial")
+    return repo
+
+
+@pytest.fixture
+def beads_repo(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``git_repo`` after ``bd init --prefix test``; the current directory is the repo."""
+    from bdgit.init import init_workspace
+    init_workspace(git_repo, "test")
+    monkeypatch.chdir(git_repo)
+    return git_repo
+
+
+def run_bd(*args: str, cwd: Path | None = None, input: str | None = None,
+           env: dict[str, str] | None = None, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run the real ``bd`` as a subprocess (python -m bdgit)."""
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    proc = subprocess.run([*BD, *args], cwd=cwd, input=input, text=True, capture_output=True, env=full_env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"bd {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def bd(beads_repo: Path, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run bd in-process (same code path as the console script); returns (code, stdout, stderr)."""
+    from bdgit.cli.main import run
+
+    def call(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = run(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+    return call
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail loudly if a test left beads state in the source tree."""
+    stray = [p for p in (REPO_ROOT / ".beads", REPO_ROOT / "tests" / ".beads") if p.exists()]
+    if stray and not os.environ.get("BDGIT_ALLOW_STRAY"):
+        session.exitstatus = 1
+        sys.stderr.write(f"\ntests wrote outside their temp dirs: {stray}\n")
+
+
+@pytest.fixture
+def daemon(beads_repo: Path) -> Iterator[dict]:
+    """A real daemon process serving ``beads_repo`` (fast flushes, stopped at teardown).
+
+    Yields its status dict (``pid``, ``socket``, ...) plus ``ws`` (the Workspace)."""
+    from bdgit import daemon as d
+    from bdgit.workspace import find
+    ws = find(cwd=beads_repo)
+    st = d.start(ws, {"flush_interval": 0.1, "idle_timeout": 300})
+    st["ws"] = ws
+    try:
+        yield st
+    finally:
+        try:
+            d.stop(ws, wait=10)
+        except Exception:
+            import signal
+            pid = st.get("pid")
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+def wait_for(pred, timeout: float = 10.0, interval: float = 0.02):  # type: ignore[no-untyped-def]
+    """Poll ``pred`` until it returns a truthy value (returned) or ``timeout`` passes (None)."""
+    import time
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= end:
+            return None
+        time.sleep(interval)
