@@ -66,6 +66,7 @@ class DirectBackend:
                 result = ops.run(store, op, args, ctx.actor, ctx)
                 if write and self.auto_flush and op != "flush" and store.dirty_count():
                     jsonl.flush(store, path)
+                self._note_state(store, wrote=write)
         except Timeout:
             raise LockTimeoutError(
                 f"another bd process held {self.ws.lock_path} for more than {self.lock_timeout:g}s",
@@ -74,6 +75,21 @@ class DirectBackend:
         finally:
             self.notices.extend(ctx.notices)
         return result
+
+    def _note_state(self, store: Store, *, wrote: bool) -> None:
+        """Keep ``.beads/bd.state`` current (the hint hooks read): a write bumps the write
+        generation; an exported database sets the exported one. Never fails the operation."""
+        from . import fastpath
+        try:
+            w = fastpath.Writer(self.ws.state_path)
+        except OSError:
+            return
+        try:
+            w.note(wrote=wrote, dirty=store.dirty_count() > 0)
+        except OSError:
+            pass
+        finally:
+            w.close()
 
     def _auto_import(self, store: Store, path: Any) -> None:
         if not jsonl.needs_import(store, path):  # someone imported it while we waited

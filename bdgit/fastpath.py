@@ -10,15 +10,21 @@ after its writes) and read by hooks and clients with no socket and no heavy impo
     56 reserved (8 bytes)
 
 Writers bump the sequence to odd, write, then bump it to even (a seqlock), so a reader that
-sees the same even sequence before and after its read has a consistent copy. It is a hint,
-never the truth: the database and the daemon's lifetime lock decide.
+sees the same even sequence before and after its read has a consistent copy. Several
+processes may write (the daemon, direct-mode ``bd`` processes, a hook); each update is a
+read-modify-write under an ``flock`` on the file, so none is lost. An update that changes
+nothing writes nothing: the file's bytes change exactly when the state does, which is what
+the git hooks' shell fast path relies on (it compares the file with a copy, see docs/HOOKS.md).
+
+It is a hint, never the truth: the database and the daemon's lifetime lock decide.
+Imports: os, struct, mmap, fcntl (all cheap) - the hooks' Python path reads it first.
 """
 from __future__ import annotations
 
+import fcntl
 import mmap
 import os
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 
 MAGIC = b"BDST"
@@ -30,16 +36,32 @@ assert struct.calcsize(_FMT) == SIZE
 FLAG_AUTO_COMMIT = 1
 FLAG_SYNC_BRANCH = 2
 
+_FIELDS = ("pid", "protocol", "flags", "write_gen", "export_gen", "commit_gen", "started")
 
-@dataclass
+
 class State:
-    pid: int = 0
-    protocol: int = 0
-    flags: int = 0
-    write_gen: int = 0
-    export_gen: int = 0
-    commit_gen: int = 0
-    started: float = 0.0
+    """One consistent copy of the state (a plain class: dataclasses cost the hot path ~4 ms)."""
+
+    __slots__ = _FIELDS
+
+    def __init__(self, pid: int = 0, protocol: int = 0, flags: int = 0, write_gen: int = 0,
+                 export_gen: int = 0, commit_gen: int = 0, started: float = 0.0) -> None:
+        self.pid = pid
+        self.protocol = protocol
+        self.flags = flags
+        self.write_gen = write_gen
+        self.export_gen = export_gen
+        self.commit_gen = commit_gen
+        self.started = started
+
+    def _tuple(self) -> tuple[float, ...]:
+        return tuple(getattr(self, f) for f in _FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, State) and self._tuple() == other._tuple()
+
+    def __repr__(self) -> str:
+        return "State(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in _FIELDS) + ")"
 
     @property
     def dirty(self) -> bool:
@@ -47,6 +69,7 @@ class State:
         return self.write_gen > self.export_gen
 
     def daemon_alive(self) -> bool:
+        """Whether the recorded daemon pid is a live process (a hint: pids are reused)."""
         if not self.pid:
             return False
         try:
@@ -58,70 +81,122 @@ class State:
         return True
 
 
-def read(path: str | os.PathLike[str]) -> State | None:
-    """The current state, or None when there is no (valid) state file."""
+def _unpack(data: bytes) -> tuple[int, State] | None:
+    magic, layout, seq, pid, proto, flags, wg, eg, cg, started = struct.unpack(_FMT, data)
+    if magic != MAGIC or layout != LAYOUT:
+        return None
+    return seq, State(pid, proto, flags, wg, eg, cg, started)
+
+
+def read_raw(path: str | os.PathLike[str]) -> bytes | None:
+    """The file's 64 bytes as one consistent snapshot (even sequence, unchanged while read),
+    or None when there is no valid state file."""
     try:
-        with open(path, "rb") as f:
-            for _ in range(100):
+        with open(path, "rb", buffering=0) as f:
+            for _ in range(1000):
+                f.seek(0)
                 data = f.read(SIZE)
-                if len(data) < SIZE:
+                if len(data) < SIZE or data[:4] != MAGIC:
                     return None
-                magic, layout, seq, pid, proto, flags, wg, eg, cg, started = struct.unpack(_FMT, data)
-                if magic != MAGIC or layout != LAYOUT:
-                    return None
+                (seq,) = struct.unpack_from("<I", data, 8)
                 if seq % 2 == 0:
                     f.seek(8)
-                    (seq2,) = struct.unpack("<I", f.read(4))
-                    if seq2 == seq:
-                        return State(pid, proto, flags, wg, eg, cg, started)
-                f.seek(0)
+                    if f.read(4) == data[8:12]:
+                        return data
     except OSError:
         return None
     return None
 
 
+def read(path: str | os.PathLike[str]) -> State | None:
+    """The current state, or None when there is no (valid) state file."""
+    data = read_raw(path)
+    if data is None:
+        return None
+    got = _unpack(data)
+    return got[1] if got is not None else None
+
+
 class Writer:
-    """Keeps ``bd.state`` mapped and updates it in place. One per process that writes."""
+    """Keeps ``bd.state`` mapped and updates it in place. One per process (or thread) that writes.
+
+    Every update takes an exclusive ``flock`` on the file (writers in other processes) and a
+    lock of its own (threads sharing this Writer), so read-modify-writes never interleave.
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        import _thread
         self.path = Path(path)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._tlock = _thread.allocate_lock()
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            if os.fstat(fd).st_size < SIZE:
-                os.ftruncate(fd, SIZE)
-            self._mm = mmap.mmap(fd, SIZE)
-        finally:
-            os.close(fd)
-        if self._mm[:4] != MAGIC:
-            self._mm[:SIZE] = struct.pack(_FMT, MAGIC, LAYOUT, 0, 0, 0, 0, 0, 0, 0, 0.0)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                if os.fstat(self._fd).st_size != SIZE:
+                    os.ftruncate(self._fd, SIZE)
+                self._mm = mmap.mmap(self._fd, SIZE)
+                if _unpack(self._mm[:SIZE]) is None:
+                    self._mm[:SIZE] = struct.pack(_FMT, MAGIC, LAYOUT, 0, 0, 0, 0, 0, 0, 0, 0.0)
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        except BaseException:
+            os.close(self._fd)
+            raise
 
     def get(self) -> State:
-        _, _, _, pid, proto, flags, wg, eg, cg, started = struct.unpack(_FMT, self._mm[:SIZE])
-        return State(pid, proto, flags, wg, eg, cg, started)
+        got = _unpack(self._mm[:SIZE])
+        return got[1] if got is not None else State()
+
+    def _apply(self, change: object) -> State:
+        """Run ``change(state) -> dict of new field values`` under the locks and write the result."""
+        with self._tlock:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                st = self.get()
+                fields = change(st)  # type: ignore[operator]
+                new = State(*st._tuple())
+                for k, v in fields.items():
+                    if k not in _FIELDS:
+                        raise AttributeError(f"bd.state has no field {k!r}")
+                    setattr(new, k, v)
+                if new == st:
+                    return st  # nothing changes: leave the bytes (and the sequence) alone
+                (seq,) = struct.unpack("<I", self._mm[8:12])
+                odd = seq + 1 if seq % 2 == 0 else seq
+                self._mm[8:12] = struct.pack("<I", odd)
+                body = struct.pack(_FMT, MAGIC, LAYOUT, odd, new.pid, new.protocol, new.flags,
+                                   new.write_gen, new.export_gen, new.commit_gen, new.started)
+                self._mm[12:SIZE] = body[12:]
+                self._mm[8:12] = struct.pack("<I", (odd + 1) & 0xFFFFFFFF)
+                return new
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def update(self, **fields: float | int) -> State:
-        st = self.get()
-        for k, v in fields.items():
-            setattr(st, k, v)
-        (seq,) = struct.unpack("<I", self._mm[8:12])
-        odd = seq + 1 if seq % 2 == 0 else seq
-        self._mm[8:12] = struct.pack("<I", odd)
-        body = struct.pack(_FMT, MAGIC, LAYOUT, odd, st.pid, st.protocol, st.flags, st.write_gen,
-                           st.export_gen, st.commit_gen, st.started)
-        self._mm[12:SIZE] = body[12:]
-        self._mm[8:12] = struct.pack("<I", odd + 1)
-        return st
+        return self._apply(lambda st: fields)
 
     def bump_write(self) -> None:
-        st = self.get()
-        self.update(write_gen=st.write_gen + 1)
+        """A write was committed to the database."""
+        self._apply(lambda st: {"write_gen": st.write_gen + 1})
 
     def mark_exported(self, gen: int | None = None) -> None:
-        st = self.get()
-        self.update(export_gen=st.write_gen if gen is None else gen)
+        """The JSONL holds every write up to ``gen`` (default: all of them)."""
+        self._apply(lambda st: {"export_gen": st.write_gen if gen is None else max(gen, st.export_gen)})
+
+    def note(self, *, wrote: bool, dirty: bool) -> State:
+        """Direct mode, after an operation: ``wrote`` a write was committed; ``dirty`` whether
+        the database still has changes the JSONL lacks (False: everything is exported)."""
+        def change(st: State) -> dict[str, int]:
+            wg = st.write_gen + 1 if wrote or (dirty and not st.dirty) else st.write_gen
+            return {"write_gen": wg} if dirty else {"write_gen": wg, "export_gen": wg}
+        return self._apply(change)
 
     def close(self) -> None:
         try:
             self._mm.close()
-        except (BufferError, ValueError):
+        except (BufferError, ValueError, AttributeError):
+            pass
+        try:
+            os.close(self._fd)
+        except OSError:
             pass

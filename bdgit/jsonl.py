@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CollisionError, ImportFormatError
-from .model import (DEP_TYPES, ISSUE_FIELDS, ISSUE_TYPES, KNOWN_ISSUE_KEYS, STATUSES, dumps_compact,
-                    issue_to_json, now, ts_micros)
+from .model import (DEP_FIELDS, DEP_TYPES, ISSUE_FIELDS, ISSUE_TYPES, KNOWN_ISSUE_KEYS, STATUSES,
+                    dep_to_json, dumps_compact, issue_to_json, now, ts_micros)
 from .store import Store
 from .store.rename import rename_ids, rewrite_mentions
 
@@ -52,9 +52,16 @@ def export_lines(store: Store, ids: list[str] | None = None, status: str | None 
     if conds:
         sql += " WHERE " + " AND ".join(conds)
     rows = c.execute(sql, params).fetchall()
-    labels = store.labels_for()
-    deps = store.all_dep_records()
-    comments = store.comments_for()
+    if ids is not None and len(ids) <= 200:
+        # a few issues (incremental flush, import's tie check): per-issue queries, not whole tables
+        labels = {i: v for i in ids if (v := store.labels(i))}
+        deps = {i: v for i in ids if (v := store.dep_records(i))}
+        comments = {i: [{k: cm[k] for k in ("author", "text", "created_at")} for cm in cs]
+                    for i in ids if (cs := store.comments(i))}
+    else:
+        labels = store.labels_for()
+        deps = store.all_dep_records()
+        comments = store.comments_for()
     out = {}
     for r in rows:
         i = r["id"]
@@ -379,7 +386,7 @@ def import_text(store: Store, text: str, *, actor: str, workspace: bool = False,
     try:
         with store.tx():
             _apply(store, by_id, result, actor=actor, workspace=workspace, collisions=collisions,
-                   skip_existing=skip_existing)
+                   skip_existing=skip_existing, strict=strict, dry_run=dry_run)
             if workspace and path is not None:
                 store.replace_jsonl_state({i: r.hash for i, r in by_id.items()})
                 store.set_meta("jsonl_sha256", hashlib.sha256(Path(path).read_bytes()).hexdigest())
@@ -392,7 +399,7 @@ def import_text(store: Store, text: str, *, actor: str, workspace: bool = False,
 
 
 def _apply(store: Store, by_id: dict[str, Record], result: ImportResult, *, actor: str, workspace: bool,
-           collisions: str, skip_existing: bool) -> None:
+           collisions: str, skip_existing: bool, strict: bool = False, dry_run: bool = False) -> None:
     c = store.conn
     base = store.jsonl_state() if workspace else {}
     dirty = set(store.dirty_ids()) if workspace else set()
@@ -407,13 +414,18 @@ def _apply(store: Store, by_id: dict[str, Record], result: ImportResult, *, acto
         row = store.get_issue(i)
         result.collisions.append({"id": i, "line": by_id[i].line_no, "existing_title": row["title"] if row else "",
                                   "incoming_title": by_id[i].obj["title"]})
-    if found:
+    if found and collisions == "fail" and dry_run:
+        # a dry run reports the collisions (exit 0, as beads) and previews the rest
+        by_id = {i: r for i, r in by_id.items() if i not in found}
+    elif found:
         if collisions == "fail":
             lines = "; ".join(f"{x['id']} (line {x['line']}: {x['incoming_title']!r} vs existing "
                               f"{x['existing_title']!r})" for x in result.collisions)
             raise CollisionError(f"{len(found)} ID collision(s): {lines}",
                                  "import with --resolve-collisions to give the incoming issues new IDs, "
                                  "or --dry-run to review")
+        for i in by_id:  # a fresh ID must not be one that arrives in this same file
+            store.note_id(i)
         local_renames: dict[str, str] = {}
         for i in sorted(found):
             if collisions == "auto" and i not in base:
@@ -456,8 +468,9 @@ def _apply(store: Store, by_id: dict[str, Record], result: ImportResult, *, acto
             continue
         if rec.updated_us == ex["updated_us"]:
             mine = export_lines(store, [i]).get(i, "")
-            if mine == rec.line or line_hash(mine) >= rec.hash:
-                if mine != rec.line and line_hash(mine) != rec.hash:
+            theirs = _canonical_line(rec.obj)
+            if mine == theirs or line_hash(mine) >= line_hash(theirs):
+                if mine != theirs:
                     result.kept_newer.append(i)
                     store.mark_dirty([i], ts)
                 else:
@@ -466,6 +479,16 @@ def _apply(store: Store, by_id: dict[str, Record], result: ImportResult, *, acto
         _write_record(store, rec, insert=False)
         store.add_event(i, "updated", actor, comment="import", ts=ts)
         result.updated.append(i)
+    if not workspace:  # the workspace JSONL must follow what an import of another file changed
+        store.mark_dirty(result.created + result.updated, ts)
+    # edges to issues that are in neither the file nor the database: kept, but say so
+    for i in result.created + result.updated:
+        rec = by_id[i]
+        for d in rec.obj.get("dependencies") or []:
+            target = d["depends_on_id"]
+            if store.get_issue(target) is None:
+                msg = f"{i} depends on {target}, which is not in the database (kept)"
+                _unknown(msg, rec.line_no, strict, result.warnings)
     # 3. lines that left the workspace file: deleted elsewhere, unless changed here since
     if workspace and not by_id and base:
         result.warnings.append("the JSONL has no issues; not treating that as deleting all "
@@ -476,6 +499,22 @@ def _apply(store: Store, by_id: dict[str, Record], result: ImportResult, *, acto
                 store.delete_issue_row(i)
                 result.deleted.append(i)
         store.set_jsonl_state((i, None) for i in result.deleted)
+
+
+def _canonical_line(o: dict[str, Any]) -> str:
+    """The line an export would write for incoming record ``o`` (for comparing content,
+    whatever the formatting of the file it came from)."""
+    row = _row_from(o)
+    deps = []
+    for d in o.get("dependencies") or []:
+        dep = {k: d.get(k) for k in DEP_FIELDS}
+        dep.update(issue_id=o["id"], type=d.get("type") or "blocks", created_by=d.get("created_by") or "",
+                   extra={k: v for k, v in d.items() if k not in DEP_FIELDS})
+        deps.append(dep_to_json(dep))
+    deps.sort(key=lambda d: (d["created_at"] or "", d["depends_on_id"]))
+    comments = [{"author": c.get("author") or "", "text": c["text"],
+                 "created_at": c.get("created_at") or row["updated_at"]} for c in o.get("comments") or []]
+    return dumps_compact(issue_to_json(row, sorted(set(o.get("labels") or [])), deps, comments))
 
 
 def _fresh_id(store: Store, old: str) -> str:

@@ -76,15 +76,22 @@ def create(ctx: Ctx, a: Args) -> dict[str, Any]:
         row[f] = a.str(f) or ""
     if not row["acceptance_criteria"] and a.str("acceptance"):
         row["acceptance_criteria"] = a.str("acceptance") or ""
-    s.insert_issue(row)
+    s.insert_issue(row, counted=not explicit)
     s.mark_dirty([issue_id], ts)
     s.add_event(issue_id, "created", ctx.actor, ts=ts)
     for lb in labels:
         s.add_label(issue_id, lb)
-    for dep_type, target in dep_specs:
+    if dep_specs:
         from .graph import add_dependency
-        add_dependency(ctx, issue_id, target, dep_type, touch=False)
-    return show_one(ctx, issue_id)
+        for dep_type, target in dep_specs:
+            add_dependency(ctx, issue_id, target, dep_type, touch=False)
+        return show_one(ctx, issue_id)
+    # Nothing links to a new issue yet: shape it from the row we wrote (no re-read; this is
+    # the hottest write path).
+    out = issue_to_json(row, sorted(set(labels)) or None)
+    out["dependencies"] = []  # the same shape as show and the other writes
+    out["dependents"] = []
+    return out
 
 
 @op("update", write=True)

@@ -3,12 +3,12 @@
 - Connections: one thread each (a slow or stalled client blocks only itself). Lines are
   bounded (``MAX_LINE``); garbage gets an error answer and the connection stays usable.
 - Reads run in the connection's thread on a pooled read-only use of SQLite (WAL snapshots).
-- Writes queue for the single writer thread, which runs every queued write in one
-  transaction (group commit; each request in its own savepoint, so one failure rolls back only
-  itself) and answers after COMMIT. A request whose deadline passes while it waits is
-  cancelled, never run.
-- The writer also flushes the JSONL (debounced), imports it when it changed under us, and
-  runs the after-flush hooks (git commits live there).
+- Writes go through one writer: a lock that owns the writer connection. The thread that holds
+  it runs every queued write in one transaction (group commit; each request in its own
+  savepoint, so one failure rolls back only itself) and answers after COMMIT. A request whose
+  deadline passes while it waits is cancelled, never run.
+- A maintenance thread (under the same lock) flushes the JSONL (debounced), imports it when it
+  changed under us, and runs the after-flush and housekeeping hooks (git commits live there).
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import json
 import os
 import queue
 import selectors
+from collections import deque
 import socket
 import threading
 import time
@@ -89,7 +90,9 @@ class Server:
         self.state = state  # fastpath.Writer or None
         self.started = time.time()
         self.last_activity = time.monotonic()
-        self.jobs: queue.Queue[Job | None] = queue.Queue()
+        self.jobs: deque[Job] = deque()
+        self._wlock = threading.Lock()  # the single writer: whoever holds it owns writer_store
+        self._wake_maint = threading.Event()
         self._stop = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
         self._readers: queue.Queue[Store] = queue.Queue()
@@ -104,15 +107,15 @@ class Server:
         self.max_line = int(os.environ.get("BD_DAEMON_MAX_LINE") or MAX_LINE)
         self.writer_store = Store(ws.db_path)
         from filelock import FileLock
-        # one instance, used only by the writer thread: FileLock is reentrant per instance
-        self._flock = FileLock(str(ws.lock_path))
+        # one instance, used only under _wlock: FileLock is reentrant per instance
+        self._flock = FileLock(str(ws.lock_path), thread_local=False)
         self._db_ino = os.stat(ws.db_path).st_ino
-        self._writer = threading.Thread(target=self._writer_loop, name="bd-writer", daemon=True)
+        self._maint = threading.Thread(target=self._maintenance_loop, name="bd-maintenance", daemon=True)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     def serve_forever(self) -> None:
-        self._writer.start()
+        self._maint.start()
         sel = selectors.DefaultSelector()
         sel.register(self.sock, selectors.EVENT_READ, "accept")
         sel.register(self._wake_r, selectors.EVENT_READ, "wake")
@@ -136,8 +139,8 @@ class Server:
                     threading.Thread(target=self._serve_conn, args=(conn,), daemon=True).start()
         finally:
             sel.close()
-            self.jobs.put(None)
-            self._writer.join(timeout=30)
+            self._wake_maint.set()
+            self._maint.join(timeout=60)
             while not self._readers.empty():
                 self._readers.get().close()
 
@@ -145,6 +148,7 @@ class Server:
         if not self._stop.is_set():
             self.stop_reason = reason or self.stop_reason
             self._stop.set()
+            self._wake_maint.set()
             try:
                 os.write(self._wake_w, b"x")
             except OSError:
@@ -286,7 +290,7 @@ class Server:
             "protocol_version": PROTOCOL_VERSION, "pid": os.getpid(),
             "uptime_seconds": round(time.time() - self.started, 3),
             "db_response_ms": round((time.perf_counter() - t0) * 1000, 3),
-            "queue_depth": self.jobs.qsize(), "connections": self._conns, "dirty_issues": dirty,
+            "queue_depth": len(self.jobs), "connections": self._conns, "dirty_issues": dirty,
             "flush_pending": self.flush_due is not None, "socket": str(self.sock.getsockname()),
             "database": str(self.ws.db_path), **self.stats,
         }
@@ -315,8 +319,9 @@ class Server:
         store = self._reader()
         try:
             if jsonl.needs_import(store, self.ws.jsonl_path, update=False):
-                # the file changed under us: let the writer absorb it before we read
-                self._submit(Job("__sync__", {}, "auto-import", deadline))
+                # the file changed under us: absorb it (as the writer) before we read
+                with self._wlock:
+                    self._sync_in(self.writer_store)
             ctx = ops.Ctx(store, actor)
             data = ops.run(store, op, args, actor, ctx)
             resp: dict[str, Any] = {"success": True, "data": data}
@@ -331,63 +336,67 @@ class Server:
     # --- writes --------------------------------------------------------------------------------
 
     def _submit(self, job: Job) -> dict[str, Any]:
+        """Queue a write and see it through: whoever holds the writer lock commits every
+        queued write as one group (leader/follower group commit: no thread hand-off when
+        uncontended). Returns after COMMIT, or a cancellation if the deadline passed first."""
         if self._stop.is_set():
             return {"success": False, "kind": "daemon", "error": "the daemon is shutting down; retry"}
-        self.jobs.put(job)
-        while not job.done.wait(max(job.deadline - time.monotonic(), 0)):
+        self.jobs.append(job)
+        while not job.done.is_set():
+            left = job.deadline - time.monotonic()
+            if left > 0 and self._wlock.acquire(timeout=left):
+                try:
+                    if not job.done.is_set():
+                        self._drain()
+                finally:
+                    self._wlock.release()
+                continue
             if job.try_cancel():
                 self.stats["cancelled"] += 1
                 break
-            job.done.wait(1.0)  # running: the answer comes after COMMIT
-            if job.done.is_set():
-                break
+            job.done.wait()  # another leader is running it: the answer comes after COMMIT
         assert job.response is not None
         return job.response
 
-    def _writer_loop(self) -> None:
-        store = self.writer_store
-        last_check = 0.0
+    def _drain(self) -> None:
+        """Run every queued job as one group. Caller holds ``_wlock``."""
+        group: list[Job] = []
+        while self.jobs and len(group) < MAX_GROUP:
+            group.append(self.jobs.popleft())
+        if group:
+            self._run_group(self.writer_store, group)
+
+    def _maintenance_loop(self) -> None:
+        """Debounced JSONL flushes and periodic checks; sleeps (no polling) in between."""
+        last_check = time.monotonic()
         while True:
             timeout = 2.0
-            if self.flush_due is not None:
-                timeout = max(min(timeout, self.flush_due - time.monotonic()), 0)
-            try:
-                first = self.jobs.get(timeout=timeout)
-            except queue.Empty:
-                first = False  # type: ignore[assignment]
-            group: list[Job] = []
-            stopping = first is None
-            if first:
-                group.append(first)
-                while len(group) < MAX_GROUP:
-                    try:
-                        nxt = self.jobs.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is None:
-                        stopping = True
-                        break
-                    group.append(nxt)
-            if group:
-                self._run_group(store, group)
+            due = self.flush_due
+            if due is not None:
+                timeout = max(min(timeout, due - time.monotonic()), 0)
+            self._wake_maint.wait(timeout)
+            self._wake_maint.clear()
+            stopping = self._stop.is_set()
             now = time.monotonic()
-            if self.flush_due is not None and (now >= self.flush_due or stopping):
-                self._flush(store)
-            if stopping:
-                if self.flush_due is not None or store.dirty_count():
-                    self._flush(store)
-                store.close()
-                return
-            if now - last_check >= 2.0:
-                last_check = now
-                self._housekeeping(store)
+            with self._wlock:
+                if stopping:
+                    self._drain()
+                    while self.jobs:
+                        self._drain()
+                if self.flush_due is not None and (now >= self.flush_due or stopping):
+                    self._flush(self.writer_store)
+                if stopping:
+                    if self.writer_store.dirty_count():
+                        self._flush(self.writer_store)
+                    self.writer_store.close()
+                    return
+                if now - last_check >= 2.0:
+                    last_check = now
+                    self._housekeeping(self.writer_store)
 
     def _run_group(self, store: Store, group: list[Job]) -> None:
         self._sync_in(store)
-        live = [j for j in group if j.op != "__sync__"]
-        for j in group:
-            if j.op == "__sync__" and j.try_start():
-                j.response = {"success": True}
+        live = group
         wrote = False
         try:
             with store.tx():
@@ -425,6 +434,7 @@ class Server:
                 self.state.bump_write()
             if self.flush_due is None:
                 self.flush_due = time.monotonic() + self.flush_interval
+                self._wake_maint.set()
         for job in group:
             with job.lock:
                 if job.state == _RUNNING:
@@ -492,7 +502,7 @@ class Server:
             self.stop("workspace removed")
             return
         if self.idle_timeout > 0 and time.monotonic() - self.last_activity > self.idle_timeout \
-                and self.jobs.empty():
+                and not self.jobs:
             self.log(f"idle for {self.idle_timeout:g}s; exiting")
             self.stop("idle timeout")
             return

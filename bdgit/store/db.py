@@ -184,8 +184,10 @@ class Store:
                 out[r["id"]] = r
         return out
 
-    def insert_issue(self, issue: dict[str, Any]) -> None:
-        """Insert a complete issue row (all timestamps set). Raises ConflictError on a taken ID."""
+    def insert_issue(self, issue: dict[str, Any], *, counted: bool = False) -> None:
+        """Insert a complete issue row (all timestamps set). Raises ConflictError on a taken ID.
+
+        ``counted``: the ID came from ``next_id``, so the counter is already past it."""
         try:
             self.conn.execute(
                 f"INSERT INTO issues({ISSUE_COLUMNS}) VALUES ({','.join('?' * 18)})",
@@ -204,7 +206,8 @@ class Store:
                 raise ConflictError(f"issue {issue['id']} already exists",
                                     "choose another --id or omit it to get the next one") from e
             raise
-        self.note_id(issue["id"])
+        if not counted:
+            self.note_id(issue["id"])
 
     def replace_issue(self, issue: dict[str, Any]) -> None:
         """Overwrite every scalar column of an existing issue (import's upsert)."""
@@ -290,9 +293,21 @@ class Store:
             "SELECT label FROM labels WHERE issue_id=? ORDER BY label", (issue_id,))]
 
     def labels_for(self, ids: list[str] | None = None) -> dict[str, list[str]]:
+        """Labels by issue id (keys in id order, labels sorted); all issues, or ``ids``."""
         out: dict[str, list[str]] = {}
-        for r in self.conn.execute("SELECT issue_id, label FROM labels ORDER BY issue_id, label"):
-            out.setdefault(r["issue_id"], []).append(r["label"])
+        cur = self.conn.cursor()
+        cur.row_factory = None  # plain tuples: this can be every label in the database
+        if ids is not None and len(ids) <= 500:
+            # a page of results (ready/list --limit): look up just these, not the whole table
+            if not ids:
+                return out
+            rows = cur.execute(f"SELECT issue_id, label FROM labels WHERE issue_id IN "
+                               f"({','.join('?' * len(ids))}) ORDER BY issue_id, label", list(ids))
+            for issue_id, label in rows:
+                out.setdefault(issue_id, []).append(label)
+            return out
+        for issue_id, label in cur.execute("SELECT issue_id, label FROM labels ORDER BY issue_id, label"):
+            out.setdefault(issue_id, []).append(label)
         if ids is not None:
             wanted = set(ids)
             out = {k: v for k, v in out.items() if k in wanted}

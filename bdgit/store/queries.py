@@ -27,10 +27,13 @@ blocked_all(id) AS (
     SELECT id FROM blocked_direct
     UNION
     SELECT d.issue_id FROM blocked_all ba
-    JOIN dependencies d ON d.depends_on_id = ba.id AND d.type = 'parent-child'
+    CROSS JOIN dependencies d ON d.depends_on_id = ba.id AND d.type = 'parent-child'
     JOIN issues c ON c.id = d.issue_id AND c.status != 'closed'
 )
 """
+# CROSS JOIN pins the join order (SQLite never reorders it): without it the planner may put the
+# recursive row innermost and scan every parent-child edge per queued row - O(blocked x edges),
+# 13 s instead of 15 ms on 10,000 issues (bench/bench_core.py).
 
 SORTS = {
     "priority": "priority ASC, created_us DESC, id ASC",
@@ -93,6 +96,8 @@ def list_issues(store: Store, *, status: str | None = None, priority: int | None
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY {order}"
+    if limit and limit > 0 and not reverse:
+        sql += f" LIMIT {int(limit)}"  # let SQLite stop early rather than fetch every row
     rows = store.conn.execute(sql, params).fetchall()
     if reverse:
         rows.reverse()

@@ -1,0 +1,218 @@
+"""Committing the JSONL, and nothing else.
+
+``commit_jsonl`` makes a commit whose tree is the branch tip's tree with one blob replaced
+(``.beads/issues.jsonl``), so the user's staged changes and every other file stay out of it.
+
+- Index mode (the default): the commit goes on the checked-out branch; the index entry of the
+  JSONL is updated with it under one short hold of ``index.lock`` (see ``indexfile``), and the
+  branch ref moves with a compare-and-swap on the tip we built on. If the user moved the
+  branch meanwhile, we build again on their new tip.
+- Sync-branch mode (``branch=``): the commit goes on ``refs/heads/<branch>``, built from that
+  branch's own tree (created from HEAD the first time). Neither HEAD nor the index is touched.
+
+Nothing here waits: a reason to wait (merge in progress, detached HEAD, index.lock held, the
+JSONL staged by the user with other content, ...) comes back in ``CommitResult.waiting`` and the
+caller decides when to try again.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pygit2
+
+from ..errors import GitError
+from . import indexfile
+from .repo import (blob_at, checked_out_elsewhere, head_branch, in_progress, ref_target, rel_path, short,
+                   signature)
+
+_MARKERS = re.compile(rb"^(<<<<<<<|>>>>>>>|=======$)", re.M)
+
+
+@dataclass
+class CommitResult:
+    committed: bool = False
+    commit: str | None = None
+    branch: str | None = None           # refs/heads/<b>
+    changes: dict[str, Any] = field(default_factory=dict)
+    waiting: str | None = None          # why not now (try again later)
+    busy: bool = False                  # the reason is a held index.lock
+    up_to_date: bool = False            # nothing to commit
+    replaced_staged: bool = False       # the user's staged JSONL was replaced (staged="replace")
+    lock_hold: float = 0.0              # seconds we held index.lock
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v not in (None, False, 0.0, {})}
+
+
+def _ids(data: bytes) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for line in data.splitlines():
+        if not line.strip():
+            continue
+        if line.startswith(b'{"id":"'):
+            end = line.index(b'"', 7)
+            out[line[7:end].decode()] = line
+        else:
+            try:
+                out[str(json.loads(line)["id"])] = line
+            except (ValueError, KeyError, TypeError):
+                continue
+    return out
+
+
+def count_changes(old: bytes, new: bytes) -> dict[str, Any]:
+    """How the issues differ between two JSONL texts: created, updated, deleted (by id)."""
+    a, b = _ids(old), _ids(new)
+    created = sorted(set(b) - set(a))
+    deleted = sorted(set(a) - set(b))
+    updated = sorted(i for i in set(a) & set(b) if a[i] != b[i])
+    return {"changed": len(created) + len(updated) + len(deleted), "created": created, "updated": updated,
+            "deleted": deleted}
+
+
+def default_message(changes: dict[str, Any], title: str = "bd") -> str:
+    n = changes["changed"]
+    parts = [f"{len(changes[k])} {k}" for k in ("created", "updated", "deleted") if changes[k]]
+    head = f"{title}: {n} issue{'' if n == 1 else 's'} changed" + (f" ({', '.join(parts)})" if parts else "")
+    ids = changes["created"] + changes["updated"] + changes["deleted"]
+    body = ", ".join(ids[:40]) + (f", ... ({len(ids) - 40} more)" if len(ids) > 40 else "")
+    return f"{head}\n\n{body}\n" if body else head + "\n"
+
+
+def replace_path(repo: pygit2.Repository, tree: pygit2.Tree | None, parts: list[str], blob: pygit2.Oid,
+                 mode: int) -> pygit2.Oid:
+    """The id of ``tree`` with the blob at ``parts`` set (nested trees rebuilt, others shared)."""
+    tb = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
+    name = parts[0]
+    if len(parts) == 1:
+        tb.insert(name, blob, mode)
+    else:
+        sub = None
+        if tree is not None and name in tree:
+            entry = tree[name]
+            if entry.filemode != pygit2.GIT_FILEMODE_TREE:
+                raise GitError(f"cannot commit under {name}: it is a file in the branch's tree")
+            sub = repo[entry.id]
+        tb.insert(name, replace_path(repo, sub, parts[1:], blob, mode), pygit2.GIT_FILEMODE_TREE)
+    return tb.write()
+
+
+def commit_jsonl(repo: pygit2.Repository, jsonl_path: Path, *, branch: str | None = None,
+                 message: str | None = None, title: str = "bd", staged: str = "wait",
+                 attempts: int = 5) -> CommitResult:
+    """Commit the workspace JSONL as it is on disk now; see the module docstring.
+
+    ``staged``: what to do when the user has the JSONL staged with content that is neither
+    HEAD's nor ours: "wait" (the daemon: their staged version goes into *their* next commit
+    first) or "replace" (``bd sync``, which the user asked for: ours supersedes it).
+    Raises GitError only for configuration problems (path outside the work tree, bad branch).
+    """
+    rel = rel_path(repo, jsonl_path)
+    why = in_progress(repo)
+    if why:
+        return CommitResult(waiting=why)
+    if branch is None:
+        ref, why = head_branch(repo)
+        if ref is None:
+            return CommitResult(waiting=why)
+        other = checked_out_elsewhere(repo, ref)
+        if other:
+            return CommitResult(branch=ref, waiting=f"branch {short(ref)} is also checked out in the worktree "
+                                                    f"{other}; not committing to it")
+    else:
+        ref = branch if branch.startswith("refs/") else f"refs/heads/{branch}"
+        if not pygit2.reference_is_valid_name(ref):
+            raise GitError(f"invalid sync branch name {branch!r}")
+        where = checked_out_elsewhere(repo, ref, include_self=True)
+        if where:
+            return CommitResult(branch=ref, waiting=f"sync branch {short(ref)} is checked out in the worktree "
+                                                    f"{where}; bd never commits to a checked-out branch")
+    try:
+        with open(jsonl_path, "rb") as f:
+            data = f.read()
+            st = os.fstat(f.fileno())
+    except FileNotFoundError:
+        return CommitResult(branch=ref, up_to_date=True)
+    if _MARKERS.search(data):
+        return CommitResult(branch=ref, waiting=f"{rel} contains git conflict markers")
+    blob = repo.create_blob(data)
+    author, committer = signature(repo, "AUTHOR"), signature(repo, "COMMITTER")
+    for _ in range(attempts):
+        tip = ref_target(repo, ref)
+        parents: list[pygit2.Oid] = []
+        base: pygit2.Commit | None = None
+        if tip is not None:
+            base = repo[tip]  # type: ignore[assignment]
+            parents = [tip]
+        elif branch is not None and not repo.head_is_unborn:
+            base = repo.head.peel(pygit2.Commit)  # a new sync branch starts at HEAD
+            parents = [base.id]
+        elif branch is None:  # pragma: no cover - head_branch reported it
+            return CommitResult(branch=ref, waiting="the branch has no commit")
+        old = blob_at(repo, base, rel)
+        old_id = old.id if old is not None else None
+        mode = base.tree[rel].filemode if old is not None else pygit2.GIT_FILEMODE_BLOB  # type: ignore[union-attr]
+        result = CommitResult(branch=ref)
+        prep = None
+        if branch is None:
+            if old_id == blob:
+                return CommitResult(branch=ref, up_to_date=True)
+            prep = indexfile.prepare(repo, rel, blob, mode, st)
+            if prep.conflicted:
+                return CommitResult(branch=ref, waiting=f"{rel} has unmerged entries in the index")
+            if prep.staged != old_id and prep.staged != blob:
+                if staged == "wait":
+                    return CommitResult(branch=ref, waiting=(
+                        f"{rel} is staged with other content; waiting for your commit "
+                        f"(or 'git restore --staged {rel}')"))
+                result.replaced_staged = True
+        elif tip is not None and old_id == blob:
+            return CommitResult(branch=ref, up_to_date=True)
+        tree = replace_path(repo, base.tree if base is not None else None, rel.split("/"), blob, mode)
+        changes = count_changes(old.data if old is not None else b"", data)
+        msg = message if message else default_message(changes, title)
+        commit = repo.create_commit(None, author, committer, msg, tree, parents)
+        reflog = f"{title}: commit {rel}"
+        if branch is None:
+            assert prep is not None
+            lock = indexfile.Lock(repo)
+            try:
+                lock.acquire()
+            except indexfile.IndexBusy:
+                return CommitResult(branch=ref, busy=True,
+                                    waiting="index.lock is held (git is running in this repository)")
+            t0 = time.perf_counter()
+            try:
+                lock.check(prep.key)
+                lock.write(prep.data)
+                cur = repo.lookup_reference(ref)
+                if cur.target != tip:
+                    raise indexfile.IndexChanged()
+                cur.set_target(commit, reflog)  # compare-and-swap on the tip we just checked
+                lock.commit()
+            except (indexfile.IndexChanged, pygit2.GitError):
+                lock.rollback()
+                continue
+            except BaseException:
+                lock.rollback()
+                raise
+            result.lock_hold = time.perf_counter() - t0
+        else:
+            try:
+                if tip is None:
+                    repo.create_reference(ref, commit, force=False, message=reflog)
+                else:
+                    repo.lookup_reference(ref).set_target(commit, reflog)
+            except (pygit2.GitError, pygit2.AlreadyExistsError, ValueError):
+                continue
+        result.committed = True
+        result.commit = str(commit)
+        result.changes = changes
+        return result
+    return CommitResult(branch=ref, busy=True, waiting=f"{short(ref)} or the index kept changing under us")

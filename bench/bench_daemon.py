@@ -1,0 +1,206 @@
+"""Daemon vs direct mode: per-operation latency, agent throughput, and whole-process cost.
+
+    python bench/bench_daemon.py [--quick]
+
+In process, a *direct* operation is all one direct-mode command does (open the store, take
+the lock, run, flush the JSONL, close); a *daemon* operation is one request on a persistent
+connection. The *floor*, measured in the same run, is a raw SQLite WAL insert transaction
+plus a raw unix-socket JSON round trip to another process. Nothing here asserts: it prints
+tables (absolute figures and ratios) and which targets are met.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+from _common import (bd_command, bench_env, generate_jsonl, machine, print_table, time_call, time_process,
+                     workspace)
+
+QUICK = "--quick" in sys.argv
+N_OPS = 200 if QUICK else 600
+N_PROC = 8 if QUICK else 20
+
+ECHO_SERVER = textwrap.dedent("""
+    import json, socket, sys
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(sys.argv[1]); s.listen(1)
+    print("ready", flush=True)
+    c, _ = s.accept(); f = c.makefile("rb")
+    for line in f:
+        req = json.loads(line)
+        c.sendall(json.dumps({"success": True, "data": req["args"]}).encode() + b"\\n")
+""")
+
+AGENT = textwrap.dedent("""
+    import json, sys, time
+    from bdgit.rpc.client import Client
+    sock, n, go = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    with Client(sock, actor="bench") as c:
+        c.execute("ping")
+        while time.time() < go:
+            time.sleep(0.0005)
+        t0 = time.time()
+        for i in range(n):
+            c.execute("create", {"title": f"agent issue {i}"})
+        t1 = time.time()
+    print(json.dumps({"start": t0, "end": t1, "n": n}))
+""")
+
+
+def floor() -> tuple[float, float]:
+    """(SQLite WAL insert txn, unix-socket JSON round trip), medians in seconds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = sqlite3.connect(os.path.join(tmp, "f.db"), isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, title TEXT, created TEXT)")
+
+        def txn() -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO t(title, created) VALUES ('x', '2026-01-01T00:00:00Z')")
+            conn.execute("COMMIT")
+        t_sql = time_call(txn, N_OPS, warmup=20).median
+        conn.close()
+        path = os.path.join(tmp, "echo.sock")
+        srv = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, path], stdout=subprocess.PIPE, text=True)
+        srv.stdout.readline()
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(path)
+        f = s.makefile("rb")
+        msg = json.dumps({"operation": "create", "args": {"title": "an issue title", "priority": 2}}).encode() + b"\n"
+
+        def rt() -> None:
+            s.sendall(msg)
+            json.loads(f.readline())
+        t_sock = time_call(rt, N_OPS, warmup=20).median
+        f.close()
+        s.close()
+        srv.wait(5)
+    return t_sql, t_sock
+
+
+def in_process(root: Path) -> list[tuple[str, float, float, float, float]]:
+    """(op, direct median, daemon median, daemon p50, daemon p95) in seconds."""
+    from bdgit import daemon as d
+    from bdgit.direct import DirectBackend
+    from bdgit.rpc.client import Client
+    from bdgit.workspace import find
+    ws = find(cwd=root)
+
+    def direct(op: str, args: dict) -> None:
+        b = DirectBackend(ws, "bench")
+        try:
+            b.call(op, args)
+        finally:
+            b.close()
+
+    counter = iter(range(10**9))
+    ops = [
+        ("create", lambda: {"title": f"bench create {next(counter)}", "priority": 2}),
+        ("update", lambda: {"id": "bench-1", "notes": f"n{next(counter)}"}),
+        ("list", lambda: {"limit": 50}),
+        ("ready", lambda: {"limit": 10}),
+        ("ping", lambda: {}),
+    ]
+    rows = []
+    direct_t = {}
+    for name, mk in ops:
+        direct_t[name] = time_call(lambda: direct(name, mk()), max(N_OPS // 4, 30), warmup=3).median
+    st = d.start(ws, {"flush_interval": 1.0, "idle_timeout": 600})
+    try:
+        with Client(st["socket"], actor="bench", timeout=30) as c:
+            for name, mk in ops:
+                t = time_call(lambda: c.execute(name, mk()), N_OPS, warmup=20)
+                rows.append((name, direct_t[name], t.median, t.p50, t.p95))
+    finally:
+        d.stop(ws)
+    return rows
+
+
+def throughput(root: Path) -> list[tuple[int, int, float]]:
+    """(agents, creates, creates/s) for 1, 4, 8, 16 agent processes x 100 creates."""
+    from bdgit import daemon as d
+    from bdgit.workspace import find
+    ws = find(cwd=root)
+    st = d.start(ws, {"flush_interval": 1.0, "idle_timeout": 600})
+    out = []
+    try:
+        for n in (1, 4, 8, 16):
+            go = time.time() + 1.0 + n * 0.15
+            procs = [subprocess.Popen([sys.executable, "-c", AGENT, st["socket"], "100", str(go)],
+                                      stdout=subprocess.PIPE, text=True, env=bench_env()) for _ in range(n)]
+            res = [json.loads(p.communicate(timeout=300)[0]) for p in procs]
+            span = max(r["end"] for r in res) - min(r["start"] for r in res)
+            total = sum(r["n"] for r in res)
+            out.append((n, total, total / span))
+    finally:
+        d.stop(ws)
+    return out
+
+
+def processes(root: Path) -> list[tuple[str, float, float]]:
+    """(command, direct median, daemon median) whole-process wall seconds."""
+    from bdgit import daemon as d
+    from bdgit.workspace import find
+    ws = find(cwd=root)
+    bd = bd_command()
+    cmds = [("create", ["create", "process bench", "--json"]), ("update", ["update", "bench-1", "--notes", "x"]),
+            ("list", ["list", "--json", "--limit", "50"]), ("ready", ["ready", "--json"]),
+            ("show", ["show", "bench-1", "--json"])]
+    direct = {name: time_process(bd + args + ["--no-daemon"], N_PROC, cwd=root).median for name, args in cmds}
+    st = d.start(ws, {"flush_interval": 1.0, "idle_timeout": 600})
+    try:
+        rows = [(name, direct[name], time_process(bd + args, N_PROC, cwd=root).median) for name, args in cmds]
+    finally:
+        d.stop(ws)
+    del st
+    return rows
+
+
+def main() -> None:
+    print(f"bench_daemon on {machine()}{' (quick)' if QUICK else ''}")
+    t_sql, t_sock = floor()
+    fl = t_sql + t_sock
+    print_table(["floor part", "median us"], [("SQLite WAL insert txn (sync=NORMAL)", t_sql * 1e6),
+                                             ("unix-socket JSON round trip", t_sock * 1e6),
+                                             ("floor (sum)", fl * 1e6)], "The floor")
+    with workspace(generate_jsonl(200)) as root:
+        rows = in_process(root)
+    print_table(["op", "direct ms", "daemon ms", "daemon p95 ms", "direct/daemon", "daemon/floor"],
+                [(op, dm * 1e3, dd * 1e3, p95 * 1e3, dm / dd, dd / fl) for op, dm, dd, _p50, p95 in rows],
+                "In process: one direct-mode command vs one request on a persistent connection")
+    with workspace(generate_jsonl(200)) as root:
+        tp = throughput(root)
+    print_table(["agents", "creates", "creates/s"], tp, "Throughput: N agent processes x 100 creates")
+    base = time_process([sys.executable, "-c", "pass"], N_PROC).median
+    with workspace(generate_jsonl(200)) as root:
+        pr = processes(root)
+    print_table(["command", "direct ms", "daemon ms", "direct/daemon", "daemon / python -c pass"],
+                [(c, dm * 1e3, dd * 1e3, dm / dd, dd / base) for c, dm, dd in pr],
+                f"Whole bd processes (python -c pass = {base * 1e3:.1f} ms)")
+    create = next(r for r in rows if r[0] == "create")
+    eight = next(r for r in tp if r[0] == 8)
+    lst = next(r for r in pr if r[0] == "list")
+    checks = [
+        ("create via daemon p50 <= 1 ms", f"{create[3] * 1e3:.2f} ms", create[3] <= 1e-3),
+        ("create via daemon <= 5x floor", f"{create[3] / fl:.1f}x", create[3] <= 5 * fl),
+        ("8 agents x 100 creates >= 2,000/s", f"{eight[2]:,.0f}/s", eight[2] >= 2000),
+        ("daemon-mode bd list --json <= 5x python -c pass", f"{lst[2] / base:.2f}x", lst[2] <= 5 * base),
+        ("daemon faster than direct, in process (every op)",
+         ", ".join(f"{op} {dm / dd:.1f}x" for op, dm, dd, _a, _b in rows), all(dd < dm for _o, dm, dd, _a, _b in rows)),
+        ("daemon faster than direct, as processes (every op)",
+         ", ".join(f"{c} {dm / dd:.2f}x" for c, dm, dd in pr), all(dd < dm for _c, dm, dd in pr)),
+    ]
+    print_table(["target", "measured", "met"], [(a, b, "yes" if c else "NO") for a, b, c in checks], "Targets")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).parent))
+    main()
