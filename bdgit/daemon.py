@@ -287,7 +287,7 @@ def run_foreground(ws: Workspace, options: dict[str, Any] | None = None) -> int:
                  flags=fastpath.FLAG_AUTO_COMMIT if opts.get("auto_commit") else 0)
     server = Server(ws, sock, flush_interval=float(opts["flush_interval"]),
                     idle_timeout=float(opts["idle_timeout"]), log=lambda m: log(ws, m), state=state)
-    _attach_git(ws, server, opts)
+    git_agent = _attach_git(ws, server, opts)
     _write_atomic(status_path(ws), json.dumps({
         "pid": os.getpid(), "version": BEADS_COMPAT_VERSION, "bdgit_version": __version__,
         "socket": str(sock_path), "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -307,6 +307,8 @@ def run_foreground(ws: Workspace, options: dict[str, Any] | None = None) -> int:
     try:
         server.serve_forever()
     finally:
+        if git_agent is not None:
+            git_agent.close()  # after the last flush: commit what it wrote (bounded)
         try:
             sock.close()
         finally:
@@ -322,13 +324,14 @@ def run_foreground(ws: Workspace, options: dict[str, Any] | None = None) -> int:
     return 0
 
 
-def _attach_git(ws: Workspace, server: Any, opts: dict[str, Any]) -> None:
-    """Let the git layer (auto-commit, sync branch) hook into the server, when available."""
+def _attach_git(ws: Workspace, server: Any, opts: dict[str, Any]) -> Any:
+    """Let the git layer (auto-commit, sync branch) hook into the server, when available.
+    Returns its agent (``close()`` at shutdown) or None."""
     try:
         from .gitsync import attach
     except ImportError:
-        return
-    attach(ws, server, opts)
+        return None
+    return attach(ws, server, opts)
 
 
 def _write_atomic(path: Path, text: str) -> None:

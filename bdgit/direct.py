@@ -64,9 +64,11 @@ class DirectBackend:
                 if want_import:
                     self._auto_import(store, path)
                 result = ops.run(store, op, args, ctx.actor, ctx)
-                if write and self.auto_flush and op != "flush" and store.dirty_count():
+                # after a write, or an auto-import that kept newer local versions (the file
+                # is stale for them), bring the JSONL up to date before we exit
+                if (write or want_import) and self.auto_flush and op != "flush" and store.dirty_count():
                     jsonl.flush(store, path)
-                self._note_state(store, wrote=write)
+                self.note_state(store, wrote=write)
         except Timeout:
             raise LockTimeoutError(
                 f"another bd process held {self.ws.lock_path} for more than {self.lock_timeout:g}s",
@@ -76,7 +78,7 @@ class DirectBackend:
             self.notices.extend(ctx.notices)
         return result
 
-    def _note_state(self, store: Store, *, wrote: bool) -> None:
+    def note_state(self, store: Store, *, wrote: bool) -> None:
         """Keep ``.beads/bd.state`` current (the hint hooks read): a write bumps the write
         generation; an exported database sets the exported one. Never fails the operation."""
         from . import fastpath

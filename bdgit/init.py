@@ -25,6 +25,7 @@ GITIGNORE = """\
 bd.sock
 bd.lock
 bd.state
+bd.hookstate
 bd.sock.*
 daemon.*
 *.tmp.*
@@ -76,13 +77,19 @@ def init_workspace(cwd: Path, prefix: str | None, *, actor: str | None = None,
             store.set_meta("bd_version", BEADS_COMPAT_VERSION)
             store.set_meta("bdgit_version", __version__)
         imported = 0
-        if jsonl_path.exists() and jsonl_path.stat().st_size > 0:
+        if jsonl_path.exists():  # even empty: a clone must record it as imported
             res = jsonl.import_text(store, jsonl_path.read_text(encoding="utf-8"),
                                     actor=actor or default_actor(), workspace=True, collisions="auto",
                                     path=jsonl_path)
             imported = len(res.created)
         else:
             jsonl.flush(store, jsonl_path, full=True)
-    finally:
+    except BaseException:
+        # e.g. a malformed JSONL in a clone: leave no half-made database behind, so that
+        # 'bd init' can simply be run again once the file is fixed
         store.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+        raise
+    store.close()
     return {"database": str(db_path), "prefix": p, "jsonl": str(jsonl_path), "imported": imported}

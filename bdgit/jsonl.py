@@ -12,10 +12,8 @@ is deleted unless it changed locally since.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +26,15 @@ from .store.rename import rename_ids, rewrite_mentions
 CONFLICT_MARKERS = ("<<<<<<< ", ">>>>>>> ", "<<<<<<<\n", ">>>>>>>\n")
 
 
+def _sha256(data: bytes) -> str:
+    # hashlib is imported on first use: loading OpenSSL costs ~3 ms, and most direct-mode
+    # commands never hash anything (needs_import only hashes when the file's stat changed).
+    import hashlib
+    return hashlib.sha256(data).hexdigest()
+
+
 def line_hash(line: str) -> str:
-    return hashlib.sha256(line.encode()).hexdigest()[:32]
+    return _sha256(line.encode())[:32]
 
 
 # --- export --------------------------------------------------------------------------------
@@ -143,7 +148,7 @@ def flush(store: Store, path: Path, *, full: bool = False) -> dict[str, Any]:
         text = render(lines)
         atomic_write(path, text)
         store.clear_dirty(dirty)
-        store.set_meta("jsonl_sha256", hashlib.sha256(text.encode()).hexdigest())
+        store.set_meta("jsonl_sha256", _sha256(text.encode()))
         store.set_meta("jsonl_fingerprint", fingerprint(path) or "")
     return {"written": True, "changed": len(changed), "issues": len(lines)}
 
@@ -175,7 +180,7 @@ def needs_import(store: Store, path: Path, *, update: bool = True) -> bool:
         return False
     if fp == store.get_meta("jsonl_fingerprint"):
         return False
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    digest = _sha256(Path(path).read_bytes())
     if digest == store.get_meta("jsonl_sha256"):
         if not update:
             return False
@@ -190,13 +195,21 @@ def needs_import(store: Store, path: Path, *, update: bool = True) -> bool:
 
 # --- parsing -------------------------------------------------------------------------------
 
-@dataclass
 class Record:
-    line_no: int
-    line: str
-    obj: dict[str, Any]
-    created_us: int = 0
-    updated_us: int = 0
+    """One parsed line. (Plain classes, not dataclasses: see ops.Ctx.)"""
+
+    __slots__ = ("line_no", "line", "obj", "created_us", "updated_us")
+
+    def __init__(self, line_no: int, line: str, obj: dict[str, Any], created_us: int = 0,
+                 updated_us: int = 0) -> None:
+        self.line_no = line_no
+        self.line = line
+        self.obj = obj
+        self.created_us = created_us
+        self.updated_us = updated_us
+
+    def __repr__(self) -> str:
+        return f"Record(line_no={self.line_no!r}, line={self.line!r})"
 
     @property
     def id(self) -> str:
@@ -207,18 +220,21 @@ class Record:
         return line_hash(self.line)
 
 
-@dataclass
 class ImportResult:
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    kept_newer: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    remapped: dict[str, str] = field(default_factory=dict)
-    renumbered: dict[str, str] = field(default_factory=dict)
-    collisions: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    dry_run: bool = False
+    def __init__(self, warnings: list[str] | None = None, dry_run: bool = False) -> None:
+        self.created: list[str] = []
+        self.updated: list[str] = []
+        self.unchanged = 0
+        self.kept_newer: list[str] = []
+        self.deleted: list[str] = []
+        self.remapped: dict[str, str] = {}
+        self.renumbered: dict[str, str] = {}
+        self.collisions: list[dict[str, Any]] = []
+        self.warnings: list[str] = [] if warnings is None else warnings
+        self.dry_run = dry_run
+
+    def __repr__(self) -> str:
+        return f"ImportResult({self.as_dict()!r})"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -365,7 +381,7 @@ def import_text(store: Store, text: str, *, actor: str, workspace: bool = False,
     ``collisions``: "fail" (report and raise CollisionError, nothing changed), "remap" (give
     the incoming issue a new ID, rewriting references inside the incoming records only), or
     "auto" (workspace imports: renumber a local issue that was never exported, else remap).
-    A collision is the same ID on a *different* issue: different ``created_at``. The same
+    A collision is the same ID on a *different* issue: ``created_at`` a second or more apart. The same
     issue with other content is an edit, decided newer-wins.
     Raises ImportFormatError (bad input) and CollisionError; either leaves the database as it was.
     """
@@ -389,7 +405,7 @@ def import_text(store: Store, text: str, *, actor: str, workspace: bool = False,
                    skip_existing=skip_existing, strict=strict, dry_run=dry_run)
             if workspace and path is not None:
                 store.replace_jsonl_state({i: r.hash for i, r in by_id.items()})
-                store.set_meta("jsonl_sha256", hashlib.sha256(Path(path).read_bytes()).hexdigest())
+                store.set_meta("jsonl_sha256", _sha256(Path(path).read_bytes()))
                 store.set_meta("jsonl_fingerprint", fingerprint(Path(path)) or "")
             if dry_run:
                 raise _DryRun()
@@ -408,7 +424,7 @@ def _apply(store: Store, by_id: dict[str, Record], result: ImportResult, *, acto
     found = []
     for i, rec in by_id.items():
         ex = existing.get(i)
-        if ex is not None and ex["created_us"] != rec.created_us and base.get(i) != rec.hash:
+        if ex is not None and not same_creation(ex["created_us"], rec.created_us) and base.get(i) != rec.hash:
             found.append(i)
     for i in sorted(found):
         row = store.get_issue(i)
@@ -427,8 +443,11 @@ def _apply(store: Store, by_id: dict[str, Record], result: ImportResult, *, acto
         for i in by_id:  # a fresh ID must not be one that arrives in this same file
             store.note_id(i)
         local_renames: dict[str, str] = {}
+        moved = _moved_elsewhere(found, by_id, existing) if collisions == "auto" else {}
         for i in sorted(found):
-            if collisions == "auto" and i not in base:
+            if i in moved:  # a merge (bd merge-driver) already renumbered our issue in the file
+                local_renames[i] = moved[i]
+            elif collisions == "auto" and i not in base:
                 local_renames[i] = _fresh_id(store, i)
             else:
                 result.remapped[i] = _fresh_id(store, i)
@@ -482,13 +501,13 @@ def _apply(store: Store, by_id: dict[str, Record], result: ImportResult, *, acto
     if not workspace:  # the workspace JSONL must follow what an import of another file changed
         store.mark_dirty(result.created + result.updated, ts)
     # edges to issues that are in neither the file nor the database: kept, but say so
-    for i in result.created + result.updated:
-        rec = by_id[i]
-        for d in rec.obj.get("dependencies") or []:
-            target = d["depends_on_id"]
-            if store.get_issue(target) is None:
-                msg = f"{i} depends on {target}, which is not in the database (kept)"
-                _unknown(msg, rec.line_no, strict, result.warnings)
+    edges = [(i, d["depends_on_id"]) for i in result.created + result.updated
+             for d in by_id[i].obj.get("dependencies") or []]
+    present = _present_ids(store, {t for _, t in edges}) if edges else set()
+    for i, target in edges:
+        if target not in present:
+            msg = f"{i} depends on {target}, which is not in the database (kept)"
+            _unknown(msg, by_id[i].line_no, strict, result.warnings)
     # 3. lines that left the workspace file: deleted elsewhere, unless changed here since
     if workspace and not by_id and base:
         result.warnings.append("the JSONL has no issues; not treating that as deleting all "
@@ -499,6 +518,17 @@ def _apply(store: Store, by_id: dict[str, Record], result: ImportResult, *, acto
                 store.delete_issue_row(i)
                 result.deleted.append(i)
         store.set_jsonl_state((i, None) for i in result.deleted)
+
+
+def _present_ids(store: Store, ids: set[str]) -> set[str]:
+    """Which of ``ids`` are issues in the database (bulk: one query per 500, not one per edge)."""
+    found: set[str] = set()
+    wanted = sorted(ids)
+    for k in range(0, len(wanted), 500):
+        chunk = wanted[k:k + 500]
+        found.update(r["id"] for r in store.conn.execute(
+            f"SELECT id FROM issues WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+    return found
 
 
 def _canonical_line(o: dict[str, Any]) -> str:
@@ -515,6 +545,31 @@ def _canonical_line(o: dict[str, Any]) -> str:
     comments = [{"author": c.get("author") or "", "text": c["text"],
                  "created_at": c.get("created_at") or row["updated_at"]} for c in o.get("comments") or []]
     return dumps_compact(issue_to_json(row, sorted(set(o.get("labels") or [])), deps, comments))
+
+
+def same_creation(a_us: int, b_us: int) -> bool:
+    """Whether two ``created_at`` values (microseconds) can be the same issue's: equal, or within
+    a second when one of them has no fraction (written by a tool that truncates or rounds).
+    Two different issues made within the same second by bd itself (agents on two clones
+    taking the same sequential ID) still differ in their microseconds: a collision."""
+    if a_us == b_us:
+        return True
+    return abs(a_us - b_us) < 1_000_000 and (a_us % 1_000_000 == 0 or b_us % 1_000_000 == 0)
+
+
+def _moved_elsewhere(found: list[str], by_id: dict[str, Record], existing: dict[str, Any]) -> dict[str, str]:
+    """Collisions whose local issue the file carries under another, new ID (same ``created_at``):
+    the JSONL merge driver renumbered it. Maps the local ID to that new ID."""
+    by_created: dict[int, list[str]] = {}
+    for j, rec in by_id.items():
+        if j not in existing:
+            by_created.setdefault(rec.created_us, []).append(j)
+    out: dict[str, str] = {}
+    for i in found:
+        cands = by_created.get(existing[i]["created_us"], [])
+        if len(cands) == 1 and cands[0] not in out.values():
+            out[i] = cands[0]
+    return out
 
 
 def _fresh_id(store: Store, old: str) -> str:
@@ -544,6 +599,7 @@ def _remap_incoming(by_id: dict[str, Record], mapping: dict[str, str]) -> dict[s
 def _write_record(store: Store, rec: Record, *, insert: bool) -> None:
     o = rec.obj
     row = _row_from(o)
+    row["created_us"], row["updated_us"] = rec.created_us, rec.updated_us  # parsed once, in _check
     if insert:
         store.insert_issue(row)
     else:

@@ -2,8 +2,9 @@
 
 Light on purpose (os and pathlib only): the daemon-mode client path imports this.
 Discovery order: ``--db``, ``$BEADS_DB``, ``$BEADS_DIR``, then the nearest ``.beads/*.db``
-walking up from the current directory. No database is an error that says to run ``bd init``;
-nothing is ever created implicitly.
+walking up from the current directory; inside a linked git worktree whose ``.beads/`` has no
+database, the main worktree's (so all worktrees share one database and one daemon).
+No database is an error that says to run ``bd init``; nothing is ever created implicitly.
 """
 from __future__ import annotations
 
@@ -73,6 +74,28 @@ def _db_in(beads_dir: Path) -> Path | None:
     return beads_dir / names[0] if names else None
 
 
+def _main_worktree(d: Path) -> Path | None:
+    """The main worktree's root when ``d`` is the root of a linked git worktree, else None.
+
+    A linked worktree has a ``.git`` *file* ("gitdir: <main>/.git/worktrees/<name>") whose git
+    dir names the shared one in ``commondir``. Submodules (no commondir) and worktrees of a bare
+    repository (no main worktree) give None."""
+    git = d / ".git"
+    if not git.is_file():
+        return None
+    try:
+        text = git.read_text(encoding="utf-8", errors="replace").strip()
+        if not text.startswith("gitdir:"):
+            return None
+        gitdir = Path(text[7:].strip())
+        if not gitdir.is_absolute():
+            gitdir = d / gitdir
+        common = (gitdir / (gitdir / "commondir").read_text().strip()).resolve()
+    except OSError:
+        return None
+    return common.parent if common.name == ".git" else None
+
+
 def find(db: str | None = None, cwd: str | os.PathLike[str] | None = None) -> Workspace:
     """The workspace for ``db`` or the environment or ``cwd``. Raises NoDatabaseError."""
     if db:
@@ -103,6 +126,13 @@ def find(db: str | None = None, cwd: str | os.PathLike[str] | None = None) -> Wo
             found = _db_in(beads)
             if found is not None:
                 return Workspace(found)
+        main = _main_worktree(d)
+        if main is not None:  # a linked git worktree: its issues live in the main worktree's database
+            rel = start.relative_to(d)
+            for sub in (rel, *rel.parents):
+                found = _db_in(main / sub / BEADS_DIRNAME)
+                if found is not None:
+                    return Workspace(found)
     raise NoDatabaseError(
         "no beads database found (looked for .beads/*.db here and in every parent directory)",
         "run 'bd init' in your project root, or pass --db PATH")

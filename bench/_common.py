@@ -10,11 +10,13 @@ Run any benchmark from the repository root: ``python bench/<name>.py``.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
 import platform
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -256,19 +258,73 @@ def time_call(fn: Callable[[], Any], runs: int, warmup: int = 1,
     return Timing(samples)
 
 
-def bench_env(**extra: str) -> dict[str, str]:
-    """The environment for bd processes: no daemon auto-start, no inherited workspace."""
+_PYCACHE = tempfile.mkdtemp(prefix="bdgit-bench-pycache-")
+atexit.register(shutil.rmtree, _PYCACHE, True)
+
+
+def bench_env(bytecode_cache: bool = True, **extra: str) -> dict[str, str]:
+    """The environment for bd processes: no daemon auto-start, no inherited workspace.
+
+    ``bytecode_cache``: let Python cache bdgit's compiled modules (in a private temp
+    directory, via PYTHONPYCACHEPREFIX, so nothing is written to the source tree), as an
+    installed package has them. Without it (PYTHONDONTWRITEBYTECODE=1, set in some sandboxes)
+    every ``bd`` process compiles bdgit from source first.
+    """
     env = {k: v for k, v in os.environ.items()
-           if k not in ("BEADS_DB", "BEADS_DIR", "BD_NO_FAST_PATH", "BD_TIMEOUT", "PYTHONPROFILEIMPORTTIME")}
+           if k not in ("BEADS_DB", "BEADS_DIR", "BD_NO_FAST_PATH", "BD_TIMEOUT", "PYTHONPROFILEIMPORTTIME",
+                        "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    if bytecode_cache:
+        env["PYTHONPYCACHEPREFIX"] = _PYCACHE
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["BEADS_AUTO_START_DAEMON"] = "false"
     env["BD_ACTOR"] = "bench"
     env.update(extra)
     return env
 
 
+def wait_quiet(max_wait: float = 60.0, threshold: float = 1.0) -> float:
+    """Wait (up to ``max_wait`` s) for the 1-minute load average to drop below ``threshold``
+    (other work on a 2-core machine skews process timings); returns the load at the end."""
+    deadline = time.monotonic() + max_wait
+    load = os.getloadavg()[0]
+    while load >= threshold and time.monotonic() < deadline:
+        time.sleep(2)
+        load = os.getloadavg()[0]
+    return load
+
+
+def time_processes(cases: Sequence[tuple[str, Any, Path | str | None]], runs: int, warmup: int = 1,
+                   env: dict[str, str] | None = None, budget: float = 20.0) -> dict[str, Timing]:
+    """Whole-process wall times of several commands, interleaved round-robin (run 1 of
+    every command, then run 2, ...), so that drifting machine load hits all alike.
+
+    ``cases``: (label, cmd, cwd); ``cmd`` is a list, or a callable(run_index) -> list for a
+    command that must differ per run. A case whose runs take more than ``budget`` seconds
+    in total stops early (keeping >= 1 run).
+    """
+    env = env or bench_env()
+    samples: dict[str, list[float]] = {label: [] for label, _, _ in cases}
+    spent: dict[str, float] = {label: 0.0 for label, _, _ in cases}
+    for i in range(warmup + runs):
+        for label, cmd, cwd in cases:
+            if i >= warmup and samples[label] and spent[label] > budget:
+                continue
+            argv = list(cmd(i) if callable(cmd) else cmd)
+            t0 = time.perf_counter()
+            p = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            dt = time.perf_counter() - t0
+            if p.returncode != 0:
+                raise RuntimeError(f"{' '.join(argv)} exited {p.returncode}: {p.stderr.decode()[-2000:]}")
+            spent[label] += dt
+            if i >= warmup:
+                samples[label].append(dt)
+    return {label: Timing(v) for label, v in samples.items()}
+
+
 def time_process(cmd: Sequence[str], runs: int, cwd: Path | str | None = None, warmup: int = 1,
                  env: dict[str, str] | None = None, check: bool = True,
-                 before: Callable[[int], Any] | None = None, budget: float | None = 15.0) -> Timing:
+                 before: Callable[[int], Any] | None = None, budget: float | None = None) -> Timing:
     """Whole-process wall time of ``cmd`` (spawn to exit, output discarded), ``runs`` times.
 
     ``before(i)`` runs untimed before each run (e.g. to vary arguments via a closure).
@@ -301,28 +357,22 @@ def bd_command() -> list[str]:
     return [sys.executable, "-m", "bdgit"]
 
 
-def import_profile(cmd: Sequence[str], cwd: Path | str | None = None, top: int = 10,
-                   env: dict[str, str] | None = None) -> tuple[list[tuple[str, int, int]], int]:
-    """``python -X importtime`` of ``cmd`` (a python command line): the ``top`` modules by
-    cumulative microseconds, as (module, self_us, cumulative_us), and the total of top-level
-    imports (the sum of depth-0 cumulative times)."""
+def import_profile(cmd: Sequence[str], cwd: Path | str | None = None,
+                   env: dict[str, str] | None = None) -> list[tuple[str, int, int, int]]:
+    """``-X importtime`` of ``cmd`` (a Python program): every import as
+    (module, depth, self_us, cumulative_us), in the order Python reports them."""
     env = dict(env or bench_env())
     env["PYTHONPROFILEIMPORTTIME"] = "1"
     p = subprocess.run(list(cmd), cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                        text=True)
-    rows: list[tuple[str, int, int]] = []
-    total = 0
+    rows: list[tuple[str, int, int, int]] = []
     for line in p.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
-        parts = line[len("import time:"):].split("|")
-        self_us, cum_us, name = int(parts[0]), int(parts[1]), parts[2]
-        depth = (len(name) - len(name.lstrip(" "))) // 2
-        rows.append((name.strip(), self_us, cum_us))
-        if depth == 0:
-            total += cum_us
-    rows.sort(key=lambda r: -r[2])
-    return rows[:top], total
+        self_us, cum_us, name = line[len("import time:"):].split("|", 2)
+        depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
+        rows.append((name.strip(), depth, int(self_us), int(cum_us)))
+    return rows
 
 
 # --- output --------------------------------------------------------------------------------

@@ -301,6 +301,11 @@ def test_delete_preview_then_force(three: Bd) -> None:
     assert "Updated text references in 1 issue(s)" in out
     fails(three, "show", "test-1")
     assert js(three, "show", "test-3")["description"] == "after [deleted:test-1] is fixed"
+    lines = {json.loads(x)["id"]: json.loads(x) for x in
+             (Path.cwd() / ".beads" / "issues.jsonl").read_text().splitlines()}
+    assert sorted(lines) == ["test-2", "test-3"]
+    assert lines["test-3"]["description"] == "after [deleted:test-1] is fixed"
+    assert "dependencies" not in lines["test-2"]
     res = js(three, "delete", "test-2", "test-3", "-f")
     assert {k: res[k] for k in ("deleted", "dependencies_removed", "references_updated")} == {
         "deleted": ["test-2", "test-3"], "dependencies_removed": 0, "references_updated": 0}

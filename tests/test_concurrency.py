@@ -8,31 +8,43 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import BD, run_bd
+from conftest import run_bd
 
 WORKERS = 4
 PER_WORKER = 25
 
-
-def _worker(n: int, repo: Path) -> list[tuple[int, str, str]]:
-    """One agent: PER_WORKER ``bd create`` processes, one after another."""
-    out = []
-    for k in range(PER_WORKER):
-        p = run_bd("create", f"worker {n} issue {k}", "--json", cwd=repo)
-        out.append((p.returncode, p.stdout, p.stderr))
-    return out
+#: One agent process: PER_WORKER ``bd create`` commands through the console script's entry point
+#: (``bdgit.cli.main.run``), each one opening the workspace, taking the lock and flushing the JSONL
+#: like a fresh ``bd`` process does. One JSON line per command: its exit code, stdout and stderr.
+CREATOR = """
+import contextlib, io, json, sys
+from bdgit.cli.main import run
+n = int(sys.argv[1])
+for k in range({per}):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = run(["create", f"worker {{n}} issue {{k}}", "--json"])
+    print(json.dumps([code, out.getvalue(), err.getvalue()]), flush=True)
+"""
 
 
 @pytest.mark.stress
 def test_concurrent_creates_give_distinct_ids_and_a_complete_jsonl(beads_repo: Path) -> None:
-    with ThreadPoolExecutor(WORKERS) as pool:
-        results = [r for batch in pool.map(_worker, range(WORKERS), [beads_repo] * WORKERS) for r in batch]
-    assert len(results) == WORKERS * PER_WORKER
+    procs = [subprocess.Popen([sys.executable, "-c", CREATOR.format(per=PER_WORKER), str(n)], cwd=beads_repo,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for n in range(WORKERS)]
+    results = []
+    for p in procs:
+        out, err = p.communicate()
+        assert p.returncode == 0, err
+        assert err == ""
+        results.extend(json.loads(line) for line in out.splitlines())
+    total = WORKERS * PER_WORKER
+    assert len(results) == total
     for code, out, err in results:
         assert code == 0, err
-        assert "Error" not in err and "locked" not in err, err
+        assert err == "", err
     ids = [json.loads(out)["id"] for _, out, _ in results]
-    total = WORKERS * PER_WORKER
     assert len(set(ids)) == total
     assert sorted(ids, key=lambda i: int(i.split("-")[1])) == [f"test-{n}" for n in range(1, total + 1)]
     lines = (beads_repo / ".beads" / "issues.jsonl").read_text(encoding="utf-8").splitlines()
@@ -44,6 +56,21 @@ def test_concurrent_creates_give_distinct_ids_and_a_complete_jsonl(beads_repo: P
     assert json.loads(p.stdout)["total_issues"] == total
     p = run_bd("export", cwd=beads_repo, check=True)
     assert p.stdout.splitlines() == lines  # the file is exactly what the database holds
+
+
+@pytest.mark.stress
+def test_concurrent_bd_processes(beads_repo: Path) -> None:
+    """The same race with a fresh ``python -m bdgit`` process per command (fewer of them)."""
+    def agent(n: int) -> list[subprocess.CompletedProcess[str]]:
+        return [run_bd("create", f"agent {n} #{k}", "--json", cwd=beads_repo) for k in range(4)]
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        done = [p for batch in pool.map(agent, range(WORKERS)) for p in batch]
+    assert all(p.returncode == 0 and p.stderr == "" for p in done), [p.stderr for p in done]
+    ids = sorted(json.loads(p.stdout)["id"] for p in done)
+    assert ids == sorted(f"test-{n}" for n in range(1, 17))
+    lines = (beads_repo / ".beads" / "issues.jsonl").read_text(encoding="utf-8").splitlines()
+    assert sorted(json.loads(x)["id"] for x in lines) == ids
 
 
 MIXED = """
@@ -83,4 +110,3 @@ def test_concurrent_mixed_writes_lose_nothing(beads_repo: Path) -> None:
     assert n_comments == sum(1 for _ in range(WORKERS) for k in range(PER_WORKER) if k % 4 == 1)
     lines = (beads_repo / ".beads" / "issues.jsonl").read_text(encoding="utf-8")
     assert run_bd("export", cwd=beads_repo, check=True).stdout == lines  # auto-flush kept up under contention
-    assert BD[0] == sys.executable

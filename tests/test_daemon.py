@@ -238,3 +238,24 @@ def test_start_failure_reports_the_reason(tmp_path: Path):
     p = run_bd("daemon", "start", cwd=tmp_path)
     assert p.returncode != 0
     assert "bd init" in p.stderr
+
+
+def test_a_daemon_of_another_version_is_replaced_by_the_client(beads_repo: Path):
+    ws = find(cwd=beads_repo)
+    old = subprocess.Popen(
+        [sys.executable, "-c", "import sys, bdgit; bdgit.__version__ = '0.0.9'\n"
+         "from bdgit.cli.main import main; sys.argv[0] = 'bd'; main()",
+         "daemon", "start", "--foreground"],
+        cwd=beads_repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: (d.status(ws).get("health") or {}).get("bdgit_version") == "0.0.9", 15)
+        p = run_bd("create", "after the upgrade", "--json", check=True)
+        assert json.loads(p.stdout)["title"] == "after the upgrade"
+        assert "restarted the daemon" in p.stderr
+        st = d.status(ws)
+        assert st["running"] and st["health"]["bdgit_version"] != "0.0.9" and st["pid"] != old.pid
+        assert old.wait(15) == 0
+    finally:
+        d.stop(ws)
+        if old.poll() is None:
+            old.kill()

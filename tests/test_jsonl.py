@@ -434,6 +434,53 @@ def test_an_edited_issue_is_an_update_not_a_collision(local: Store) -> None:
     assert run(local, "list", status="all").__len__() == 2
 
 
+def test_a_timestamp_written_with_less_precision_is_the_same_issue(store: Store) -> None:
+    imp(store, text_of(rec("test-1", "precise", created="2025-11-02T17:25:59.203549-08:00"),
+                       rec("test-2", "rounds up", created="2025-11-04T12:32:30.727044-08:00")))
+    later = text_of(rec("test-1", "truncated", created="2025-11-03T01:25:59Z", updated="2026-01-01T00:00:00Z"),
+                    rec("test-2", "rounded", created="2025-11-04T20:32:31Z", updated="2026-01-01T00:00:00Z"))
+    res = imp(store, later)
+    assert res.collisions == [] and res.updated == ["test-1", "test-2"]
+    assert [i["title"] for i in run(store, "list", sort="id")] == ["truncated", "rounded"]
+
+
+def test_a_newer_snapshot_of_the_same_project_updates_the_shared_issues(store: Store) -> None:
+    imp(store, (DATA_DIR / "2025-11-08-hash-ids.jsonl").read_text(encoding="utf-8"))
+    res = imp(store, (DATA_DIR / "2026-02-27-hash-ids-extra-fields.jsonl").read_text(encoding="utf-8"),
+              dry_run=True)
+    collided = {c["id"] for c in res.collisions}
+    # these differ only in the sub-second precision of created_at: the same issues, and newer
+    same = {"bd-28db", "bd-6fe4622f", "bd-89f89fc0", "bd-aec5439f"}
+    assert not collided & same and same <= set(res.updated)
+    assert len(res.created) + len(res.updated) + len(collided) == 704
+
+
+def test_skip_existing_only_creates(store: Store) -> None:
+    imp(store, text_of(rec("test-1", "mine")))
+    res = imp(store, text_of(rec("test-1", "theirs", updated="2030-01-01T00:00:00Z"), rec("test-2")),
+              skip_existing=True)
+    assert (res.created, res.updated, res.unchanged) == (["test-2"], [], 1)
+    assert run(store, "show", id="test-1")["title"] == "mine"
+
+
+def test_import_from_stdin(bd: Any, beads_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    monkeypatch.setattr("sys.stdin", io.StringIO(text_of(rec("test-3", "piped in"))))
+    code, _, err = bd("import")
+    assert code == 0 and "1 created" in err
+    assert file_objs(beads_repo)["test-3"]["title"] == "piped in"
+
+
+def test_export_to_the_workspace_file_is_a_full_flush(bd: Any, beads_repo: Path) -> None:
+    assert bd("create", "one", "--no-auto-flush")[0] == 0
+    assert file_lines(beads_repo) == []
+    code, _, err = bd("export", "-o", ".beads/issues.jsonl", "--no-auto-flush")
+    assert code == 0
+    assert list(file_objs(beads_repo)) == ["test-1"]
+    code, out, _ = bd("list", "--json")
+    assert [i["id"] for i in json.loads(out)] == ["test-1"]  # no re-import of our own export
+
+
 # --- import: values this version does not know ----------------------------------------------------------
 
 UNKNOWN = text_of(
@@ -539,6 +586,34 @@ def test_real_snapshot_through_the_cli(bd: Any, beads_repo: Path) -> None:
     assert len(file_lines(beads_repo)) == 169
 
 
+def test_a_clone_of_a_real_snapshot_keeps_the_file_and_edits_change_one_line(bd: Any, tmp_path: Path) -> None:
+    src = (DATA_DIR / "2026-02-27-hash-ids-extra-fields.jsonl").read_bytes()
+    clone = tmp_path / "clone"
+    (clone / ".beads").mkdir(parents=True)
+    (clone / ".beads" / "issues.jsonl").write_bytes(src)
+    os.chdir(clone)
+    code, out, err = bd("init")
+    assert code == 0 and "Imported 704 issues" in out and "Issue prefix: bd" in out
+    assert jpath(clone).read_bytes() == src  # written by another beads: left as it is
+    code, out, _ = bd("list", "--json", "--status", "all")
+    assert code == 0 and len(json.loads(out)) == 704
+    assert jpath(clone).read_bytes() == src
+    before = src.decode().splitlines()
+    target = json.loads(before[100])["id"]
+    assert bd("update", target, "--notes", "touched by bdgit")[0] == 0
+    after = file_lines(clone)
+    assert len(after) == len(before)
+    # the file comes back in canonical order (sorted by id); only the edited line is new
+    assert set(before) - set(after) == {before[100]}
+    (added,) = set(after) - set(before)
+    assert [json.loads(x)["id"] for x in after] == sorted(json.loads(x)["id"] for x in before)
+    new = json.loads(added)
+    old = json.loads(before[100])
+    assert new["notes"] == "touched by bdgit"
+    assert {k: v for k, v in old.items() if k not in ("notes", "updated_at")} == {
+        k: v for k, v in new.items() if k not in ("notes", "updated_at") and k in old}
+
+
 # --- auto-flush and auto-import -------------------------------------------------------------------------
 
 def test_auto_flush_keeps_the_file_current(bd: Any, beads_repo: Path) -> None:
@@ -558,6 +633,9 @@ def test_no_auto_flush_leaves_the_file_until_the_next_write(bd: Any, beads_repo:
     assert bd("update", "test-1", "--title", "one!", "--no-auto-flush")[0] == 0
     assert jpath(beads_repo).read_bytes() == before
     assert [i["title"] for i in js(bd, "list", "--sort", "id")] == ["one!", "two"]  # no revert from the file
+    code, out, _ = bd("export")  # exporting to stdout does not count as flushing the workspace file
+    assert code == 0 and len(out.splitlines()) == 2
+    assert jpath(beads_repo).read_bytes() == before
     assert bd("create", "three")[0] == 0
     assert {k: v["title"] for k, v in file_objs(beads_repo).items()} == {"test-1": "one!", "test-2": "two",
                                                                          "test-3": "three"}
@@ -591,6 +669,15 @@ def test_auto_import_after_an_external_edit(bd: Any, beads_repo: Path) -> None:
     assert js(bd, "create", "after")["id"] == "test-10"  # the counter absorbed test-9
     # the next write rewrote the stale line with the newer local version
     assert file_objs(beads_repo)["test-3"]["title"] == "three"
+
+
+def test_a_removed_jsonl_deletes_nothing_and_comes_back(bd: Any, beads_repo: Path) -> None:
+    for t in ("one", "two"):
+        assert bd("create", t)[0] == 0
+    jpath(beads_repo).unlink()
+    assert [i["id"] for i in js(bd, "list", "--sort", "id")] == ["test-1", "test-2"]
+    assert bd("create", "three")[0] == 0
+    assert sorted(file_objs(beads_repo)) == ["test-1", "test-2", "test-3"]
 
 
 def test_no_auto_import_ignores_the_file(bd: Any, beads_repo: Path) -> None:
@@ -650,6 +737,19 @@ def test_a_stale_file_never_reverts_a_newer_local_change(bd: Any, beads_repo: Pa
     assert bd("create", "three")[0] == 0
     assert {k: v["title"] for k, v in file_objs(beads_repo).items()} == {
         "test-1": "one, newer", "test-2": "two, newer", "test-3": "three"}
+
+
+def test_auto_import_renumbers_a_local_issue_that_collides_with_the_file(bd: Any, beads_repo: Path) -> None:
+    for t in ("one", "two"):
+        assert bd("create", t)[0] == 0
+    assert bd("create", "mine, not pushed yet", "--no-auto-flush")[0] == 0  # test-3, only in the database
+    rewrite(beads_repo, lambda objs: objs + [rec("test-3", "theirs, pulled", created="2025-06-01T00:00:00Z")])
+    code, out, err = bd("list", "--json")
+    assert code == 0 and "test-3" in err and "test-4" in err
+    assert {i["id"]: i["title"] for i in json.loads(out)} == {
+        "test-1": "one", "test-2": "two", "test-3": "theirs, pulled", "test-4": "mine, not pushed yet"}
+    assert bd("create", "five")[0] == 0
+    assert sorted(file_objs(beads_repo)) == ["test-1", "test-2", "test-3", "test-4", "test-5"]
 
 
 def test_conflict_markers_in_the_workspace_file_stop_the_command(bd: Any, beads_repo: Path) -> None:

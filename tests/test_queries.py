@@ -100,6 +100,37 @@ def test_age_compares_instants_not_strings(store: Store) -> None:
     assert ready_ids(store) == ["test-2", "test-1"]
 
 
+@pytest.fixture
+def local_zone():  # type: ignore[no-untyped-def]
+    """Switch this process's local time zone (what ``now()`` writes) for a test."""
+    import os
+    import time
+    saved = os.environ.get("TZ")
+
+    def switch(tz: str) -> None:
+        os.environ["TZ"] = tz
+        time.tzset()
+    try:
+        yield switch
+    finally:
+        if saved is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = saved
+        time.tzset()
+
+
+def test_issues_created_in_different_zones_order_by_instant(store: Store, local_zone: Any) -> None:
+    local_zone("Pacific/Kiritimati")  # UTC+14
+    first = run(store, "create", title="first, far east")
+    local_zone("Etc/GMT+12")  # UTC-12: the later instant has the earlier-sorting text
+    second = run(store, "create", title="second, far west")
+    assert first["created_at"].endswith("+14:00") and second["created_at"].endswith("-12:00")
+    assert second["created_at"] < first["created_at"]
+    assert ready_ids(store) == [first["id"], second["id"]]
+    assert list_ids(store, sort="created") == [second["id"], first["id"]]  # newest first
+
+
 def test_only_open_issues_are_ready(store: Store) -> None:
     load(store, [rec("test-1"), rec("test-2", status="in_progress"), rec("test-3", status="blocked"),
                  rec("test-4", status="closed")])

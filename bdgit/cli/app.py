@@ -21,6 +21,8 @@ config_app = typer.Typer(no_args_is_help=True, help="Read and set workspace conf
 app.add_typer(dep_app, name="dep")
 app.add_typer(label_app, name="label")
 app.add_typer(config_app, name="config")
+hooks_app = typer.Typer(no_args_is_help=True, help="Install, check or remove bd's git hooks.")
+app.add_typer(hooks_app, name="hooks")
 
 
 def G() -> c.Globals:
@@ -48,9 +50,11 @@ def _globals(
 
 @app.command()
 def init(prefix: Optional[str] = typer.Option(None, "-p", "--prefix", help="Issue ID prefix (default: directory name)."),
-         quiet: bool = typer.Option(False, "-q", "--quiet", help="Print nothing on success.")) -> None:
+         quiet: bool = typer.Option(False, "-q", "--quiet", help="Print nothing on success."),
+         hooks: bool = typer.Option(False, "--hooks", help="Install bd's git hooks (the default unless --quiet)."),
+         no_hooks: bool = typer.Option(False, "--no-hooks", help="Do not install bd's git hooks.")) -> None:
     """Create .beads/ with a database here (imports .beads/issues.jsonl if a clone has one)."""
-    done(c.init(G(), prefix, quiet))
+    done(c.init(G(), prefix, quiet, hooks, no_hooks))
 
 
 @app.command()
@@ -333,6 +337,27 @@ def daemon(
 
 
 @app.command()
+def sync(message: Optional[str] = typer.Option(None, "-m", "--message",
+                                               help="Message of the export commit (default: bd sync: N issues changed)."),
+         dry_run: bool = typer.Option(False, "--dry-run", help="Show what would happen; change and fetch nothing."),
+         no_push: bool = typer.Option(False, "--no-push", help="Do not push."),
+         no_pull: bool = typer.Option(False, "--no-pull", help="Do not fetch or merge the upstream.")) -> None:
+    """Sync issues through git: export, commit, pull (merged per issue, newer wins), import, push."""
+    from . import sync_cmd
+    done(sync_cmd.sync(G(), message, dry_run, no_push, no_pull))
+
+
+@app.command("merge-driver", hidden=True)
+def merge_driver(base: str = typer.Argument(..., help="%O: the merge base's version."),
+                 ours: str = typer.Argument(..., help="%A: ours; the result is written here."),
+                 theirs: str = typer.Argument(..., help="%B: theirs."),
+                 path: Optional[str] = typer.Argument(None, help="%P: the path in the repository.")) -> None:
+    """git merge driver for .beads/issues.jsonl: merge per issue, newer wins."""
+    from . import sync_cmd
+    done(sync_cmd.merge_driver(G(), base, ours, theirs, path))
+
+
+@app.command()
 def quickstart() -> None:
     """A short guide to bd."""
     done(c.quickstart(G()))
@@ -358,3 +383,34 @@ def help_cmd(ctx: typer.Context, command: Optional[List[str]] = typer.Argument(N
         cmd, path = sub, path + [name]
     with click.Context(cmd, info_name=" ".join(path)) as sub_ctx:
         typer.echo(cmd.get_help(sub_ctx))
+
+
+@hooks_app.command("install")
+def hooks_install() -> None:
+    """Install bd's git hooks (respects core.hooksPath; an existing hook is chained, run first)."""
+    done(c.hooks_install(G()))
+
+
+@hooks_app.command("uninstall")
+def hooks_uninstall() -> None:
+    """Remove bd's git hooks and put back the hooks they chained."""
+    done(c.hooks_uninstall(G()))
+
+
+@hooks_app.command("status")
+def hooks_status() -> None:
+    """Show which of bd's git hooks are installed, where, and what they chain."""
+    done(c.hooks_status(G()))
+
+
+@hooks_app.command("run", context_settings={"ignore_unknown_options": True})
+def hooks_run(hook: str = typer.Argument(..., help="pre-commit, post-merge, post-checkout, post-rewrite or pre-push."),
+              args: Optional[List[str]] = typer.Argument(None, help="The arguments git gave the hook.")) -> None:
+    """Run bd's part of a git hook (what the installed hooks run; for shared hook scripts)."""
+    done(c.hooks_run(G(), hook, args))
+
+
+@app.command()
+def doctor(fix: bool = typer.Option(False, "--fix", help="Repair what is safe to repair.")) -> None:
+    """Check the workspace: daemon, git hooks, JSONL sync, .gitignore, merge state; explain fixes."""
+    done(c.doctor(G(), fix))

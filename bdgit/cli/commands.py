@@ -170,7 +170,7 @@ def _each(g: Globals, op: str, ids: list[str], reason: str | None, verb: str, ma
             done.append(g.call(op, {"id": issue_id, "reason": reason}))
         except BdError as e:
             failed += 1
-            r.err(f"Error {verb.lower()} {issue_id}: {e}")
+            r.err(f"Error: cannot {op} {issue_id}: {e}")
             continue
         if not g.json:
             r.out(f"{mark} {verb} {issue_id}" + (f": {reason}" if reason else ""))
@@ -606,9 +606,13 @@ def version(g: Globals) -> int:
     return 0
 
 
-def init(g: Globals, prefix: str | None, quiet: bool) -> int:
+def init(g: Globals, prefix: str | None, quiet: bool, hooks: bool = False, no_hooks: bool = False) -> int:
     from ..init import init_workspace
+    from .hooks_cmd import init_hooks, print_init_hooks
     res = init_workspace(Path.cwd(), prefix, actor=g.actor, db=g.db)
+    hk = init_hooks(res, True if hooks else False if no_hooks else None, quiet)
+    if hk is not None:
+        res["hooks"] = hk
     if g.json:
         emit(g, res)
     elif not quiet:
@@ -620,6 +624,7 @@ def init(g: Globals, prefix: str | None, quiet: bool) -> int:
         r.out(f"  Issues will be named: {res['prefix']}-1, {res['prefix']}-2, ...")
         if res.get("imported"):
             r.out(f"  Imported {res['imported']} issues from {res['jsonl']}")
+        print_init_hooks(hk, Path(res["database"]).parent.parent)
         r.out()
     return 0
 
@@ -647,3 +652,7 @@ git carries between clones; a daemon (bd daemon start) serialises many agents at
 def quickstart(g: Globals) -> int:
     r.out(QUICKSTART.rstrip())
     return 0
+
+
+# bd hooks / bd doctor live in their own module; named here for the fast path (genspec).
+from .hooks_cmd import doctor, hooks_install, hooks_run, hooks_status, hooks_uninstall  # noqa: E402,F401

@@ -103,14 +103,81 @@ def replace_path(repo: pygit2.Repository, tree: pygit2.Tree | None, parts: list[
     return tb.write()
 
 
+class _Moved(Exception):
+    """The branch or the index changed since we read them: build again."""
+
+
+def _publish(repo: pygit2.Repository, ref: str, tip: pygit2.Oid, commit: pygit2.Oid, prep: indexfile.Prepared,
+             reflog: str, lock_wait: float) -> float:
+    """Under one short ``index.lock`` hold: check that the index is the one ``prep`` was built
+    from, write it, move ``ref`` from ``tip`` to ``commit`` (compare-and-swap), rename the lock
+    over the index. Returns the hold time. Raises IndexBusy or _Moved (nothing changed)."""
+    lock = indexfile.Lock(repo)
+    lock.acquire(lock_wait)
+    t0 = time.perf_counter()
+    try:
+        lock.check(prep.base)
+        lock.write(prep.data)
+        cur = repo.lookup_reference(ref)
+        if cur.target != tip:
+            raise _Moved()
+        cur.set_target(commit, reflog)  # compare-and-swap on the tip we just checked
+        lock.commit()
+    except (indexfile.IndexChanged, pygit2.GitError):
+        lock.rollback()
+        raise _Moved() from None
+    except BaseException:
+        lock.rollback()
+        raise
+    return time.perf_counter() - t0
+
+
+def advance_branch(repo: pygit2.Repository, jsonl_path: Path, target: pygit2.Oid, *,
+                   reflog: str = "bd sync: merge", lock_wait: float = 2.0) -> CommitResult:
+    """Move the checked-out branch to ``target`` (a fast-forward, or a merge commit we built) when
+    ``target``'s tree differs from HEAD's only in the JSONL; only the JSONL's index entry changes,
+    so the user's staged changes stay staged. The work tree's JSONL must already hold
+    ``target``'s version (its stat data goes into the index)."""
+    rel = rel_path(repo, jsonl_path)
+    ref, why = head_branch(repo)
+    if ref is None:
+        return CommitResult(waiting=why)
+    tip = ref_target(repo, ref)
+    assert tip is not None
+    new = repo[target]
+    other = [d.new_file.path for d in repo.diff(repo[tip].tree, new.tree).deltas  # type: ignore[attr-defined]
+             if d.new_file.path != rel or d.old_file.path != rel]
+    if other:
+        raise GitError(f"cannot move {short(ref)} over changes outside {rel}: {', '.join(other[:5])}")
+    entry = new.tree[rel]  # type: ignore[attr-defined]
+    with open(jsonl_path, "rb") as f:
+        data = f.read()
+        st = os.fstat(f.fileno())
+    if pygit2.hash(data) != entry.id:
+        raise GitError(f"{rel} in the work tree is not the version being committed")
+    prep = indexfile.prepare(repo, rel, entry.id, entry.filemode, st)
+    if prep.conflicted:
+        return CommitResult(branch=ref, waiting=f"{rel} has unmerged entries in the index")
+    try:
+        hold = _publish(repo, ref, tip, target, prep, reflog, lock_wait)
+    except indexfile.IndexBusy:
+        return CommitResult(branch=ref, busy=True, waiting="index.lock is held (git is running in this repository)")
+    except _Moved:
+        return CommitResult(branch=ref, waiting=f"{short(ref)} or the index changed meanwhile")
+    return CommitResult(committed=True, commit=str(target), branch=ref, lock_hold=hold)
+
+
 def commit_jsonl(repo: pygit2.Repository, jsonl_path: Path, *, branch: str | None = None,
                  message: str | None = None, title: str = "bd", staged: str = "wait",
-                 attempts: int = 5) -> CommitResult:
+                 attempts: int = 5, lock_wait: float = 0.0) -> CommitResult:
     """Commit the workspace JSONL as it is on disk now; see the module docstring.
 
     ``staged``: what to do when the user has the JSONL staged with content that is neither
     HEAD's nor ours: "wait" (the daemon: their staged version goes into *their* next commit
     first) or "replace" (``bd sync``, which the user asked for: ours supersedes it).
+    ``lock_wait``: when the user's git holds ``index.lock`` at the moment we are ready, watch
+    it for up to this many seconds and take it the moment it is released (the next git command
+    of a busy user needs a few milliseconds to start; our hold is far shorter).
     Raises GitError only for configuration problems (path outside the work tree, bad branch).
     """
     rel = rel_path(repo, jsonl_path)
@@ -160,6 +227,8 @@ def commit_jsonl(repo: pygit2.Repository, jsonl_path: Path, *, branch: str | Non
         mode = base.tree[rel].filemode if old is not None else pygit2.GIT_FILEMODE_BLOB  # type: ignore[union-attr]
         result = CommitResult(branch=ref)
         prep = None
+        if old is None and not data.strip():
+            return CommitResult(branch=ref, up_to_date=True)  # no issues yet: nothing worth a commit
         if branch is None:
             if old_id == blob:
                 return CommitResult(branch=ref, up_to_date=True)
@@ -172,7 +241,12 @@ def commit_jsonl(repo: pygit2.Repository, jsonl_path: Path, *, branch: str | Non
                         f"{rel} is staged with other content; waiting for your commit "
                         f"(or 'git restore --staged {rel}')"))
                 result.replaced_staged = True
-        elif tip is not None and old_id == blob:
+        elif old_id == blob:
+            if tip is None and base is not None:  # a new sync branch, already up to date: start it at HEAD
+                try:
+                    repo.create_reference(ref, base.id, force=False, message=f"{title}: create {short(ref)}")
+                except (pygit2.GitError, pygit2.AlreadyExistsError, ValueError):
+                    continue
             return CommitResult(branch=ref, up_to_date=True)
         tree = replace_path(repo, base.tree if base is not None else None, rel.split("/"), blob, mode)
         changes = count_changes(old.data if old is not None else b"", data)
@@ -180,29 +254,14 @@ def commit_jsonl(repo: pygit2.Repository, jsonl_path: Path, *, branch: str | Non
         commit = repo.create_commit(None, author, committer, msg, tree, parents)
         reflog = f"{title}: commit {rel}"
         if branch is None:
-            assert prep is not None
-            lock = indexfile.Lock(repo)
+            assert prep is not None and tip is not None
             try:
-                lock.acquire()
+                result.lock_hold = _publish(repo, ref, tip, commit, prep, reflog, lock_wait)
             except indexfile.IndexBusy:
                 return CommitResult(branch=ref, busy=True,
                                     waiting="index.lock is held (git is running in this repository)")
-            t0 = time.perf_counter()
-            try:
-                lock.check(prep.key)
-                lock.write(prep.data)
-                cur = repo.lookup_reference(ref)
-                if cur.target != tip:
-                    raise indexfile.IndexChanged()
-                cur.set_target(commit, reflog)  # compare-and-swap on the tip we just checked
-                lock.commit()
-            except (indexfile.IndexChanged, pygit2.GitError):
-                lock.rollback()
+            except _Moved:
                 continue
-            except BaseException:
-                lock.rollback()
-                raise
-            result.lock_hold = time.perf_counter() - t0
         else:
             try:
                 if tip is None:

@@ -10,10 +10,12 @@ hold is one small write and one ref update: never a tree build or a network call
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import struct
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,17 +35,13 @@ class IndexChanged(Exception):
 @dataclass
 class Prepared:
     data: bytes                       # the complete new index file
-    key: tuple[int, int, int] | None  # (inode, size, mtime_ns) of the index it was built from
+    base: bytes | None                # the index it was built from (None: there was none)
     staged: pygit2.Oid | None         # the entry's blob before our change (None: not in the index)
     conflicted: bool                  # the path has unmerged stages
 
 
 def index_path(repo: pygit2.Repository) -> Path:
     return git_dir(repo) / "index"
-
-
-def _key(st: os.stat_result) -> tuple[int, int, int]:
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def read_entry(repo: pygit2.Repository, rel: str) -> tuple[pygit2.Oid | None, bool]:
@@ -62,11 +60,8 @@ def prepare(repo: pygit2.Repository, rel: str, blob: pygit2.Oid, mode: int, st: 
     """Build the index with ``rel`` set to ``blob`` (stat data from ``st``), without locking."""
     path = index_path(repo)
     tmp = path.with_name(f"bd-index.{os.getpid()}.{threading.get_ident()}.tmp")
-    key = None
     try:
-        with open(path, "rb") as f:
-            key = _key(os.fstat(f.fileno()))
-            raw = f.read()
+        raw: bytes | None = path.read_bytes()
     except FileNotFoundError:
         raw = None
     try:
@@ -81,7 +76,7 @@ def prepare(repo: pygit2.Repository, rel: str, blob: pygit2.Oid, mode: int, st: 
         except KeyError:
             staged = None
         if conflicted:
-            return Prepared(b"", key, staged, True)
+            return Prepared(b"", raw, staged, True)
         idx.add(pygit2.IndexEntry(rel, blob, mode))
         idx.write()
         data = tmp.read_bytes()
@@ -90,7 +85,7 @@ def prepare(repo: pygit2.Repository, rel: str, blob: pygit2.Oid, mode: int, st: 
             tmp.unlink()
         except FileNotFoundError:
             pass
-    return Prepared(set_stat(data, rel.encode(), st), key, staged, False)
+    return Prepared(set_stat(data, rel.encode(), st), raw, staged, False)
 
 
 def _varint(data: bytes, off: int) -> tuple[int, int]:
@@ -142,48 +137,193 @@ def set_stat(data: bytes, path: bytes, st: os.stat_result) -> bytes:
     raise ValueError(f"{path.decode()} is not in the index")
 
 
+class _Libc:
+    """open/write/read/lseek/close/rename/unlink from libc through ``ctypes.PyDLL``: unlike
+    ``os.*`` these calls keep the GIL, so a busy daemon's other threads cannot stretch the few
+    system calls we make while holding ``index.lock`` (each ``os`` call gives the GIL away and
+    may wait milliseconds to get it back). Falls back to ``os`` where libc cannot be loaded."""
+
+    def __init__(self) -> None:
+        import ctypes
+        import ctypes.util
+        lib = None
+        for name in (None, ctypes.util.find_library("c")):
+            try:
+                cand = ctypes.PyDLL(name, use_errno=True)
+                cand.open, cand.write, cand.read, cand.lseek, cand.close, cand.rename, cand.unlink  # noqa: B018
+                lib = cand
+                break
+            except (OSError, AttributeError, TypeError):
+                continue
+        self.ok = lib is not None and os.name == "posix"
+        if not self.ok:
+            return
+        c = ctypes
+        self._ct = c
+        lib.open.argtypes, lib.open.restype = [c.c_char_p, c.c_int, c.c_uint], c.c_int
+        lib.write.argtypes, lib.write.restype = [c.c_int, c.c_char_p, c.c_size_t], c.c_ssize_t
+        lib.read.argtypes, lib.read.restype = [c.c_int, c.c_char_p, c.c_size_t], c.c_ssize_t
+        lib.lseek.argtypes, lib.lseek.restype = [c.c_int, c.c_int64, c.c_int], c.c_int64
+        lib.close.argtypes, lib.close.restype = [c.c_int], c.c_int
+        lib.rename.argtypes, lib.rename.restype = [c.c_char_p, c.c_char_p], c.c_int
+        lib.unlink.argtypes, lib.unlink.restype = [c.c_char_p], c.c_int
+        self.lib = lib
+
+    def _err(self, what: str) -> OSError:
+        e = self._ct.get_errno()
+        return OSError(e, f"{what}: {os.strerror(e)}")
+
+    def open(self, path: bytes, flags: int, mode: int = 0o666) -> int:
+        if not self.ok:
+            return os.open(path, flags, mode)
+        fd = self.lib.open(path, flags, mode)
+        if fd < 0:
+            err = self._err("open")
+            if err.errno == errno.EEXIST:
+                raise FileExistsError(err.errno, err.strerror, path.decode())
+            if err.errno == errno.ENOENT:
+                raise FileNotFoundError(err.errno, err.strerror, path.decode())
+            raise err
+        return fd
+
+    def write_all(self, fd: int, data: bytes) -> None:
+        if not self.ok:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            return
+        off = 0
+        while off < len(data):
+            chunk = data[off:]
+            n = self.lib.write(fd, chunk, len(chunk))
+            if n < 0:
+                raise self._err("write")
+            off += n
+
+    def tail(self, fd: int, n: int) -> tuple[int, bytes]:
+        """(file size, its last ``n`` bytes)."""
+        if not self.ok:
+            size = os.lseek(fd, 0, os.SEEK_END)
+            os.lseek(fd, max(size - n, 0), os.SEEK_SET)
+            return size, os.read(fd, n)
+        size = self.lib.lseek(fd, 0, os.SEEK_END)
+        if size < 0:
+            raise self._err("lseek")
+        self.lib.lseek(fd, max(size - n, 0), os.SEEK_SET)
+        buf = self._ct.create_string_buffer(n)
+        got = self.lib.read(fd, buf, n)
+        if got < 0:
+            raise self._err("read")
+        return size, buf.raw[:got]
+
+    def read_all(self, fd: int, size: int) -> bytes:
+        if not self.ok:
+            os.lseek(fd, 0, os.SEEK_SET)
+            return os.read(fd, size)
+        self.lib.lseek(fd, 0, os.SEEK_SET)
+        buf = self._ct.create_string_buffer(size)
+        got = self.lib.read(fd, buf, size)
+        if got < 0:
+            raise self._err("read")
+        return buf.raw[:got]
+
+    def close(self, fd: int) -> None:
+        if not self.ok:
+            os.close(fd)
+        elif self.lib.close(fd) < 0:
+            raise self._err("close")
+
+    def rename(self, a: bytes, b: bytes) -> None:
+        if not self.ok:
+            os.rename(a, b)
+        elif self.lib.rename(a, b) < 0:
+            raise self._err("rename")
+
+    def unlink(self, path: bytes) -> None:
+        if not self.ok:
+            os.unlink(path)
+        elif self.lib.unlink(path) < 0:
+            err = self._err("unlink")
+            if err.errno == errno.ENOENT:
+                raise FileNotFoundError(err.errno, err.strerror, path.decode())
+            raise err
+
+
+_libc: _Libc | None = None
+
+
+def libc() -> _Libc:
+    global _libc
+    if _libc is None:
+        _libc = _Libc()
+    return _libc
+
+
 class Lock:
-    """``index.lock`` taken the way git takes it. ``acquire`` raises IndexBusy at once if held."""
+    """``index.lock`` taken the way git takes it. ``acquire`` raises IndexBusy at once if held
+    (or after polling up to ``wait`` seconds). Between ``acquire`` and ``commit``/``rollback``
+    nothing gives the GIL away (see ``_Libc``)."""
 
     def __init__(self, repo: pygit2.Repository) -> None:
         self.index = index_path(repo)
         self.path = self.index.with_name("index.lock")
+        self._index_b = os.fsencode(self.index)
+        self._path_b = os.fsencode(self.path)
         self.fd: int | None = None
+        self.sys = libc()
 
-    def acquire(self) -> None:
-        try:
-            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            raise IndexBusy(str(self.path)) from None
+    def acquire(self, wait: float = 0.0) -> None:
+        """Take the lock; if it is held, poll (never blocking git) for up to ``wait`` seconds."""
+        deadline = time.monotonic() + wait
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        while True:
+            try:
+                self.fd = self.sys.open(self._path_b, flags, 0o666)
+                return
+            except FileExistsError:
+                if time.monotonic() >= deadline:
+                    raise IndexBusy(str(self.path)) from None
+            while os.path.exists(self.path) and time.monotonic() < deadline:
+                time.sleep(0.0005)
 
-    def check(self, key: tuple[int, int, int] | None) -> None:
-        """Raise IndexChanged unless the index is still the one ``key`` describes."""
+    def check(self, base: bytes | None) -> None:
+        """Raise IndexChanged unless the index is still ``base`` (its size and trailing
+        checksum; the whole content when the checksum is zeros, as with index.skipHash)."""
         try:
-            now = _key(os.stat(self.index))
+            fd = self.sys.open(self._index_b, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
-            now = None
-        if now != key:
-            raise IndexChanged()
+            if base is None:
+                return
+            raise IndexChanged() from None
+        try:
+            if base is None:
+                raise IndexChanged()
+            size, tail = self.sys.tail(fd, 20)
+            if size != len(base) or tail != base[-20:]:
+                raise IndexChanged()
+            if tail == bytes(20) and self.sys.read_all(fd, size) != base:
+                raise IndexChanged()
+        finally:
+            self.sys.close(fd)
 
     def write(self, data: bytes) -> None:
         assert self.fd is not None
-        view = memoryview(data)
-        while view:
-            n = os.write(self.fd, view)
-            view = view[n:]
+        self.sys.write_all(self.fd, data)
 
     def commit(self) -> None:
         """Close and rename the lock over the index."""
         assert self.fd is not None
-        os.close(self.fd)
-        self.fd = None
-        os.rename(self.path, self.index)
+        fd, self.fd = self.fd, None
+        self.sys.close(fd)
+        self.sys.rename(self._path_b, self._index_b)
 
     def rollback(self) -> None:
         if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+            fd, self.fd = self.fd, None
             try:
-                os.unlink(self.path)
-            except FileNotFoundError:
-                pass
+                self.sys.close(fd)
+            finally:
+                try:
+                    self.sys.unlink(self._path_b)
+                except FileNotFoundError:
+                    pass

@@ -201,14 +201,21 @@ def clean_env() -> dict[str, str]:
 
 
 def run_git(repo: pygit2.Repository, *args: str, check: bool = True, timeout: float = 300,
-            config: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run git in the work tree with a clean environment. Raises GitError when ``check``."""
+            config: dict[str, str] | None = None, bd_hooks: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run git in the work tree with a clean environment. Raises GitError when ``check``.
+
+    ``bd_hooks=False`` sets BD_SKIP_HOOKS=1: bd's part of the git hooks (import after a merge,
+    the pre-push check) is skipped because the caller does that work itself, and must not wait
+    for the workspace lock the caller holds. The user's own (chained) hooks still run."""
+    env = clean_env()
+    if not bd_hooks:
+        env["BD_SKIP_HOOKS"] = "1"
     cmd = ["git"]
     for k, v in (config or {}).items():
         cmd += ["-c", f"{k}={v}"]
     cmd += list(args)
     try:
-        proc = subprocess.run(cmd, cwd=repo.workdir, env=clean_env(), text=True, capture_output=True,
+        proc = subprocess.run(cmd, cwd=repo.workdir, env=env, text=True, capture_output=True,
                               timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise GitError(f"git {args[0]} did not finish within {timeout:g}s") from None

@@ -8,7 +8,6 @@ Handlers take ``(ctx, Args)`` and return JSON-able data; they raise only ``BdErr
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BdError, UsageError
@@ -16,22 +15,35 @@ from ..store import Store
 from ..validate import Args
 
 
-@dataclass
 class Ctx:
-    store: Store
-    actor: str
-    #: messages for the user that are not errors (e.g. import warnings); the CLI prints them
-    notices: list[str] = field(default_factory=list)
+    """What a handler runs with. (Plain classes here and in jsonl: importing dataclasses
+    costs every direct-mode ``bd`` process ~5 ms, see docs/PERFORMANCE.md.)"""
+
+    __slots__ = ("store", "actor", "notices")
+
+    def __init__(self, store: Store, actor: str, notices: list[str] | None = None) -> None:
+        self.store = store
+        self.actor = actor
+        #: messages for the user that are not errors (e.g. import warnings); the CLI prints them
+        self.notices: list[str] = [] if notices is None else notices
+
+    def __repr__(self) -> str:
+        return f"Ctx(store={self.store!r}, actor={self.actor!r}, notices={self.notices!r})"
 
 
 Handler = Callable[[Ctx, Args], Any]
 
 
-@dataclass(frozen=True)
 class Op:
-    name: str
-    handler: Handler
-    write: bool
+    __slots__ = ("name", "handler", "write")
+
+    def __init__(self, name: str, handler: Handler, write: bool) -> None:
+        self.name = name
+        self.handler = handler
+        self.write = write
+
+    def __repr__(self) -> str:
+        return f"Op(name={self.name!r}, handler={self.handler!r}, write={self.write!r})"
 
 
 OPS: dict[str, Op] = {}
@@ -67,7 +79,7 @@ def run(store: Store, name: str, args: Any, actor: str, ctx: Ctx | None = None) 
         raise UsageError(f"unknown operation: {name}", "see 'bd help' for the operations")
     ctx = ctx or Ctx(store, actor)
     a = Args(name.replace("_", " "), args)
-    if o.write:
+    if is_write(name, args):
         with store.tx():
             return o.handler(ctx, a)
     return o.handler(ctx, a)

@@ -153,7 +153,10 @@ class Store:
     def note_id(self, issue_id: str) -> None:
         """Raise the counter of ``issue_id``'s prefix to at least its numeric suffix."""
         m = _NUM_SUFFIX.match(issue_id)
-        if not m:
+        # Sequential numbers never start with 0 and stay short; a suffix such as "0088" or
+        # "85487066" is a beads hash ID that happens to be all digits: it must not make the
+        # next sequential ID jump.
+        if not m or m.group(2).startswith("0") or len(m.group(2)) > 7:
             return
         prefix, n = m.group(1), int(m.group(2))
         self.conn.execute(
@@ -187,7 +190,9 @@ class Store:
     def insert_issue(self, issue: dict[str, Any], *, counted: bool = False) -> None:
         """Insert a complete issue row (all timestamps set). Raises ConflictError on a taken ID.
 
-        ``counted``: the ID came from ``next_id``, so the counter is already past it."""
+        ``counted``: the ID came from ``next_id``, so the counter is already past it.
+        ``created_us``/``updated_us``, if given, must be the micros of the timestamps (import
+        passes the values it parsed while checking the line; otherwise they are computed)."""
         try:
             self.conn.execute(
                 f"INSERT INTO issues({ISSUE_COLUMNS}) VALUES ({','.join('?' * 18)})",
@@ -197,7 +202,7 @@ class Store:
                     issue["priority"], issue["issue_type"], issue.get("assignee") or None,
                     issue.get("estimated_minutes"), issue["created_at"], issue["updated_at"],
                     issue.get("closed_at"), issue.get("external_ref"),
-                    ts_micros(issue["created_at"]), ts_micros(issue["updated_at"]),
+                    _us(issue, "created"), _us(issue, "updated"),
                     _extra(issue.get("extra")),
                 ),
             )
@@ -221,7 +226,7 @@ class Store:
                 issue["priority"], issue["issue_type"], issue.get("assignee") or None,
                 issue.get("estimated_minutes"), issue["created_at"], issue["updated_at"],
                 issue.get("closed_at"), issue.get("external_ref"),
-                ts_micros(issue["created_at"]), ts_micros(issue["updated_at"]),
+                _us(issue, "created"), _us(issue, "updated"),
                 _extra(issue.get("extra")), issue["id"],
             ),
         )
@@ -386,14 +391,16 @@ class Store:
     def set_deps(self, issue_id: str, deps: list[dict[str, Any]]) -> None:
         """Make ``issue_id``'s outgoing edges exactly ``deps`` (import)."""
         self.conn.execute("DELETE FROM dependencies WHERE issue_id=?", (issue_id,))
-        for d in deps:
-            extra = {k: v for k, v in d.items() if k not in ("issue_id", "depends_on_id", "type",
-                                                              "created_at", "created_by")}
-            self.conn.execute(
-                "INSERT OR REPLACE INTO dependencies(issue_id, depends_on_id, type, created_at, created_by, extra) "
-                "VALUES (?,?,?,?,?,?)",
-                (issue_id, d["depends_on_id"], d.get("type") or "blocks", d.get("created_at") or now(),
-                 d.get("created_by") or "", _extra(extra)))
+        if not deps:
+            return
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO dependencies(issue_id, depends_on_id, type, created_at, created_by, extra) "
+            "VALUES (?,?,?,?,?,?)",
+            [(issue_id, d["depends_on_id"], d.get("type") or "blocks", d.get("created_at") or now(),
+              d.get("created_by") or "",
+              _extra({k: v for k, v in d.items() if k not in ("issue_id", "depends_on_id", "type",
+                                                              "created_at", "created_by")}))
+             for d in deps])
 
     # --- JSONL bookkeeping ----------------------------------------------------------------
 
@@ -413,6 +420,11 @@ class Store:
     def replace_jsonl_state(self, items: dict[str, str]) -> None:
         self.conn.execute("DELETE FROM jsonl_state")
         self.conn.executemany("INSERT INTO jsonl_state(issue_id, line_hash) VALUES(?,?)", items.items())
+
+
+def _us(issue: dict[str, Any], which: str) -> int:
+    us = issue.get(f"{which}_us")
+    return ts_micros(issue[f"{which}_at"]) if us is None else us
 
 
 def _enc(v: Any) -> str | None:

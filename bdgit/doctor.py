@@ -1,0 +1,348 @@
+"""``bd doctor``: check a workspace, explain what is wrong, and repair what is safe to repair.
+
+Checks, in order: the workspace (a database), the daemon (alive, answering, our version; no
+stale files), the git hooks (installed, current, chained), the JSONL (in sync with the
+database, no conflict markers), ``.gitignore`` (machine-local files ignored, the JSONL not),
+and the merge state. Each check is ``ok``, ``warn`` or ``error`` with an explanation and,
+when there is one, the fix. ``--fix`` applies only safe fixes: install or update our hooks
+(chaining, never overwriting), append missing ``.gitignore`` lines, import a newer JSONL,
+flush a dirty database, restart a daemon of another bdgit version (it flushes first), remove
+daemon files no daemon holds. It never deletes data and never prints a destructive command.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from . import __version__
+from .errors import BdError, GitError
+
+OK, WARN, ERROR = "ok", "warn", "error"
+
+#: machine-local files that must never be committed (representatives of init's .gitignore)
+_LOCAL_FILES = ("{db}", "{db}-wal", "{db}-shm", "bd.sock", "bd.lock", "bd.state", "bd.hookstate",
+                "daemon.json", "daemon.log", "daemon.lock")
+
+
+@dataclass
+class Check:
+    name: str
+    status: str
+    message: str
+    fix: str | None = None          # what to do (or what --fix does)
+    fixable: bool = False           # --fix can do it safely
+    fixed: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+    _repair: Callable[[], str] | None = field(default=None, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("_repair", None)
+        if not d["details"]:
+            d.pop("details")
+        return d
+
+
+def run(cwd: str | os.PathLike[str] | None = None, db: str | None = None, *, fix: bool = False) -> dict[str, Any]:
+    """Run every check (and the safe fixes with ``fix``); returns ``{checks, ok, ...}``."""
+    from . import hooks as h
+    from .workspace import find
+    here = Path(cwd or os.getcwd())
+    checks: list[Check] = []
+    try:
+        ws = find(db, here)
+    except BdError as e:
+        checks.append(Check("workspace", ERROR, str(e), e.hint))
+        return _result(checks, None)
+    try:
+        repo: h.Repo | None = h.find_repo(ws.root)
+    except GitError:
+        repo = None
+    checks.append(_workspace(ws))
+    checks.append(_daemon(ws))
+    checks.append(_hooks(ws, repo))
+    checks.append(_jsonl(ws))
+    checks.append(_gitignore(ws, repo))
+    checks.append(_merge(ws, repo))
+    if fix:
+        for c in checks:
+            if c.fixable and c._repair is not None and c.status != OK:
+                try:
+                    c.details["fix_result"] = c._repair()
+                    c.fixed = True
+                except (BdError, OSError) as e:
+                    c.details["fix_error"] = str(e)
+        if any(c.fixed for c in checks):  # look again, so the report says how things are now
+            fixed = {c.name: c for c in checks if c.fixed}
+            checks = [_recheck(c.name, ws, repo) if c.name in fixed else c for c in checks]
+            for c in checks:
+                if c.name in fixed:
+                    c.fixed = True
+                    c.details["fix_result"] = fixed[c.name].details.get("fix_result")
+    return _result(checks, ws)
+
+
+def _recheck(name: str, ws: Any, repo: Any) -> Check:
+    return {"workspace": lambda: _workspace(ws), "daemon": lambda: _daemon(ws),
+            "hooks": lambda: _hooks(ws, repo), "jsonl": lambda: _jsonl(ws),
+            "gitignore": lambda: _gitignore(ws, repo), "merge": lambda: _merge(ws, repo)}[name]()
+
+
+def _result(checks: list[Check], ws: Any) -> dict[str, Any]:
+    return {"workspace": str(ws.root) if ws is not None else None,
+            "database": str(ws.db_path) if ws is not None else None,
+            "bdgit_version": __version__, "ok": not any(c.status == ERROR for c in checks),
+            "checks": [c.as_dict() for c in checks]}
+
+
+# --- the checks ------------------------------------------------------------------------------
+
+def _workspace(ws: Any) -> Check:
+    from .store import Store
+    try:
+        store = Store(ws.db_path)
+    except Exception as e:
+        return Check("workspace", ERROR, f"cannot open {ws.db_path}: {e}",
+                     "check the file's permissions; 'bd init' creates a database")
+    try:
+        n = store.conn.execute("SELECT count(*) AS n FROM issues").fetchone()["n"]
+    finally:
+        store.close()
+    return Check("workspace", OK, f"{_short(ws.db_path, ws.root)}: {n} issue(s), prefix {_prefix(ws)}")
+
+
+def _prefix(ws: Any) -> str:
+    import sqlite3
+    try:
+        conn = sqlite3.connect(f"file:{ws.db_path}?mode=ro", uri=True, timeout=2)
+        try:
+            row = conn.execute("SELECT value FROM config WHERE key='issue_prefix'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return "?"
+    return row[0] if row else "?"
+
+
+def _daemon(ws: Any) -> Check:
+    from . import daemon as d
+    from . import fastpath
+    st = d.status(ws)
+    if st.get("running"):
+        pid = st.get("pid")
+        if not st.get("responding"):
+            return Check("daemon", ERROR, f"a daemon (pid {pid}) holds the lock but does not answer on its socket",
+                         f"look at 'bd daemon logs'; 'bd daemon restart' replaces it (it flushes first)",
+                         details={"pid": pid})
+        theirs = st.get("bdgit_version")
+        if theirs != __version__:
+            return Check("daemon", WARN, f"the daemon (pid {pid}) runs bdgit {theirs}; this bd is bdgit {__version__}",
+                         "restart it with this version ('bd daemon restart'; --fix does, it flushes first)",
+                         fixable=True, _repair=lambda: _restart(ws), details={"pid": pid})
+        return Check("daemon", OK, f"running (pid {pid}, bdgit {theirs}), answering", details={"pid": pid})
+    stale = [p.name for p in (d.status_path(ws), ws.beads_dir / "bd.sock", ws.beads_dir / "bd.sock.path")
+             if p.exists() or p.is_symlink()]
+    state = fastpath.read(ws.state_path)
+    if state is not None and state.pid:
+        stale.append(f"{ws.state_path.name} (pid {state.pid})")
+    if stale:
+        return Check("daemon", WARN, f"not running, but files of a dead daemon remain: {', '.join(stale)}",
+                     "they are harmless hints (the next start replaces them); --fix removes them",
+                     fixable=True, _repair=lambda: _clean_daemon_files(ws))
+    return Check("daemon", OK, "not running (bd works in direct mode; 'bd daemon start' serves many agents)")
+
+
+def _restart(ws: Any) -> str:
+    from . import daemon as d
+    st = d.restart(ws)
+    return f"restarted (pid {st.get('pid')})"
+
+
+def _clean_daemon_files(ws: Any) -> str:
+    from . import daemon as d
+    from . import fastpath
+    if d._lock_held(ws):
+        return "a daemon started meanwhile; left its files alone"
+    d._cleanup_files(ws)
+    st = fastpath.read(ws.state_path)
+    if st is not None and st.pid and not d._lock_held(ws):
+        w = fastpath.Writer(ws.state_path)
+        try:
+            w.update(pid=0)
+        finally:
+            w.close()
+    return "removed the stale daemon files"
+
+
+def _hooks(ws: Any, repo: Any) -> Check:
+    from . import hooks as h
+    if repo is None:
+        return Check("hooks", OK, "not a git repository: no git hooks to check")
+    if repo.top != ws.root.resolve():
+        return Check("hooks", WARN, f".beads/ is in {ws.root}, not at the top of the work tree ({repo.top}); "
+                     "bd's git hooks act on the top's .beads/ only",
+                     "keep .beads/ at the repository's top to use the hooks")
+    st = h.status(repo)
+    where = _short(repo.hooks_dir, repo.top)
+    missing = [x["hook"] for x in st["hooks"] if x["state"] in ("missing", "foreign")]
+    outdated = [x["hook"] for x in st["hooks"] if x["state"] == "outdated"]
+    tracked = [x for x in st["hooks"] if x["state"] == "tracked"]
+    chained = {x["hook"]: x["chained"] for x in st["hooks"] if x.get("chained")}
+    details = {"hooks_dir": str(repo.hooks_dir), "hooks": st["hooks"]}
+    if missing or outdated:
+        parts = []
+        if missing:
+            parts.append(f"not installed: {', '.join(missing)}")
+        if outdated:
+            parts.append(f"out of date: {', '.join(outdated)}")
+        foreign = [x["hook"] for x in st["hooks"] if x["state"] == "foreign"]
+        extra = f" ({', '.join(foreign)} of another tool would be chained: run first, kept)" if foreign else ""
+        return Check("hooks", WARN, f"in {where}: {'; '.join(parts)}{extra}. Without them the JSONL is not "
+                     "staged on commit nor imported after a merge.",
+                     "'bd hooks install' (--fix does it; existing hooks are chained, not replaced)",
+                     fixable=True, _repair=lambda: _install_hooks(repo), details=details)
+    if tracked:
+        return Check("hooks", WARN, "; ".join(x["message"] for x in tracked),
+                     "add the line shown to each shared hook", details=details)
+    msg = f"installed in {where}"
+    if chained:
+        msg += "; chained: " + ", ".join(f"{k} runs the {v} hook first" for k, v in chained.items())
+    return Check("hooks", OK, msg, details=details)
+
+
+def _install_hooks(repo: Any) -> str:
+    from . import hooks as h
+    res = h.install(repo)
+    if res["errors"]:
+        raise BdError("; ".join(f"{k}: {v}" for k, v in res["errors"].items()))
+    return f"installed {', '.join(res['installed'] + res['updated']) or 'nothing new'}"
+
+
+def _jsonl(ws: Any) -> Check:
+    from . import jsonl
+    from .hookrun import has_conflict_markers
+    from .store import Store
+    path = ws.jsonl_path
+    rel = _short(path, ws.root)
+    if has_conflict_markers(path):
+        return Check("jsonl", ERROR, f"{rel} holds git conflict markers: bd cannot import it",
+                     "edit it: keep the lines of both sides (one issue per line; for the same id the one "
+                     "with the later updated_at), delete the marker lines, then run any bd command")
+    store = Store(ws.db_path)
+    try:
+        dirty = store.dirty_count()
+        changed = jsonl.needs_import(store, path, update=False)
+    except BdError as e:
+        return Check("jsonl", ERROR, f"cannot compare {rel} with the database: {e}", e.hint)
+    finally:
+        store.close()
+    if changed:
+        return Check("jsonl", WARN, f"{rel} changed since the database last read it (a pull, merge or edit); "
+                     "bd imports it before its next command",
+                     "any bd command imports it (newer wins per issue); --fix imports it now",
+                     fixable=True, _repair=lambda: _sync(ws))
+    if dirty or not path.exists():
+        from .daemon import _lock_held
+        what = f"{dirty} issue change(s) are not in {rel} yet" if dirty else f"{rel} does not exist"
+        when = ("the daemon writes them within its flush interval" if _lock_held(ws) else
+                "written with --no-auto-flush, or a bd process stopped before its flush")
+        return Check("jsonl", WARN, f"{what} ({when})",
+                     "the next bd write (or the pre-commit hook) writes them; --fix does it now", fixable=True,
+                     _repair=lambda: _sync(ws))
+    return Check("jsonl", OK, f"{rel} is in sync with the database")
+
+
+def _sync(ws: Any) -> str:
+    """Import a changed JSONL, then flush (through the daemon when one answers)."""
+    from . import daemon as d
+    if d._lock_held(ws):
+        from .rpc.client import Client
+        from .rpc.protocol import find_socket
+        with Client(find_socket(ws.beads_dir), timeout=60.0, actor="doctor") as c:
+            if ws.jsonl_path.exists():
+                c.execute("import", {"workspace": True})
+            c.execute("flush")
+        return "the daemon imported and flushed"
+    from . import jsonl
+    from .direct import DirectBackend
+    b = DirectBackend(ws, "doctor")
+    try:
+        did = []
+        if jsonl.needs_import(b.store, ws.jsonl_path):
+            r = b.call("import", {"workspace": True})
+            did.append(f"imported ({r['created']} created, {r['updated']} updated, {r['deleted']} deleted)")
+        if b.store.dirty_count() or not ws.jsonl_path.exists():
+            r = b.call("flush")
+            did.append(f"flushed {r.get('changed', 0)} issue(s)")
+        return "; ".join(did) or "already in sync"
+    finally:
+        b.close()
+
+
+def _gitignore(ws: Any, repo: Any) -> Check:
+    from .hooks import git
+    from .init import GITIGNORE
+    if repo is None:
+        return Check("gitignore", OK, "not a git repository: nothing to ignore")
+    names = [n.format(db=ws.db_path.name) for n in _LOCAL_FILES]
+    rels = [Path(os.path.relpath(ws.beads_dir / n, repo.top)).as_posix() for n in names]
+    p = git(["check-ignore", "--no-index", "--", *rels], repo.top)
+    ignored = set(p.stdout.splitlines())
+    missing = [r for r in rels if r not in ignored]
+    jrel = Path(os.path.relpath(ws.jsonl_path, repo.top)).as_posix()
+    if git(["check-ignore", "--no-index", "-q", "--", jrel], repo.top).returncode == 0:
+        return Check("gitignore", ERROR, f"{jrel} is ignored by git: your issues would not travel with the "
+                     "repository", "remove the .gitignore rule that matches it ('git check-ignore -v "
+                     f"{jrel}' shows which)")
+    tracked = git(["ls-files", "--", *rels], repo.top).stdout.split()
+    if missing:
+        gi = ws.beads_dir / ".gitignore"
+        return Check("gitignore", WARN, f"not ignored: {', '.join(missing)} (machine-local files "
+                     "that must not be committed)",
+                     f"--fix adds the missing lines to {_short(gi, repo.top)}", fixable=True,
+                     _repair=lambda: _add_ignores(ws, GITIGNORE))
+    if tracked:
+        return Check("gitignore", WARN, f"ignored but already committed: {', '.join(tracked)}",
+                     "stop tracking them with 'git rm --cached <path>' (that keeps your files)")
+    return Check("gitignore", OK, "the database, socket, lock, state and daemon files are ignored")
+
+
+def _add_ignores(ws: Any, template: str) -> str:
+    gi = ws.beads_dir / ".gitignore"
+    have = gi.read_text(encoding="utf-8").splitlines() if gi.exists() else []
+    add = [ln for ln in template.splitlines() if ln.strip() and not ln.startswith("#") and ln not in have]
+    if not add:
+        return "nothing to add"
+    text = ("\n".join(have) + "\n" if have else "") + "# added by bd doctor --fix\n" + "\n".join(add) + "\n"
+    gi.write_text(text, encoding="utf-8")
+    return f"added {', '.join(add)} to {gi.name}"
+
+
+def _merge(ws: Any, repo: Any) -> Check:
+    from .hooks import git
+    if repo is None:
+        return Check("merge", OK, "not a git repository")
+    jrel = Path(os.path.relpath(ws.jsonl_path, repo.top)).as_posix()
+    unmerged = git(["ls-files", "-u", "--", jrel], repo.top).stdout.strip()
+    ops = [what for name, what in (("MERGE_HEAD", "a merge"), ("rebase-merge", "a rebase"),
+                                   ("rebase-apply", "a rebase or am"), ("CHERRY_PICK_HEAD", "a cherry-pick"),
+                                   ("REVERT_HEAD", "a revert"))
+           if (repo.git_dir / name).exists()]
+    if unmerged:
+        return Check("merge", ERROR, f"{jrel} has unresolved merge conflicts ({ops[0] if ops else 'a merge'} "
+                     "is in progress)", "keep the lines of both sides (for the same id, the one with the later "
+                     f"updated_at), delete the markers, 'git add {jrel}', then finish with 'git commit' "
+                     "(or 'git rebase --continue')")
+    if ops:
+        return Check("merge", WARN, f"{ops[0]} is in progress: the daemon does not commit until it ends",
+                     "finish it (or abort it) with git as usual")
+    return Check("merge", OK, "no merge, rebase or cherry-pick in progress")
+
+
+def _short(p: Path, root: Path) -> str:
+    try:
+        return os.path.relpath(p, root) if Path(root) in Path(p).resolve().parents or p == root else str(p)
+    except ValueError:
+        return str(p)

@@ -1,0 +1,208 @@
+"""Git hook cost: the no-op pre-commit against a bare ``python -c pass``, and the busy paths.
+
+    python bench/bench_hooks.py              # ~1 minute
+    python bench/bench_hooks.py --runs 20    # quicker
+    python bench/bench_hooks.py --json-out hooks.json
+
+Targets (from the issue):
+- a no-op pre-commit costs <= 1.5x ``python -c pass`` (whole process, median);
+- a pre-commit with pending writes finishes well under a second (direct mode and daemon).
+
+The hooks are the installed scripts (``bd hooks install``) run the way git runs them: from the
+top of the work tree with ``GIT_INDEX_FILE`` set. Cases are interleaved round-robin so that
+machine load drifts over all of them alike; figures are medians (and p95) of one run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+TARGET_NOOP_RATIO = 1.5
+TARGET_BUSY_S = 1.0
+BD = [sys.executable, "-m", "bdgit"]
+
+
+def env() -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items()
+         if not k.startswith(("BEADS_", "BD_")) and k not in ("GIT_DIR", "GIT_INDEX_FILE", "GIT_WORK_TREE")}
+    e.update({"BEADS_AUTO_START_DAEMON": "false", "BD_ACTOR": "bench", "GIT_AUTHOR_NAME": "bench",
+              "GIT_AUTHOR_EMAIL": "bench@example.com", "GIT_COMMITTER_NAME": "bench",
+              "GIT_COMMITTER_EMAIL": "bench@example.com", "GIT_CONFIG_NOSYSTEM": "1"})
+    return e
+
+
+def sh(cmd: Sequence[str], cwd: Path, extra: dict[str, str] | None = None) -> None:
+    p = subprocess.run(list(cmd), cwd=cwd, env={**env(), **(extra or {})}, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr[-2000:]}")
+
+
+def pct(xs: Sequence[float], p: float) -> float:
+    s = sorted(xs)
+    k = (len(s) - 1) * p / 100
+    lo = int(k)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def interleaved(cases: Sequence[tuple[str, Sequence[str], Path, dict[str, str], Callable[[], None] | None]],
+                runs: int, warmup: int = 2) -> dict[str, list[float]]:
+    """Wall time of each case's whole process, round-robin; ``before`` runs untimed first."""
+    out: dict[str, list[float]] = {c[0]: [] for c in cases}
+    for i in range(warmup + runs):
+        for label, cmd, cwd, extra, before in cases:
+            if before is not None:
+                before()
+            e = {**env(), **extra}
+            t0 = time.perf_counter()
+            p = subprocess.run(list(cmd), cwd=cwd, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            dt = time.perf_counter() - t0
+            if p.returncode != 0:
+                raise RuntimeError(f"{label}: {' '.join(cmd)} exited {p.returncode}: {p.stderr.decode()[-2000:]}")
+            if i >= warmup:
+                out[label].append(dt)
+    return out
+
+
+def make_repo(base: Path, name: str, n_issues: int) -> Path:
+    repo = base / name
+    repo.mkdir()
+    sh(["git", "init", "-q", "-b", "main"], repo)
+    (repo / "README.md").write_text("bench\n")
+    sh([*BD, "init", "-q", "-p", "bench", "--hooks"], repo)
+    if n_issues:
+        lines = "\n".join(f"## Issue {i}\n\nBody {i}\n" for i in range(n_issues))
+        (repo / "issues.md").write_text(lines)
+        sh([*BD, "--no-daemon", "create", "-f", "issues.md"], repo)
+        (repo / "issues.md").unlink()
+    sh(["git", "add", "README.md", ".beads"], repo)
+    sh(["git", "commit", "-q", "-m", "start"], repo)  # runs the pre-commit once: stamps bd.state
+    return repo
+
+
+def row(label: str, xs: list[float], base: float | None = None) -> list[Any]:
+    med = statistics.median(xs)
+    return [label, round(med * 1000, 2), round(pct(xs, 95) * 1000, 2), round(med / base, 2) if base else "",
+            len(xs)]
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str) -> None:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    print(f"\n{title}")
+    for j, r in enumerate(cells):
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        if j == 0:
+            print("  ".join("-" * w for w in widths))
+    sys.stdout.flush()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=40)
+    ap.add_argument("--busy-runs", type=int, default=15)
+    ap.add_argument("--issues", type=int, default=200, help="issues in the workspace")
+    ap.add_argument("--json-out")
+    a = ap.parse_args()
+    results: dict[str, Any] = {"machine": f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs, "
+                                          f"Python {platform.python_version()}, {sys.executable}"}
+    print(results["machine"])
+    with tempfile.TemporaryDirectory(prefix="bdgit-bench-hooks-") as tmp:
+        base = Path(tmp)
+        repo = make_repo(base, "repo", a.issues)
+        plain = base / "plain"  # a repository without .beads/, same hooks
+        plain.mkdir()
+        sh(["git", "init", "-q", "-b", "main"], plain)
+        sh(["git", "commit", "-q", "--allow-empty", "-m", "x"], plain)
+        sh([*BD, "hooks", "install"], plain)
+        hook = str(repo / ".git" / "hooks" / "pre-commit")
+        idx = {"GIT_INDEX_FILE": ".git/index"}
+        assert (repo / ".beads" / "bd.hookstate").read_bytes() == (repo / ".beads" / "bd.state").read_bytes()
+
+        # 1. no-op hooks vs the interpreter floor
+        t = interleaved([
+            ("python -c pass", [sys.executable, "-c", "pass"], repo, {}, None),
+            ("python -I -S -c pass (no site)", [sys.executable, "-I", "-S", "-c", "pass"], repo, {}, None),
+            ("pre-commit, no-op (beads repo)", [hook], repo, idx, None),
+            ("pre-commit, no .beads/ (plain repo)", [str(plain / ".git" / "hooks" / "pre-commit")], plain, idx, None),
+            ("post-checkout, .beads unchanged", [str(repo / ".git" / "hooks" / "post-checkout"), "HEAD~0", "HEAD", "1"],
+             repo, {}, None),
+        ], a.runs)
+        py = statistics.median(t["python -c pass"])
+        rows = [row(k, v, py) for k, v in t.items()]
+        print_table(["case", "median ms", "p95 ms", "x python", "runs"], rows,
+                    "No-op hooks (whole process) against python -c pass")
+        noop_ratio = statistics.median(t["pre-commit, no-op (beads repo)"]) / py
+        results["noop_ratio_vs_no_site"] = (statistics.median(t["pre-commit, no-op (beads repo)"])
+                                            / statistics.median(t["python -I -S -c pass (no site)"]))
+        results["noop"] = {k: {"median_ms": statistics.median(v) * 1000, "p95_ms": pct(v, 95) * 1000}
+                           for k, v in t.items()}
+        results["noop_ratio"] = noop_ratio
+
+        # 2. git commit with the no-op hook vs with no hooks at all
+        c = interleaved([
+            ("git commit, no hooks", ["git", "-c", f"core.hooksPath={base / 'none'}", "commit", "-q",
+                                      "--allow-empty", "-m", "x"], repo, {}, None),
+            ("git commit, bd hooks (no-op)", ["git", "commit", "-q", "--allow-empty", "-m", "x"], repo, {}, None),
+        ], max(a.runs // 2, 5))
+        nohooks = statistics.median(c["git commit, no hooks"])
+        print_table(["case", "median ms", "p95 ms", "x no hooks", "runs"],
+                    [row(k, v, nohooks) for k, v in c.items()], "A whole git commit")
+        results["commit"] = {k: statistics.median(v) * 1000 for k, v in c.items()}
+
+        # 3. busy pre-commit: a pending write to flush and stage (direct mode, then a daemon)
+        n = [0]
+
+        def pending_direct() -> None:
+            n[0] += 1
+            sh([*BD, "--no-daemon", "--no-auto-flush", "create", f"pending {n[0]}"], repo)
+
+        busy = interleaved([("pre-commit, pending write (direct mode)", [hook], repo, idx, pending_direct)],
+                           a.busy_runs, warmup=1)
+        sh([*BD, "daemon", "start", "--interval", "60"], repo)
+        try:
+            def pending_daemon() -> None:
+                n[0] += 1
+                sh([*BD, "create", f"via daemon {n[0]}"], repo)
+
+            busy.update(interleaved([("pre-commit, pending write (daemon)", [hook], repo, idx, pending_daemon)],
+                                    a.busy_runs, warmup=1))
+        finally:
+            sh([*BD, "daemon", "stop"], repo)
+        print_table(["case", "median ms", "p95 ms", "x python", "runs"], [row(k, v, py) for k, v in busy.items()],
+                    "Busy pre-commit (flush + stage)")
+        results["busy"] = {k: {"median_ms": statistics.median(v) * 1000, "p95_ms": pct(v, 95) * 1000}
+                           for k, v in busy.items()}
+        staged = subprocess.run(["git", "show", ":.beads/issues.jsonl"], cwd=repo, capture_output=True,
+                                text=True).stdout
+        assert f"via daemon {n[0]}" in staged, "the busy hook did not stage the last write"
+
+    worst_busy = max(v["p95_ms"] for v in results["busy"].values()) / 1000
+    ok_noop = noop_ratio <= TARGET_NOOP_RATIO
+    ok_busy = worst_busy < TARGET_BUSY_S
+    print(f"\nno-op pre-commit: {noop_ratio:.2f}x python -c pass (target <= {TARGET_NOOP_RATIO}x): "
+          f"{'PASS' if ok_noop else 'FAIL'}; {results['noop_ratio_vs_no_site']:.2f}x python -I -S -c pass")
+    print(f"busy pre-commit: worst p95 {worst_busy * 1000:.0f} ms (target < {TARGET_BUSY_S * 1000:.0f} ms): "
+          f"{'PASS' if ok_busy else 'FAIL'}")
+    results["targets"] = {"noop_ratio": ok_noop, "busy": ok_busy}
+    if a.json_out:
+        Path(a.json_out).write_text(json.dumps(results, indent=2) + "\n")
+    return 0 if ok_noop and ok_busy else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
