@@ -293,9 +293,14 @@ def pre_push(ws: Any, top: Path, args: list[str], stdin: Any) -> int:
             head = git(["rev-parse", "-q", "--verify", "HEAD"], top).stdout.strip()
             state = _committed(top, rel)
             if state == "same":
-                warn("the daemon committed the issue changes; pushing them with your commits")
-                return 0 if not pushed or any(len(p) >= 2 and p[1] == head for p in pushed) else _moved()
+                if pushed and not any(len(p) >= 2 and p[1] == head for p in pushed):
+                    warn("pre-push: the daemon just committed your issue changes on top of what you are "
+                         "pushing; push again to include them")
+                    return BLOCK
+                return 0
     changed = _changed_count(top, rel, ws.jsonl_path)
+    if state == "untracked" and not changed:
+        return 0  # no issues yet: nothing to lose
     what = f"{changed} issue(s) changed" if changed else "changes"
     if state == "untracked":
         warn(f"pre-push: {rel} ({what}) has never been committed, so this push would not carry your issues.")
@@ -303,12 +308,6 @@ def pre_push(ws: Any, top: Path, args: list[str], stdin: Any) -> int:
         warn(f"pre-push: {rel} has {what} that the commit you are pushing (HEAD) does not have.")
     sys.stderr.write(f"  Commit it first:   git add {rel} && git commit -m \"Update issues\"\n"
                      "  Then push again. To push without this check once: BD_SKIP_HOOKS=1 git push ...\n")
-    return BLOCK
-
-
-def _moved() -> int:
-    warn("pre-push: the daemon committed the issue changes on top of what you are pushing; "
-         "push again to include them")
     return BLOCK
 
 

@@ -393,7 +393,7 @@ def import_text(store: Store, text: str, *, actor: str, workspace: bool = False,
         if prev is None or prev.line == rec.line:
             by_id[rec.id] = rec
             continue
-        if prev.created_us != rec.created_us:
+        if may_collide(rec.id) and not same_creation(prev.created_us, rec.created_us):
             raise ImportFormatError(
                 f"id {rec.id} appears twice for two different issues (also line {prev.line_no})", rec.line_no,
                 "a merge kept both sides of a sequential-ID collision; renumber one of them by hand")
@@ -424,7 +424,8 @@ def _apply(store: Store, by_id: dict[str, Record], result: ImportResult, *, acto
     found = []
     for i, rec in by_id.items():
         ex = existing.get(i)
-        if ex is not None and not same_creation(ex["created_us"], rec.created_us) and base.get(i) != rec.hash:
+        if ex is not None and may_collide(i) and not same_creation(ex["created_us"], rec.created_us) \
+                and base.get(i) != rec.hash:
             found.append(i)
     for i in sorted(found):
         row = store.get_issue(i)
@@ -464,6 +465,7 @@ def _apply(store: Store, by_id: dict[str, Record], result: ImportResult, *, acto
             store.mark_dirty(list(result.remapped) + list(result.remapped.values()))
     # 2. upsert newer-wins
     ts = now()
+    hashed = hash_prefixes(by_id)
     for i, rec in sorted(by_id.items()):
         if workspace and base.get(i) == rec.hash:
             result.unchanged += 1
@@ -474,7 +476,7 @@ def _apply(store: Store, by_id: dict[str, Record], result: ImportResult, *, acto
                 # deleted here since the last sync, and the file still has the old line
                 result.unchanged += 1
                 continue
-            _write_record(store, rec, insert=True)
+            _write_record(store, rec, insert=True, count=i.rpartition("-")[0] not in hashed)
             store.add_event(i, "created", actor, comment="import", ts=ts)
             result.created.append(i)
             continue
@@ -495,7 +497,7 @@ def _apply(store: Store, by_id: dict[str, Record], result: ImportResult, *, acto
                 else:
                     result.unchanged += 1
                 continue
-        _write_record(store, rec, insert=False)
+        _write_record(store, rec, insert=False, count=i.rpartition("-")[0] not in hashed)
         store.add_event(i, "updated", actor, comment="import", ts=ts)
         result.updated.append(i)
     if not workspace:  # the workspace JSONL must follow what an import of another file changed
@@ -547,6 +549,14 @@ def _canonical_line(o: dict[str, Any]) -> str:
     return dumps_compact(issue_to_json(row, sorted(set(o.get("labels") or [])), deps, comments))
 
 
+def may_collide(issue_id: str) -> bool:
+    """Only sequential IDs (``prefix-N``) can be taken by two different issues. A hash ID
+    (``bd-a1b2``, ``bd-0088``) names one issue wherever it appears, even when an old beads reset
+    its ``created_at``: the same hash ID is an edit, decided newer-wins."""
+    suffix = issue_id.rsplit("-", 1)[-1]
+    return suffix.isdigit() and not suffix.startswith("0")
+
+
 def same_creation(a_us: int, b_us: int) -> bool:
     """Whether two ``created_at`` values (microseconds) can be the same issue's: equal, or within
     a second when one of them has no fraction (written by a tool that truncates or rounds).
@@ -596,15 +606,28 @@ def _remap_incoming(by_id: dict[str, Record], mapping: dict[str, str]) -> dict[s
     return out
 
 
-def _write_record(store: Store, rec: Record, *, insert: bool) -> None:
+def hash_prefixes(ids: Any) -> set[str]:
+    """Prefixes whose IDs are mostly not numbers: beads hash IDs. Their all-digit IDs
+    (``bd-8931``) are hashes too, and must not move the sequential counter."""
+    counts: dict[str, list[int]] = {}
+    for i in ids:
+        prefix, _, suffix = i.rpartition("-")
+        c = counts.setdefault(prefix, [0, 0])
+        c[0 if suffix.isdigit() else 1] += 1
+    return {p for p, (num, other) in counts.items() if other > num}
+
+
+def _write_record(store: Store, rec: Record, *, insert: bool, count: bool = True) -> None:
+    """Write one imported record; ``count`` lets its ID raise the sequential counter."""
     o = rec.obj
     row = _row_from(o)
     row["created_us"], row["updated_us"] = rec.created_us, rec.updated_us  # parsed once, in _check
     if insert:
-        store.insert_issue(row)
+        store.insert_issue(row, counted=not count)
     else:
         store.replace_issue(row)
-        store.note_id(row["id"])
+        if count:
+            store.note_id(row["id"])
     store.set_labels(row["id"], sorted(set(o.get("labels") or [])))
     store.set_deps(row["id"], o.get("dependencies") or [])
     have = {(c["author"], c["created_at"], c["text"]) for c in store.comments(row["id"])} if not insert else set()

@@ -133,8 +133,9 @@ class Sync:
                                    ("created", "updated", "deleted", "kept_newer", "unchanged")}
         if res.renumbered:
             self.report["renumbered"].update(res.renumbered)
+        kept = f", {len(res.kept_newer)} kept (newer here)" if res.kept_newer else ""
         self.step(f"{verb} {self.path.name}: {len(res.created)} created, {len(res.updated)} updated, "
-                  f"{len(res.deleted)} deleted" + (f", {len(res.kept_newer)} kept (newer here)" if res.kept_newer else ""))
+                  f"{len(res.deleted)} deleted{kept}")
 
     def _commit(self, store: Store, message: str | None, branch: str | None) -> None:
         jsonl.flush(store, self.path)
@@ -142,11 +143,11 @@ class Sync:
                            staged="replace", lock_wait=2.0)
         if res.waiting:
             raise GitError(f"cannot commit {self.rel}: {res.waiting}", "try again in a moment")
-        if res.committed:
+        if res.committed and res.commit:
             self.report["commits"].append(res.commit)
             n = res.changes.get("changed", 0)
-            self.step(f"Committed {n} issue change(s) as {res.commit[:10]} on {short(res.branch or '')}"  # type: ignore[index]
-                      + (" (replacing your staged version of the JSONL)" if res.replaced_staged else ""))
+            note = " (replacing your staged version of the JSONL)" if res.replaced_staged else ""
+            self.step(f"Committed {n} issue change(s) as {res.commit[:10]} on {short(res.branch or '')}{note}")
 
     def _renumber(self, store: Store, base_text: str, ours_text: str, theirs_text: str, branch: str | None) -> None:
         """Renumber our never-pushed issues whose IDs the upstream used for other issues."""
@@ -463,6 +464,9 @@ class Sync:
 def sync(ws: Workspace, **kw: Any) -> dict[str, Any]:
     """Run ``bd sync`` for ``ws``; see ``Sync``. Raises GitError (and other BdErrors)."""
     t0 = time.monotonic()
-    report = Sync(ws, **kw).run()
+    try:
+        report = Sync(ws, **kw).run()
+    except pygit2.GitError as e:
+        raise GitError(f"git: {e}") from None
     report["seconds"] = round(time.monotonic() - t0, 3)
     return report

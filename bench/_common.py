@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -24,7 +25,7 @@ import sysconfig
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -196,8 +197,14 @@ def db_path(root: Path) -> Path:
 
 @dataclass
 class Timing:
-    """Seconds per run over ``runs`` runs."""
+    """Seconds per run over ``runs`` runs: wall time, and CPU time where measured (the CPU
+    the work itself used: for a process, user + system time of the child)."""
     samples: list[float]
+    cpu_samples: list[float] = field(default_factory=list)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu_samples) if self.cpu_samples else float("nan")
 
     @property
     def runs(self) -> int:
@@ -239,23 +246,27 @@ def time_call(fn: Callable[[], Any], runs: int, warmup: int = 1,
     once the calls so far have taken that long, so a pathological case cannot stall a run.
     """
     samples: list[float] = []
+    cpu: list[float] = []
     spent = 0.0
     i = 0
     while len(samples) < runs:
         if setup is not None:
             setup()
+        c0 = time.process_time()
         t0 = time.perf_counter()
         fn()
         dt = time.perf_counter() - t0
+        dc = time.process_time() - c0
         spent += dt
         if i >= warmup:
             samples.append(dt)
+            cpu.append(dc)
         i += 1
         if budget is not None and spent > budget:
             if samples:
                 break
             warmup = i  # out of budget while warming up: time the next call, then stop
-    return Timing(samples)
+    return Timing(samples, cpu)
 
 
 _PYCACHE = tempfile.mkdtemp(prefix="bdgit-bench-pycache-")
@@ -305,21 +316,31 @@ def time_processes(cases: Sequence[tuple[str, Any, Path | str | None]], runs: in
     """
     env = env or bench_env()
     samples: dict[str, list[float]] = {label: [] for label, _, _ in cases}
+    cpu: dict[str, list[float]] = {label: [] for label, _, _ in cases}
     spent: dict[str, float] = {label: 0.0 for label, _, _ in cases}
     for i in range(warmup + runs):
         for label, cmd, cwd in cases:
             if i >= warmup and samples[label] and spent[label] > budget:
                 continue
             argv = list(cmd(i) if callable(cmd) else cmd)
+            c0 = _children_cpu()
             t0 = time.perf_counter()
             p = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             dt = time.perf_counter() - t0
+            dc = _children_cpu() - c0
             if p.returncode != 0:
                 raise RuntimeError(f"{' '.join(argv)} exited {p.returncode}: {p.stderr.decode()[-2000:]}")
             spent[label] += dt
             if i >= warmup:
                 samples[label].append(dt)
-    return {label: Timing(v) for label, v in samples.items()}
+                cpu[label].append(dc)
+    return {label: Timing(v, cpu[label]) for label, v in samples.items()}
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of all waited-for children so far."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def time_process(cmd: Sequence[str], runs: int, cwd: Path | str | None = None, warmup: int = 1,

@@ -329,8 +329,6 @@ def test_agents_and_a_user_git_loop(daemons: list[Daemon], beads_repo: Path) -> 
         files = changed(beads_repo, r)
         assert files and all(f.startswith("user") for f in files), files
     assert git(beads_repo, "diff", "--cached", "--name-only", ".beads").stdout == ""
-    # each of our commits can stop at most one user command (the loop is sequential)
-    assert user["index_lock"] + user["ref_lock"] <= len(ours)
     print(f"\nuser git commands: {user['commands']}, met our index.lock: {user['index_lock']}, "
           f"ref lock: {user['ref_lock']}; daemon commits: {len(ours)}, user commits: {len(theirs)}; "
           f"{dm.health()['git_state']}")

@@ -303,7 +303,8 @@ def _obj(text: str) -> dict[str, dict]:
 
 def test_merge_newer_wins_and_one_sided_changes() -> None:
     base = "\n".join([line(1, "a"), line(2, "b"), line(3, "c")]) + "\n"
-    ours = "\n".join([line(1, "a-ours", "2025-01-02T00:00:00Z"), line(2, "b"), line(3, "c-ours", "2025-01-05T00:00:00Z")]) + "\n"
+    ours = "\n".join([line(1, "a-ours", "2025-01-02T00:00:00Z"), line(2, "b"),
+                      line(3, "c-ours", "2025-01-05T00:00:00Z")]) + "\n"
     theirs = "\n".join([line(1, "a-theirs", "2025-01-03T00:00:00Z"), line(2, "b-theirs", "2025-01-02T00:00:00Z"),
                         line(3, "c-theirs", "2025-01-04T00:00:00Z"), line(4, "new")]) + "\n"
     res = merge(base, ours, theirs)

@@ -715,3 +715,29 @@ def test_bd_hooks_run_by_hand(hooked: Path):
     sub = hooked / "sub"
     sub.mkdir()
     assert run_bd("hooks", "run", "post-merge", "0", cwd=sub).returncode == 0
+
+
+def test_pre_push_waits_for_an_auto_committing_daemon(two_clones):
+    """With the daemon committing the JSONL on the checked-out branch, pre-push waits for that
+    commit; it lands on top of what is being pushed, so the push is refused: push again."""
+    from bdgit import daemon as d
+    from bdgit.workspace import find
+    origin, a, b = two_clones
+    ws = find(cwd=a)
+    d.start(ws, {"flush_interval": 1.0, "idle_timeout": 300, "auto_commit": True})
+    try:
+        assert wait_for(lambda: fastpath.read(ws.state_path).flags & fastpath.FLAG_AUTO_COMMIT, timeout=10)
+        (a / "code.txt").write_text("c\n")
+        git(a, "add", "code.txt")
+        assert commit(a, "-m", "code").returncode == 0
+        pushed = git(a, "rev-parse", "HEAD").stdout.strip()
+        run_bd("create", "auto-committed", cwd=a, check=True)
+        p = subprocess.run(["git", "push", "-q", "origin", "main"], cwd=a, text=True, capture_output=True,
+                           env={**os.environ, "BD_PREPUSH_WAIT": "15"})
+        assert p.returncode != 0 and "push again" in p.stderr, p.stderr
+        assert git(a, "rev-parse", "HEAD~1").stdout.strip() == pushed
+        assert "auto-committed" in jsonl_at(a)
+        p = subprocess.run(["git", "push", "-q", "origin", "main"], cwd=a, text=True, capture_output=True)
+        assert p.returncode == 0, p.stderr
+    finally:
+        d.stop(ws)

@@ -156,7 +156,8 @@ class GitAgent:
         summary = self._describe(cfg)
         if self.commits:
             ago = time.time() - self.last_commit_wall
-            summary += f"; {self.commits} commit(s), last {self.last_oid[:10] if self.last_oid else '?'} {ago:.0f}s ago"
+            last = self.last_oid[:10] if self.last_oid else "?"
+            summary += f"; {self.commits} commit(s), last {last} {ago:.0f}s ago"
         out["git"] = summary
         waiting = self._waiting_report()
         if waiting:
@@ -167,7 +168,8 @@ class GitAgent:
             "interval": cfg.get("interval"), "commits": self.commits, "last_commit": self.last_oid,
             "pending": self.pending, "waiting": self.waiting,
             "waiting_seconds": round(time.monotonic() - self.waiting_since, 3) if self.waiting else 0,
-            "index_lock_waits": self.index_lock_waits, "deferrals": self.deferrals, "max_index_lock_hold_ms": round(self.max_lock_hold * 1000, 3),
+            "index_lock_waits": self.index_lock_waits, "deferrals": self.deferrals,
+            "max_index_lock_hold_ms": round(self.max_lock_hold * 1000, 3),
             "push": dict(self.push_state),
         }
         return out
@@ -292,7 +294,7 @@ class GitAgent:
             return True
         if res.busy:
             self.index_lock_waits += 1
-        self._wait(res.waiting or "git is busy", min(0.01 * 2 ** self.failures, 0.5) if res.busy else 1.0)
+        self._wait(res.waiting or "git is busy", min(0.01 * 2 ** min(self.failures, 6), 0.5) if res.busy else 1.0)
         return False
 
     def _wait(self, reason: str, retry_in: float) -> None:

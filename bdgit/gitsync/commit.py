@@ -103,6 +103,15 @@ def replace_path(repo: pygit2.Repository, tree: pygit2.Tree | None, parts: list[
     return tb.write()
 
 
+def _prepare(repo: pygit2.Repository, rel: str, blob: pygit2.Oid, mode: int, st: os.stat_result) -> indexfile.Prepared:
+    try:
+        return indexfile.prepare(repo, rel, blob, mode, st)
+    except (pygit2.GitError, ValueError) as e:
+        raise GitError(f"cannot update the git index: {e}",
+                       "bd supports index versions 2-4 without a split index (git update-index --no-split-index)"
+                       ) from None
+
+
 class _Moved(Exception):
     """The branch or the index changed since we read them: build again."""
 
@@ -155,7 +164,7 @@ def advance_branch(repo: pygit2.Repository, jsonl_path: Path, target: pygit2.Oid
         st = os.fstat(f.fileno())
     if pygit2.hash(data) != entry.id:
         raise GitError(f"{rel} in the work tree is not the version being committed")
-    prep = indexfile.prepare(repo, rel, entry.id, entry.filemode, st)
+    prep = _prepare(repo, rel, entry.id, entry.filemode, st)
     if prep.conflicted:
         return CommitResult(branch=ref, waiting=f"{rel} has unmerged entries in the index")
     try:
@@ -232,7 +241,7 @@ def commit_jsonl(repo: pygit2.Repository, jsonl_path: Path, *, branch: str | Non
         if branch is None:
             if old_id == blob:
                 return CommitResult(branch=ref, up_to_date=True)
-            prep = indexfile.prepare(repo, rel, blob, mode, st)
+            prep = _prepare(repo, rel, blob, mode, st)
             if prep.conflicted:
                 return CommitResult(branch=ref, waiting=f"{rel} has unmerged entries in the index")
             if prep.staged != old_id and prep.staged != blob:

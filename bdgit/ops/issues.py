@@ -271,9 +271,9 @@ def show_one(ctx: Ctx, issue_id: str) -> dict[str, Any]:
     row = s.require_issue(issue_id)
     out = issue_to_json(row, s.labels(issue_id))
     deps, dependents = [], []
-    for r in s.conn.execute("SELECT depends_on_id AS oid, type FROM dependencies WHERE issue_id=? "
+    for r in s.conn.execute("SELECT depends_on_id AS oid, type, created_at FROM dependencies WHERE issue_id=? "
                             "ORDER BY created_at, depends_on_id", (issue_id,)).fetchall():
-        deps.append(_linked(ctx, r["oid"], r["type"]))
+        deps.append(_linked(ctx, r["oid"], r["type"], r["created_at"]))
     for r in s.conn.execute("SELECT issue_id AS oid, type FROM dependencies WHERE depends_on_id=? "
                             "ORDER BY created_at, issue_id", (issue_id,)).fetchall():
         dependents.append(_linked(ctx, r["oid"], r["type"]))
@@ -285,11 +285,14 @@ def show_one(ctx: Ctx, issue_id: str) -> dict[str, Any]:
     return out
 
 
-def _linked(ctx: Ctx, other: str, dep_type: str) -> dict[str, Any]:
+def _linked(ctx: Ctx, other: str, dep_type: str, linked_at: str | None = None) -> dict[str, Any]:
     row = ctx.store.get_issue(other)
     if row is None:
+        # A placeholder for a target we do not have. Clients (beads-mcp) require created_at
+        # and updated_at on every linked issue: use when the link was made.
         j: dict[str, Any] = {"id": other, "title": "", "description": "", "status": "unknown",
-                             "priority": 4, "issue_type": "task", "missing": True}
+                             "priority": 4, "issue_type": "task", "created_at": linked_at,
+                             "updated_at": linked_at, "missing": True}
     else:
         j = issue_to_json(row)
     j["dependency_type"] = dep_type
