@@ -31,6 +31,8 @@ class DirectBackend:
         self.auto_import = auto_import
         self.lock_timeout = lock_timeout
         self._store: Store | None = None
+        #: progress(done, total) for long imports (set by the CLI on a terminal)
+        self.progress: Any = None
         self.notices: list[str] = []
 
     @property
@@ -55,7 +57,7 @@ class DirectBackend:
         write = ops.is_write(op, args)
         path = self.ws.jsonl_path
         want_import = self.auto_import and op not in _NO_AUTO_IMPORT and jsonl.needs_import(store, path)
-        ctx = ops.Ctx(store, actor or self.actor)
+        ctx = ops.Ctx(store, actor or self.actor, progress=self.progress)
         if not write and not want_import:
             return ops.run(store, op, args, ctx.actor, ctx)
         from filelock import Timeout

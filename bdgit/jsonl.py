@@ -39,8 +39,10 @@ def line_hash(line: str) -> str:
 
 # --- export --------------------------------------------------------------------------------
 
-def export_lines(store: Store, ids: list[str] | None = None, status: str | None = None) -> dict[str, str]:
-    """Canonical lines keyed by issue id (all issues, or ``ids``), built with bulk queries."""
+def export_lines(store: Store, ids: list[str] | None = None, status: str | None = None,
+                 progress: Any = None) -> dict[str, str]:
+    """Canonical lines keyed by issue id (all issues, or ``ids``), built with bulk queries.
+    ``progress(done, total)`` is called every few hundred issues when given."""
     c = store.conn
     from .store.db import ISSUE_COLUMNS
     sql = f"SELECT {ISSUE_COLUMNS} FROM issues"
@@ -68,9 +70,12 @@ def export_lines(store: Store, ids: list[str] | None = None, status: str | None 
         deps = store.all_dep_records()
         comments = store.comments_for()
     out = {}
-    for r in rows:
+    total = len(rows)
+    for n, r in enumerate(rows, start=1):
         i = r["id"]
         out[i] = dumps_compact(issue_to_json(r, labels.get(i), deps.get(i), comments.get(i)))
+        if progress is not None and (n % 256 == 0 or n == total):
+            progress(n, total)
     return out
 
 
@@ -375,7 +380,7 @@ class _DryRun(Exception):
 
 def import_text(store: Store, text: str, *, actor: str, workspace: bool = False, dry_run: bool = False,
                 collisions: str = "fail", skip_existing: bool = False, strict: bool = False,
-                path: Path | None = None) -> ImportResult:
+                path: Path | None = None, progress: Any = None) -> ImportResult:
     """Import JSONL text in one transaction; see the module docstring for the rules.
 
     ``collisions``: "fail" (report and raise CollisionError, nothing changed), "remap" (give
@@ -402,7 +407,7 @@ def import_text(store: Store, text: str, *, actor: str, workspace: bool = False,
     try:
         with store.tx():
             _apply(store, by_id, result, actor=actor, workspace=workspace, collisions=collisions,
-                   skip_existing=skip_existing, strict=strict, dry_run=dry_run)
+                   skip_existing=skip_existing, strict=strict, dry_run=dry_run, progress=progress)
             if workspace and path is not None:
                 store.replace_jsonl_state({i: r.hash for i, r in by_id.items()})
                 store.set_meta("jsonl_sha256", _sha256(Path(path).read_bytes()))
@@ -415,7 +420,10 @@ def import_text(store: Store, text: str, *, actor: str, workspace: bool = False,
 
 
 def _apply(store: Store, by_id: dict[str, Record], result: ImportResult, *, actor: str, workspace: bool,
-           collisions: str, skip_existing: bool, strict: bool = False, dry_run: bool = False) -> None:
+           collisions: str, skip_existing: bool, strict: bool = False, dry_run: bool = False,
+           progress: Any = None) -> None:
+    """``progress(done, total)``, when given, is called as records are applied (the CLI
+    draws a bar on a terminal)."""
     c = store.conn
     base = store.jsonl_state() if workspace else {}
     dirty = set(store.dirty_ids()) if workspace else set()
@@ -466,7 +474,10 @@ def _apply(store: Store, by_id: dict[str, Record], result: ImportResult, *, acto
     # 2. upsert newer-wins
     ts = now()
     hashed = hash_prefixes(by_id)
-    for i, rec in sorted(by_id.items()):
+    total = len(by_id)
+    for n, (i, rec) in enumerate(sorted(by_id.items()), start=1):
+        if progress is not None and (n % 256 == 0 or n == total):
+            progress(n, total)
         if workspace and base.get(i) == rec.hash:
             result.unchanged += 1
             continue

@@ -411,6 +411,8 @@ def export(g: Globals, fmt: str, output: str | None, status: str | None) -> int:
             else:
                 emit(g, res)
             return 0
+        if not g.json and hasattr(b, "progress"):  # a bar on a terminal, for a file target only
+            b.progress = r.Progress("Exporting", enabled=True)
         data = g.call("export", {"status": status})
         from ..jsonl import atomic_write
         atomic_write(target, data["text"])
@@ -434,6 +436,8 @@ def import_(g: Globals, input_path: str | None, skip_existing: bool, strict: boo
         args = {"text": _read_text(src)}
     args.update(skip_existing=skip_existing or None, strict=strict or None,
                 resolve_collisions=resolve_collisions or None, dry_run=dry_run or None)
+    if not g.json and hasattr(b, "progress"):  # a bar on a terminal (never in --json or pipes)
+        b.progress = r.Progress("Importing", enabled=True)
     res = g.call("import", args)
     if g.json:
         emit(g, res)

@@ -19,13 +19,16 @@ class Ctx:
     """What a handler runs with. (Plain classes here and in jsonl: importing dataclasses
     costs every direct-mode ``bd`` process ~5 ms, see docs/PERFORMANCE.md.)"""
 
-    __slots__ = ("store", "actor", "notices")
+    __slots__ = ("store", "actor", "notices", "progress")
 
-    def __init__(self, store: Store, actor: str, notices: list[str] | None = None) -> None:
+    def __init__(self, store: Store, actor: str, notices: list[str] | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> None:
         self.store = store
         self.actor = actor
         #: messages for the user that are not errors (e.g. import warnings); the CLI prints them
         self.notices: list[str] = [] if notices is None else notices
+        #: progress(done, total) for long operations, when someone is watching (direct mode)
+        self.progress = progress
 
     def __repr__(self) -> str:
         return f"Ctx(store={self.store!r}, actor={self.actor!r}, notices={self.notices!r})"

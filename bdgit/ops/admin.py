@@ -46,7 +46,7 @@ def info(ctx: Ctx, a: Args) -> dict[str, Any]:
 @op("export", write=False)
 def export(ctx: Ctx, a: Args) -> dict[str, Any]:
     """The canonical JSONL text (optionally one status). Writing it anywhere is the caller's job."""
-    lines = jsonl.export_lines(ctx.store, status=a.str("status"))
+    lines = jsonl.export_lines(ctx.store, status=a.str("status"), progress=ctx.progress)
     return {"text": jsonl.render(lines), "count": len(lines)}
 
 
@@ -71,7 +71,7 @@ def import_(ctx: Ctx, a: Args) -> dict[str, Any]:
     res = jsonl.import_text(
         ctx.store, text, actor=ctx.actor, dry_run=a.bool("dry_run"), collisions=collisions,
         skip_existing=a.bool("skip_existing"), strict=a.bool("strict"), workspace=workspace,
-        path=path if workspace else None)
+        path=path if workspace else None, progress=ctx.progress)
     ctx.notices.extend(res.warnings)
     return res.as_dict()
 
