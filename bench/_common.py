@@ -2,8 +2,11 @@
 
 - ``generate_jsonl``: a realistic, deterministic N-issue beads JSONL (seeded random).
 - ``workspace``: a throw-away bd workspace (``bdgit.init.init_workspace`` in a temp dir).
-- timing: ``time_call`` (in-process, median/p50/p95 over N runs) and ``time_process``
-  (whole-process wall time of a command, run N times via subprocess).
+- timing: ``time_call`` (in-process, median/p50/p95 over N runs, wall and CPU time),
+  ``time_process`` (whole-process wall time of a command, run N times via subprocess) and
+  ``time_processes`` (several commands interleaved round-robin, with the child's CPU time).
+- ``bench_env`` (the environment for bd processes: bytecode cached outside the tree, no daemon
+  auto-start), ``wait_quiet`` (wait for an idle machine), ``import_profile`` (``-X importtime``).
 - ``print_table``: a plain-text table printer.
 
 Run any benchmark from the repository root: ``python bench/<name>.py``.
@@ -294,14 +297,19 @@ def bench_env(bytecode_cache: bool = True, **extra: str) -> dict[str, str]:
     return env
 
 
-def wait_quiet(max_wait: float = 60.0, threshold: float = 1.0) -> float:
+WAITED = [0.0]  #: seconds spent in wait_quiet so far
+
+
+def wait_quiet(max_wait: float = 30.0, threshold: float = 1.0) -> float:
     """Wait (up to ``max_wait`` s) for the 1-minute load average to drop below ``threshold``
-    (other work on a 2-core machine skews process timings); returns the load at the end."""
-    deadline = time.monotonic() + max_wait
+    (other work on a 2-core machine skews timings); returns the load at the end."""
+    t0 = time.monotonic()
+    deadline = t0 + max_wait
     load = os.getloadavg()[0]
     while load >= threshold and time.monotonic() < deadline:
         time.sleep(2)
         load = os.getloadavg()[0]
+    WAITED[0] += time.monotonic() - t0
     return load
 
 

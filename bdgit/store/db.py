@@ -409,13 +409,14 @@ class Store:
 
     def set_jsonl_state(self, items: Iterable[tuple[str, str | None]]) -> None:
         """Record line hashes (None = the issue has no line any more)."""
-        for issue_id, h in items:
-            if h is None:
-                self.conn.execute("DELETE FROM jsonl_state WHERE issue_id=?", (issue_id,))
-            else:
-                self.conn.execute("INSERT INTO jsonl_state(issue_id, line_hash) VALUES(?,?) "
-                                  "ON CONFLICT(issue_id) DO UPDATE SET line_hash=excluded.line_hash",
-                                  (issue_id, h))
+        last = dict(items)  # an id's final state is its last item: two bulk statements suffice
+        gone = [(i,) for i, h in last.items() if h is None]
+        if gone:
+            self.conn.executemany("DELETE FROM jsonl_state WHERE issue_id=?", gone)
+        kept = [(i, h) for i, h in last.items() if h is not None]
+        if kept:
+            self.conn.executemany("INSERT INTO jsonl_state(issue_id, line_hash) VALUES(?,?) "
+                                  "ON CONFLICT(issue_id) DO UPDATE SET line_hash=excluded.line_hash", kept)
 
     def replace_jsonl_state(self, items: dict[str, str]) -> None:
         self.conn.execute("DELETE FROM jsonl_state")
