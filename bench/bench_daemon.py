@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from _common import (bd_command, bench_env, generate_jsonl, machine, print_table, time_call, time_process,
-                     workspace)
+                     wait_quiet, workspace)
 
 QUICK = "--quick" in sys.argv
 N_OPS = 200 if QUICK else 600
@@ -166,6 +166,7 @@ def processes(root: Path) -> list[tuple[str, float, float]]:
 
 def main() -> None:
     print(f"bench_daemon on {machine()}{' (quick)' if QUICK else ''}")
+    print(f"load average before measuring: {wait_quiet():.2f}")
     t_sql, t_sock = floor()
     fl = t_sql + t_sock
     print_table(["floor part", "median us"], [("SQLite WAL insert txn (sync=NORMAL)", t_sql * 1e6),

@@ -4,6 +4,7 @@ often a user who runs git in a tight loop meets a lock of ours.
     python bench/bench_git.py             # full run (~2-3 min on 2 cores)
     python bench/bench_git.py --quick     # shorter (~1 min)
     python bench/bench_git.py --json-out results.json
+    python bench/bench_git.py --sections 3 --commands 10000   # only the user loop, longer
 
 What is measured (a real daemon, real repositories in a temp dir, agents over the socket):
 
@@ -237,12 +238,17 @@ def user_loop(repo: Path, n_commands: int, out: dict[str, Any]) -> None:
     out["seconds"] = time.monotonic() - t0
 
 
-def bench_user_loop(tmp: Path, interval: float, n_commands: int) -> None:
+LOOP_MODES = ("no daemon (baseline)", "index mode", "index mode, git.busy_wait=0", "sync-branch mode")
+
+
+def bench_user_loop(tmp: Path, interval: float, n_commands: int, modes: tuple[str, ...] = LOOP_MODES) -> None:
     rows = []
-    for mode in ("no daemon (baseline)", "index mode", "sync-branch mode"):
-        repo = Repo(tmp, "loop-" + mode.split()[0])
+    for mode in modes:
+        repo = Repo(tmp, "loop-" + mode.split()[0] + ("-nowait" if "busy_wait" in mode else ""))
         if mode.startswith("sync"):
             repo.config("sync.branch", "beads-sync")
+        if "busy_wait" in mode:
+            repo.config("git.busy_wait", "0")
         stop = threading.Event()
         acks: list[tuple[str, float]] = []
         errors: list[str] = []
@@ -280,8 +286,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--interval", type=float, default=1.0)
+    ap.add_argument("--commands", type=int, help="git commands per user-loop run (default 3000; --quick 600)")
+    ap.add_argument("--sections", default="1,2,3", help="which sections to run, e.g. 3")
+    ap.add_argument("--modes", help="section 3 only: comma-separated mode numbers 1-4 (baseline, index, "
+                                    "index with git.busy_wait=0, sync-branch)")
     ap.add_argument("--json-out")
     a = ap.parse_args()
+    sections = {x.strip() for x in a.sections.split(",")}
     print(f"bench_git on {C.machine()}")
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory(prefix="bdgit-bench-git-") as tmp:
@@ -291,9 +302,13 @@ def main() -> None:
         os.environ["BEADS_AUTO_START_DAEMON"] = "false"
         for k in ("BEADS_DB", "BEADS_DIR"):
             os.environ.pop(k, None)
-        bench_batching(Path(tmp), a.interval, 1000)
-        bench_latency(Path(tmp), a.interval, 100 if a.quick else 200)
-        bench_user_loop(Path(tmp), a.interval, 600 if a.quick else 3000)
+        if "1" in sections:
+            bench_batching(Path(tmp), a.interval, 1000)
+        if "2" in sections:
+            bench_latency(Path(tmp), a.interval, 100 if a.quick else 200)
+        if "3" in sections:
+            modes = tuple(LOOP_MODES[int(x) - 1] for x in a.modes.split(",")) if a.modes else LOOP_MODES
+            bench_user_loop(Path(tmp), a.interval, a.commands or (600 if a.quick else 3000), modes)
     if a.json_out:
         Path(a.json_out).write_text(json.dumps(RESULTS, indent=2))
 

@@ -314,10 +314,12 @@ def test_agents_and_a_user_git_loop(daemons: list[Daemon], beads_repo: Path) -> 
             t.join(60)
         assert not errors
         assert len(created) == 200
-        assert wait_for(lambda: set(created) <= head_ids(beads_repo), timeout=30)
+        # the user keeps at it until the daemon has got at least one commit in between theirs
+        wait_for(lambda: dm.health()["git_state"]["commits"] >= 1, timeout=20)
     finally:
         stop.set()
         ut.join(60)
+    assert wait_for(lambda: set(created) <= head_ids(beads_repo), timeout=30)
     assert not user["other"], user["other"][:3]
     revs = git(beads_repo, "rev-list", f"{start_rev}..HEAD").stdout.split()
     ours = [r for r in revs if git(beads_repo, "log", "-1", "--format=%s", r).stdout.startswith("bd:")]

@@ -192,17 +192,18 @@ def test_backs_off_from_a_held_index_lock(git_repo: Path) -> None:
 def test_rebuilds_when_the_user_commits_in_between(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo = open_repo(git_repo)
     p = write_jsonl(git_repo, line(1))
-    real = indexfile.Lock.acquire
+    from bdgit.gitsync import refs
+    real = refs.RefLock.acquire
     calls = []
 
-    def user_commits_first(self: indexfile.Lock, wait: float = 0.0) -> None:
+    def user_commits_first(self: refs.RefLock, *args: object) -> None:
         if not calls:
             (git_repo / "u.txt").write_text("u\n")
             git(git_repo, "add", "u.txt")
             git(git_repo, "commit", "-q", "-m", "user got there first")
         calls.append(1)
-        real(self, wait)
-    monkeypatch.setattr(indexfile.Lock, "acquire", user_commits_first)
+        real(self, *args)
+    monkeypatch.setattr(refs.RefLock, "acquire", user_commits_first)
     res = commit_jsonl(repo, p)
     assert res.committed and len(calls) == 2
     assert git(git_repo, "log", "--format=%s", "-2").stdout.splitlines() == [
@@ -379,3 +380,25 @@ def test_index_lock_is_released_on_errors(git_repo: Path, monkeypatch: pytest.Mo
     assert git(git_repo, "rev-list", "--count", "HEAD").stdout.strip() == "1"
     assert os.path.exists(git_repo / ".git" / "index")
     assert isinstance(repo, pygit2.Repository)
+
+
+def test_packed_refs_reflog_and_a_held_ref_lock(git_repo: Path) -> None:
+    git(git_repo, "pack-refs", "--all")
+    assert not (git_repo / ".git" / "refs" / "heads" / "main").exists()  # only in packed-refs now
+    repo = open_repo(git_repo)
+    p = write_jsonl(git_repo, line(1))
+    res = commit_jsonl(repo, p)
+    assert res.committed
+    assert git(git_repo, "rev-parse", "main").stdout.strip() == res.commit
+    assert git(git_repo, "reflog", "-1", "--format=%gs", "main").stdout.strip() == "bd: commit .beads/issues.jsonl"
+    assert git(git_repo, "reflog", "-1", "--format=%H", "HEAD").stdout.strip() == res.commit
+    git(git_repo, "fsck", "--no-progress")
+    # git moving the branch right now (its ref lock exists): we back off, git is not disturbed
+    lock = git_repo / ".git" / "refs" / "heads" / "main.lock"
+    lock.write_text("")
+    write_jsonl(git_repo, line(1), line(2))
+    res = commit_jsonl(repo, p)
+    assert res.busy and not res.committed and lock.exists()
+    assert not (git_repo / ".git" / "index.lock").exists()
+    lock.unlink()
+    assert commit_jsonl(repo, p).committed

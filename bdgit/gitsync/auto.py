@@ -10,6 +10,7 @@ git is busy or in a state we must not commit in. Pushes run in their own thread 
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 from pathlib import Path
@@ -24,7 +25,8 @@ from .repo import default_remote, open_repo, run_git, short, upstream
 _TRUE = ("1", "true", "yes", "on")
 #: the user's git counts as active when it touched the index or HEAD this recently (seconds) ...
 QUIET = 0.25
-#: ... and a due commit waits for a quiet moment at most this long, then goes ahead anyway
+#: ... and a due commit waits for a quiet moment at most this long (config ``git.busy_wait``;
+#: 0 turns the courtesy off), then goes ahead anyway
 MAX_DEFER = 2.0
 
 
@@ -99,7 +101,12 @@ class GitAgent:
             interval = float(conf.get("git.commit_interval") or default_interval)
         except ValueError:
             interval = default_interval
+        try:
+            busy_wait = float(conf.get("git.busy_wait") or MAX_DEFER)
+        except ValueError:
+            busy_wait = MAX_DEFER
         cfg = {
+            "busy_wait": max(busy_wait, 0.0),
             "auto_commit": bool(self.opts.get("auto_commit")) or conf.get("daemon.auto_commit", "").lower() in _TRUE,
             "auto_push": bool(self.opts.get("auto_push")) or conf.get("daemon.auto_push", "").lower() in _TRUE,
             "interval": max(interval, 0.0),
@@ -225,7 +232,7 @@ class GitAgent:
         if not self.cfg.get("sync_branch"):  # index mode: keep out of the way of a busy user
             if self.defer_since is None:
                 self.defer_since = now
-            if now - self.defer_since < MAX_DEFER and self._user_git_active(repo):
+            if now - self.defer_since < self.cfg.get("busy_wait", MAX_DEFER) and self._user_git_active(repo):
                 self.deferrals += 1
                 self.retry_at = now + 0.05
                 return
@@ -263,8 +270,11 @@ class GitAgent:
             return False
         try:
             with self.commit_lock:
+                # One attempt, no waiting for index.lock: a retry right after the user's git
+                # releases the lock would land just when their next command wants it. Retries
+                # come after a random delay instead (see below).
                 res = commit_jsonl(repo, self.jsonl_path, branch=self.cfg.get("sync_branch"), title="bd",
-                                   staged="wait", lock_wait=0.05)
+                                   staged="wait", attempts=1, lock_wait=0.0)
         except BdError as e:
             self._wait(str(e), 5.0)
             return False
@@ -294,7 +304,11 @@ class GitAgent:
             return True
         if res.busy:
             self.index_lock_waits += 1
-        self._wait(res.waiting or "git is busy", min(0.01 * 2 ** min(self.failures, 6), 0.5) if res.busy else 1.0)
+            # random, growing delays: out of step with whatever rhythm the user's git has
+            retry = min(random.uniform(0.005, 0.02) * 2 ** min(self.failures, 5), 0.5)
+        else:
+            retry = 1.0
+        self._wait(res.waiting or "git is busy", retry)
         return False
 
     def _wait(self, reason: str, retry_in: float) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import pygit2
 
 from ..errors import GitError
-from . import indexfile
+from . import indexfile, refs
 from .repo import (blob_at, checked_out_elsewhere, head_branch, in_progress, ref_target, rel_path, short,
                    signature)
 
@@ -118,27 +118,77 @@ class _Moved(Exception):
 
 def _publish(repo: pygit2.Repository, ref: str, tip: pygit2.Oid, commit: pygit2.Oid, prep: indexfile.Prepared,
              reflog: str, lock_wait: float) -> float:
-    """Under one short ``index.lock`` hold: check that the index is the one ``prep`` was built
-    from, write it, move ``ref`` from ``tip`` to ``commit`` (compare-and-swap), rename the lock
-    over the index. Returns the hold time. Raises IndexBusy or _Moved (nothing changed)."""
+    """Publish ``commit`` on ``ref`` (from ``tip``) together with the prepared index.
+
+    Before the hold: wait (polling, up to ``lock_wait``) until nobody holds index.lock and the
+    index is still the one ``prep`` was built from; take the branch's ref lock and check its
+    value (compare-and-swap). The hold on ``index.lock``: check the index, write it, rename the
+    ref lock over the ref, rename the index lock over the index. After it: the reflog. Returns
+    the hold time. Raises IndexBusy or _Moved (nothing changed)."""
     lock = indexfile.Lock(repo)
-    lock.acquire(lock_wait)
+    reflock = refs.RefLock(repo, ref) if refs.supported(repo) else None
+    deadline = time.monotonic() + lock_wait
+    while True:
+        try:
+            lock.check(prep.base)  # no lock yet: skip a hold that could only fail
+        except indexfile.IndexChanged:
+            raise _Moved() from None
+        if lock.path.exists():
+            if time.monotonic() >= deadline:
+                raise indexfile.IndexBusy(str(lock.path))
+            while lock.path.exists() and time.monotonic() < deadline:
+                time.sleep(0.0005)
+            continue
+        if reflock is not None:
+            try:
+                reflock.acquire()
+            except refs.RefBusy:
+                raise indexfile.IndexBusy(str(reflock.lock)) from None  # git is moving the branch
+            try:
+                if reflock.current() != tip:
+                    raise _Moved()
+                reflock.write(commit)
+            except refs.Unsupported:
+                reflock.rollback()
+                reflock = None
+            except BaseException:
+                reflock.rollback()
+                raise
+        try:
+            lock.acquire()
+            break
+        except indexfile.IndexBusy:
+            if reflock is not None:
+                reflock.rollback()
+                reflock = refs.RefLock(repo, ref)
+            if time.monotonic() >= deadline:
+                raise
     t0 = time.perf_counter()
     try:
         lock.check(prep.base)
         lock.write(prep.data)
-        cur = repo.lookup_reference(ref)
-        if cur.target != tip:
-            raise _Moved()
-        cur.set_target(commit, reflog)  # compare-and-swap on the tip we just checked
+        if reflock is not None:
+            reflock.commit()
+        else:
+            cur = repo.lookup_reference(ref)
+            if cur.target != tip:
+                raise _Moved()
+            cur.set_target(commit, reflog)  # libgit2's compare-and-swap on the tip we checked
         lock.commit()
     except (indexfile.IndexChanged, pygit2.GitError):
         lock.rollback()
+        if reflock is not None:
+            reflock.rollback()
         raise _Moved() from None
     except BaseException:
         lock.rollback()
+        if reflock is not None:
+            reflock.rollback()
         raise
-    return time.perf_counter() - t0
+    hold = time.perf_counter() - t0
+    if reflock is not None:
+        reflock.log(tip, commit, reflog, signature(repo, "COMMITTER"), head=True)
+    return hold
 
 
 def advance_branch(repo: pygit2.Repository, jsonl_path: Path, target: pygit2.Oid, *,
@@ -283,4 +333,5 @@ def commit_jsonl(repo: pygit2.Repository, jsonl_path: Path, *, branch: str | Non
         result.commit = str(commit)
         result.changes = changes
         return result
-    return CommitResult(branch=ref, busy=True, waiting=f"{short(ref)} or the index kept changing under us")
+    return CommitResult(branch=ref, busy=True, waiting=f"{short(ref)} or the index changed under us "
+                                                       "(index.lock: git is running in this repository)")

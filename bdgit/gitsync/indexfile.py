@@ -4,9 +4,10 @@ The new index is built *before* the lock is taken: the current index is read, li
 the one entry on a private copy (which also invalidates the cached trees above it), and the
 entry's stat data is set from the file we committed, so git sees the path as clean with no
 re-hash. Then, under ``index.lock`` (O_CREAT|O_EXCL, like git), we check that the index is
-still the one we read (git always replaces it by rename, so its inode changes), write the
-prepared bytes, let the caller move its branch ref, and rename the lock over the index. The
-hold is one small write and one ref update: never a tree build or a network call.
+still the one we read (same size and trailing checksum), write the prepared bytes, let the
+caller move its branch ref, and rename the lock over the index. The hold is one small write
+and one ref update, never a tree build or a network call, and its system calls keep the GIL
+(``_Libc``) so that the daemon's other threads cannot stretch it.
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ import hashlib
 import os
 import struct
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -260,9 +260,8 @@ def libc() -> _Libc:
 
 
 class Lock:
-    """``index.lock`` taken the way git takes it. ``acquire`` raises IndexBusy at once if held
-    (or after polling up to ``wait`` seconds). Between ``acquire`` and ``commit``/``rollback``
-    nothing gives the GIL away (see ``_Libc``)."""
+    """``index.lock`` taken the way git takes it. ``acquire`` raises IndexBusy at once if held.
+    Between ``acquire`` and ``commit``/``rollback`` nothing gives the GIL away (see ``_Libc``)."""
 
     def __init__(self, repo: pygit2.Repository) -> None:
         self.index = index_path(repo)
@@ -272,23 +271,18 @@ class Lock:
         self.fd: int | None = None
         self.sys = libc()
 
-    def acquire(self, wait: float = 0.0) -> None:
-        """Take the lock; if it is held, poll (never blocking git) for up to ``wait`` seconds."""
-        deadline = time.monotonic() + wait
+    def acquire(self) -> None:
+        """Take the lock (one O_EXCL attempt); IndexBusy if someone holds it."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-        while True:
-            try:
-                self.fd = self.sys.open(self._path_b, flags, 0o666)
-                return
-            except FileExistsError:
-                if time.monotonic() >= deadline:
-                    raise IndexBusy(str(self.path)) from None
-            while os.path.exists(self.path) and time.monotonic() < deadline:
-                time.sleep(0.0005)
+        try:
+            self.fd = self.sys.open(self._path_b, flags, 0o666)
+        except FileExistsError:
+            raise IndexBusy(str(self.path)) from None
 
     def check(self, base: bytes | None) -> None:
         """Raise IndexChanged unless the index is still ``base`` (its size and trailing
-        checksum; the whole content when the checksum is zeros, as with index.skipHash)."""
+        checksum; the whole content when the checksum is zeros, as with index.skipHash).
+        Meaningful under the lock; before it, a cheap way to skip a hold that would fail."""
         try:
             fd = self.sys.open(self._index_b, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
