@@ -99,6 +99,8 @@ class Server:
         self._conns = 0
         self._conns_lock = threading.Lock()
         self.flush_due: float | None = None
+        #: stat fingerprint of the JSONL when we last found it absorbed (see _sync_in)
+        self._absorbed_fp: str | None = None
         self.after_flush: list[Callable[[Store], None]] = []
         self.housekeeping: list[Callable[[Store], None]] = []
         self.stop_reason = ""
@@ -430,7 +432,9 @@ class Server:
         self.stats["groups"] += 1
         self.stats["writes"] += len(live)
         if wrote:
-            if self.state is not None:
+            # The hint only has to say "something is not exported yet": one bump per flush
+            # interval is enough (a mapped read is cheap; a bump takes the file's lock).
+            if self.state is not None and not self.state.get().dirty:
                 self.state.bump_write()
             if self.flush_due is None:
                 self.flush_due = time.monotonic() + self.flush_interval
@@ -445,13 +449,21 @@ class Server:
         """Import the JSONL if it changed under us (pull, merge, checkout, an edit)."""
         path = self.ws.jsonl_path
         try:
+            # Hot path (every write group): one stat. A file whose stat is what we last found
+            # absorbed cannot need importing; anything else gets the full check.
+            fp = jsonl.fingerprint(path)
+            if fp is not None and fp == self._absorbed_fp:
+                return
             if not jsonl.needs_import(store, path):
+                self._absorbed_fp = jsonl.fingerprint(path)
                 return
             with self._flock.acquire(timeout=10):
                 if not jsonl.needs_import(store, path):
+                    self._absorbed_fp = jsonl.fingerprint(path)
                     return
                 res = jsonl.import_text(store, path.read_text(encoding="utf-8"), actor="auto-import",
                                         workspace=True, collisions="auto", path=path)
+                self._absorbed_fp = jsonl.fingerprint(path)
             self.log(f"imported {path.name}: {len(res.created)} created, {len(res.updated)} updated, "
                      f"{len(res.deleted)} deleted, {len(res.kept_newer)} kept (newer here)"
                      + (f"; renumbered {res.renumbered}" if res.renumbered else "")
