@@ -175,6 +175,23 @@ def has_conflict_markers(path: Path) -> bool:
     return any(data.startswith(m) or b"\n" + m in data for m in (b"<<<<<<< ", b">>>>>>> ", b"=======\n"))
 
 
+def sync_branch_mode(ws: Any, st: Any) -> bool:
+    """Whether issues travel on a dedicated sync branch (``sync.branch``): the daemon says so in
+    bd.state; without a daemon, the database's config decides."""
+    if st is not None and st.flags & fastpath.FLAG_SYNC_BRANCH:
+        return True
+    import sqlite3
+    try:
+        conn = sqlite3.connect(f"file:{ws.db_path}?mode=ro", uri=True, timeout=2)
+        try:
+            row = conn.execute("SELECT value FROM config WHERE key='sync.branch'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+    return bool(row and str(row[0]).strip())
+
+
 def pre_commit(ws: Any, top: Path) -> int:
     from .hooks import git
     rel = _rel(ws, top)
@@ -185,6 +202,8 @@ def pre_commit(ws: Any, top: Path) -> int:
         return BLOCK
     st = fastpath.read(ws.state_path)
     ok = flush(ws, st)
+    if sync_branch_mode(ws, st):
+        return 0  # the JSONL travels on the sync branch: never in the user's own commits
     if partial_commit():
         if ws.jsonl_path.exists() and git(["diff", "--quiet", "HEAD", "--", rel], top).returncode == 1:
             warn(f"partial commit: {rel} is not part of it (its changes go with your next full commit)")
@@ -277,7 +296,7 @@ def pre_push(ws: Any, top: Path, args: list[str], stdin: Any) -> int:
         warn("pre-push: could not make sure the JSONL is up to date; not blocking the push")
         return 0
     st = fastpath.read(ws.state_path)
-    if st is not None and st.flags & fastpath.FLAG_SYNC_BRANCH:
+    if sync_branch_mode(ws, st):
         return 0  # the JSONL travels on the sync branch ('bd sync'), not with this branch
     rel = _rel(ws, top)
     if not ws.jsonl_path.exists() or git(["check-ignore", "-q", "--", rel], top).returncode == 0:

@@ -741,3 +741,20 @@ def test_pre_push_waits_for_an_auto_committing_daemon(two_clones):
         assert p.returncode == 0, p.stderr
     finally:
         d.stop(ws)
+
+
+def test_pre_commit_never_stages_the_jsonl_in_sync_branch_mode(beads_repo):
+    """Teams that protect main keep issues on a sync branch: the user's commits stay clean."""
+    import subprocess as sp
+    from conftest import git, run_bd
+    run_bd("hooks", "install", check=True)
+    run_bd("config", "set", "sync.branch", "beads-sync", check=True)
+    git(beads_repo, "add", "-A")
+    git(beads_repo, "commit", "-q", "-m", "setup")
+    run_bd("create", "kept off main", check=True)
+    (beads_repo / "code.txt").write_text("work\n")
+    git(beads_repo, "add", "code.txt")
+    git(beads_repo, "commit", "-q", "-m", "user work")
+    files = sp.run(["git", "show", "--name-only", "--format=", "HEAD"], cwd=beads_repo, capture_output=True,
+                   text=True, check=True).stdout.split()
+    assert files == ["code.txt"]
