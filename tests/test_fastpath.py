@@ -21,7 +21,7 @@ def test_missing_short_or_foreign_file_reads_as_none(tmp_path: Path):
     assert fastpath.read(p) is None
     p.write_bytes(b"BDST")
     assert fastpath.read(p) is None
-    p.write_bytes(b"XXXX" + bytes(60))
+    p.write_bytes(b"JUNK" + bytes(60))
     assert fastpath.read(p) is None
     assert fastpath.read_raw(p) is None
 

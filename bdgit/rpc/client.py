@@ -41,6 +41,17 @@ def _socket_for(path: str | os.PathLike[str] | None) -> Path:
     raise DaemonError(f"no .beads directory at or above {p}", "run 'bd init' first")
 
 
+def data_of(resp: dict[str, Any]) -> Any:
+    """The ``data`` of a response; a failure becomes the core's error of the same kind (a failed
+    atomic batch's error carries ``results``)."""
+    if resp.get("success"):
+        return resp.get("data")
+    err = error_from_kind(resp.get("kind"), resp.get("error") or "the daemon reported an error")
+    if isinstance(resp.get("data"), dict) and "results" in resp["data"]:
+        err.results = resp["data"]["results"]  # type: ignore[attr-defined]
+    raise err
+
+
 class Client:
     """A persistent connection to a bdgit daemon. Not thread-safe: one per thread."""
 
@@ -137,13 +148,7 @@ class Client:
     def execute(self, operation: str, args: dict[str, Any] | None = None, *,
                 timeout: float | None = None, actor: str | None = None) -> Any:
         """Run one operation and return its data. Raises the core's BdError on failure."""
-        resp = self.request(operation, args, timeout=timeout, actor=actor)
-        if not resp.get("success"):
-            err = error_from_kind(resp.get("kind"), resp.get("error") or "the daemon reported an error")
-            if isinstance(resp.get("data"), dict) and "results" in resp["data"]:
-                err.results = resp["data"]["results"]  # type: ignore[attr-defined]
-            raise err
-        return resp.get("data")
+        return data_of(self.request(operation, args, timeout=timeout, actor=actor))
 
     def batch(self, operations: list[Any], *, atomic: bool = True, timeout: float | None = None) -> list[dict[str, Any]]:
         """Run operations in one request: ``[("create", {...}), {"operation": ..., "args": ...}]``.
@@ -228,12 +233,7 @@ class DaemonBackend:
         if not resp.get("success") and resp.get("kind") == "version_mismatch":
             resp = self._replace_daemon(op, args, resp)
         self.notices.extend(resp.get("notices") or [])
-        if not resp.get("success"):
-            err = error_from_kind(resp.get("kind"), resp.get("error") or "the daemon reported an error")
-            if isinstance(resp.get("data"), dict) and "results" in resp["data"]:
-                err.results = resp["data"]["results"]  # type: ignore[attr-defined]
-            raise err
-        return resp.get("data")
+        return data_of(resp)
 
     def _replace_daemon(self, op: str, args: dict[str, Any] | None, resp: dict[str, Any]) -> dict[str, Any]:
         """A daemon of another bdgit version answered: restart it with ours, then retry once."""
