@@ -43,16 +43,8 @@ def auto_start_wanted(ws: workspace.Workspace) -> bool:
         return True
     if env in ("0", "false", "no", "off"):
         return False
-    import sqlite3
-    try:
-        conn = sqlite3.connect(f"file:{ws.db_path}?mode=ro", uri=True, timeout=1)
-        try:
-            row = conn.execute("SELECT value FROM config WHERE key='daemon.auto_start'").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return False
-    return bool(row) and str(row[0]).strip().lower() in ("1", "true", "yes", "on")
+    value = workspace.read_config(ws, "daemon.auto_start") or ""
+    return value.strip().lower() in ("1", "true", "yes", "on")
 
 
 def _try_daemon(ws: workspace.Workspace, actor: str, g: Any) -> Any:

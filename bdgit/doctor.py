@@ -114,16 +114,8 @@ def _workspace(ws: Any) -> Check:
 
 
 def _prefix(ws: Any) -> str:
-    import sqlite3
-    try:
-        conn = sqlite3.connect(f"file:{ws.db_path}?mode=ro", uri=True, timeout=2)
-        try:
-            row = conn.execute("SELECT value FROM config WHERE key='issue_prefix'").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return "?"
-    return row[0] if row else "?"
+    from .workspace import read_config
+    return read_config(ws, "issue_prefix") or "?"
 
 
 def _daemon(ws: Any) -> Check:

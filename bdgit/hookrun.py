@@ -180,16 +180,8 @@ def sync_branch_mode(ws: Any, st: Any) -> bool:
     bd.state; without a daemon, the database's config decides."""
     if st is not None and st.flags & fastpath.FLAG_SYNC_BRANCH:
         return True
-    import sqlite3
-    try:
-        conn = sqlite3.connect(f"file:{ws.db_path}?mode=ro", uri=True, timeout=2)
-        try:
-            row = conn.execute("SELECT value FROM config WHERE key='sync.branch'").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return False
-    return bool(row and str(row[0]).strip())
+    from .workspace import read_config
+    return bool((read_config(ws, "sync.branch") or "").strip())
 
 
 def pre_commit(ws: Any, top: Path) -> int:
