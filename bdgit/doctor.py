@@ -126,7 +126,7 @@ def _daemon(ws: Any) -> Check:
         pid = st.get("pid")
         if not st.get("responding"):
             return Check("daemon", ERROR, f"a daemon (pid {pid}) holds the lock but does not answer on its socket",
-                         f"look at 'bd daemon logs'; 'bd daemon restart' replaces it (it flushes first)",
+                         "look at 'bd daemon logs'; 'bd daemon restart' replaces it (it flushes first)",
                          details={"pid": pid})
         theirs = st.get("bdgit_version")
         if theirs != __version__:

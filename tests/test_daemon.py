@@ -8,7 +8,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from conftest import run_bd, wait_for
@@ -128,7 +127,7 @@ def test_long_workspace_path_uses_a_short_socket_directory_with_a_pointer(tmp_pa
     init_workspace(deep, "long")
     monkeypatch.chdir(deep)
     ws = find()
-    st = d.start(ws, {"flush_interval": 0.1})
+    assert d.start(ws, {"flush_interval": 0.1}).get("started")
     try:
         pointer = ws.beads_dir / "bd.sock.path"
         assert pointer.exists()

@@ -6,14 +6,12 @@ imports nothing heavy: the backend decides what to load.
 """
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from .. import BEADS_COMPAT_VERSION, __version__
-from ..errors import BdError, UsageError, ValidationError
+from ..errors import BdError, UsageError
 from . import render as r
 
 

@@ -1,0 +1,185 @@
+"""Writing the JSONL: canonical lines, atomic writes, incremental flush, change detection."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..model import dumps_compact, issue_to_json
+from ..store import Store
+
+CONFLICT_MARKERS = ("<<<<<<< ", ">>>>>>> ", "<<<<<<<\n", ">>>>>>>\n")
+
+
+def _sha256(data: bytes) -> str:
+    # hashlib is imported on first use: loading OpenSSL costs ~3 ms, and most direct-mode
+    # commands never hash anything (needs_import only hashes when the file's stat changed).
+    import hashlib
+    return hashlib.sha256(data).hexdigest()
+
+
+def line_hash(line: str) -> str:
+    return _sha256(line.encode())[:32]
+
+
+# --- export --------------------------------------------------------------------------------
+
+def export_lines(store: Store, ids: list[str] | None = None, status: str | None = None,
+                 progress: Any = None) -> dict[str, str]:
+    """Canonical lines keyed by issue id (all issues, or ``ids``), built with bulk queries.
+    ``progress(done, total)`` is called every few hundred issues when given."""
+    c = store.conn
+    from ..store.db import ISSUE_COLUMNS
+    sql = f"SELECT {ISSUE_COLUMNS} FROM issues"
+    params: list[Any] = []
+    conds = []
+    if status and status != "all":
+        conds.append("status = ?")
+        params.append(status)
+    if ids is not None:
+        if not ids:
+            return {}
+        conds.append(f"id IN ({','.join('?' * len(ids))})")
+        params.extend(ids)
+    if conds:
+        sql += " WHERE " + " AND ".join(conds)
+    rows = c.execute(sql, params).fetchall()
+    if ids is not None and len(ids) <= 200:
+        # a few issues (incremental flush, import's tie check): per-issue queries, not whole tables
+        labels = {i: v for i in ids if (v := store.labels(i))}
+        deps = {i: v for i in ids if (v := store.dep_records(i))}
+        comments = {i: [{k: cm[k] for k in ("author", "text", "created_at")} for cm in cs]
+                    for i in ids if (cs := store.comments(i))}
+    else:
+        labels = store.labels_for()
+        deps = store.all_dep_records()
+        comments = store.comments_for()
+    out = {}
+    total = len(rows)
+    for n, r in enumerate(rows, start=1):
+        i = r["id"]
+        out[i] = dumps_compact(issue_to_json(r, labels.get(i), deps.get(i), comments.get(i)))
+        if progress is not None and (n % 256 == 0 or n == total):
+            progress(n, total)
+    return out
+
+
+def render(lines: dict[str, str]) -> str:
+    return "".join(lines[k] + "\n" for k in sorted(lines))
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file in the same directory, fsync, rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
+    data = text.encode()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    try:
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:  # pragma: no cover - some filesystems refuse fsync on directories
+        pass
+
+
+def fingerprint(path: Path) -> str | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+
+
+def flush(store: Store, path: Path, *, full: bool = False) -> dict[str, Any]:
+    """Bring the workspace JSONL up to date with the database (auto-flush / export).
+
+    Precondition: the caller holds the workspace write lock, and has absorbed the file first
+    (``needs_import`` is false); otherwise this raises, so that an export never overwrites
+    newer lines it has not read. Incremental unless ``full``: only dirty issues' lines change.
+    """
+    path = Path(path)
+    with store.tx():
+        if needs_import(store, path):
+            from ..errors import BdError
+            raise BdError(f"{path} changed since it was last imported; import it before exporting",
+                          "run any bd command (it imports first) or 'bd import'")
+        dirty = store.dirty_ids()
+        exists = path.exists()
+        if not dirty and not full and exists:
+            return {"written": False, "changed": 0}
+        if full or not exists:
+            lines = export_lines(store)
+            changed = sorted(set(lines) | set(dirty))
+            store.replace_jsonl_state({i: line_hash(ln) for i, ln in lines.items()})
+        else:
+            lines = read_lines_by_id(path)
+            fresh = export_lines(store, dirty)
+            changed = []
+            for i in dirty:
+                new = fresh.get(i)
+                if lines.get(i) != new:
+                    changed.append(i)
+                if new is None:
+                    lines.pop(i, None)
+                else:
+                    lines[i] = new
+            store.set_jsonl_state((i, line_hash(fresh[i]) if i in fresh else None) for i in dirty)
+        text = render(lines)
+        atomic_write(path, text)
+        store.clear_dirty(dirty)
+        store.set_meta("jsonl_sha256", _sha256(text.encode()))
+        store.set_meta("jsonl_fingerprint", fingerprint(path) or "")
+    return {"written": True, "changed": len(changed), "issues": len(lines)}
+
+
+def read_lines_by_id(path: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    with open(path, encoding="utf-8") as f:
+        for raw in f:
+            line = raw.rstrip("\n")
+            if not line.strip():
+                continue
+            if line.startswith('{"id":"'):
+                end = line.index('"', 7)
+                out[line[7:end]] = line
+            else:
+                out[json.loads(line)["id"]] = line
+    return out
+
+
+def needs_import(store: Store, path: Path, *, update: bool = True) -> bool:
+    """Whether the workspace JSONL differs from what the database last wrote or read.
+
+    Cheap when nothing changed (one stat); hashes the file only when its stat changed.
+    A missing file never needs importing. ``update`` records a new stat for unchanged
+    content (a write; readers in the daemon pass False).
+    """
+    fp = fingerprint(path)
+    if fp is None:
+        return False
+    if fp == store.get_meta("jsonl_fingerprint"):
+        return False
+    digest = _sha256(Path(path).read_bytes())
+    if digest == store.get_meta("jsonl_sha256"):
+        if not update:
+            return False
+        if not store.in_tx:
+            with store.tx():
+                store.set_meta("jsonl_fingerprint", fp)
+        else:
+            store.set_meta("jsonl_fingerprint", fp)
+        return False
+    return True
+

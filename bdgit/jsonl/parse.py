@@ -1,0 +1,146 @@
+"""Reading JSONL: strict, line-numbered checks of every record before anything is written."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import ImportFormatError
+from ..model import DEP_TYPES, ISSUE_TYPES, STATUSES, ts_micros
+from .files import line_hash
+
+# --- parsing -------------------------------------------------------------------------------
+
+class Record:
+    """One parsed line. (Plain classes, not dataclasses: see ops.Ctx.)"""
+
+    __slots__ = ("line_no", "line", "obj", "created_us", "updated_us")
+
+    def __init__(self, line_no: int, line: str, obj: dict[str, Any], created_us: int = 0,
+                 updated_us: int = 0) -> None:
+        self.line_no = line_no
+        self.line = line
+        self.obj = obj
+        self.created_us = created_us
+        self.updated_us = updated_us
+
+    def __repr__(self) -> str:
+        return f"Record(line_no={self.line_no!r}, line={self.line!r})"
+
+    @property
+    def id(self) -> str:
+        return self.obj["id"]
+
+    @property
+    def hash(self) -> str:
+        return line_hash(self.line)
+
+
+
+_STR_FIELDS = ("title", "description", "design", "acceptance_criteria", "notes", "status",
+               "issue_type", "assignee", "external_ref", "closed_at")
+
+
+def parse(text: str, *, strict: bool = False) -> tuple[list[Record], list[str]]:
+    """Parse and check JSONL text. Raises ImportFormatError naming the first bad line.
+
+    Values we do not know (statuses, types, dependency types) give warnings, or errors when
+    ``strict``. Blank lines are skipped.
+    """
+    records: list[Record] = []
+    warnings: list[str] = []
+    for n, raw in enumerate(text.splitlines(), start=1):
+        line = raw.rstrip("\r")
+        if not line.strip():
+            continue
+        if line.startswith(("<<<<<<<", ">>>>>>>", "|||||||")) or line == "=======":
+            raise ImportFormatError("git conflict marker: the file is in the middle of a merge", n,
+                                    "resolve the merge of .beads/issues.jsonl first (keep both sides' lines)")
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ImportFormatError(f"invalid JSON: {e.msg} (column {e.colno})", n) from None
+        if not isinstance(obj, dict):
+            raise ImportFormatError(f"expected a JSON object, got {type(obj).__name__}", n)
+        rec = Record(n, line, obj)
+        _check(rec, strict, warnings)
+        records.append(rec)
+    return records, warnings
+
+
+def _check(rec: Record, strict: bool, warnings: list[str]) -> None:
+    o, n = rec.obj, rec.line_no
+    for key in ("id", "title"):
+        if key not in o:
+            raise ImportFormatError(f"missing required field '{key}'", n)
+        if not isinstance(o[key], str) or not o[key].strip():
+            raise ImportFormatError(f"field '{key}' must be a non-empty string", n)
+    for key in _STR_FIELDS:
+        if o.get(key) is not None and not isinstance(o[key], str):
+            raise ImportFormatError(f"field '{key}' must be a string, got {type(o[key]).__name__}", n)
+    for key in ("priority", "estimated_minutes"):
+        v = o.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+            raise ImportFormatError(f"field '{key}' must be an integer, got {json.dumps(v)}", n)
+    if o.get("priority") is not None and not 0 <= o["priority"] <= 4:
+        _unknown(f"priority {o['priority']} is outside 0-4", n, strict, warnings)
+    o.setdefault("status", "open")
+    o.setdefault("priority", 2)
+    o.setdefault("issue_type", "task")
+    if o["status"] not in STATUSES:
+        _unknown(f"unknown status '{o['status']}' (kept; treated as not ready)", n, strict, warnings)
+    if o["issue_type"] not in ISSUE_TYPES:
+        _unknown(f"unknown issue type '{o['issue_type']}' (kept)", n, strict, warnings)
+    for key in ("created_at", "updated_at", "closed_at"):
+        v = o.get(key)
+        if v is None:
+            continue
+        try:
+            us = ts_micros(v)
+        except ValueError:
+            raise ImportFormatError(f"field '{key}' is not an RFC 3339 timestamp: {v!r}", n) from None
+        if key == "created_at":
+            rec.created_us = us
+        elif key == "updated_at":
+            rec.updated_us = us
+    if o.get("created_at") is None:
+        if o.get("updated_at") is None:
+            raise ImportFormatError("missing 'created_at' and 'updated_at'", n)
+        o["created_at"], rec.created_us = o["updated_at"], rec.updated_us
+    if o.get("updated_at") is None:
+        o["updated_at"], rec.updated_us = o["created_at"], rec.created_us
+    labels = o.get("labels")
+    if labels is not None and (not isinstance(labels, list) or not all(isinstance(x, str) for x in labels)):
+        raise ImportFormatError("field 'labels' must be a list of strings", n)
+    deps = o.get("dependencies")
+    if deps is not None:
+        if not isinstance(deps, list):
+            raise ImportFormatError("field 'dependencies' must be a list", n)
+        for d in deps:
+            if not isinstance(d, dict) or not isinstance(d.get("depends_on_id"), str):
+                raise ImportFormatError("each dependency needs a string 'depends_on_id'", n)
+            if d.get("issue_id", o["id"]) != o["id"]:
+                raise ImportFormatError(
+                    f"dependency issue_id {d.get('issue_id')!r} does not match the line's id {o['id']!r}", n)
+            t = d.get("type", "blocks")
+            if not isinstance(t, str):
+                raise ImportFormatError("dependency 'type' must be a string", n)
+            if t not in DEP_TYPES:
+                _unknown(f"unknown dependency type '{t}' (kept; informational)", n, strict, warnings)
+            for k in ("created_at",):
+                if d.get(k) is not None:
+                    try:
+                        ts_micros(d[k])
+                    except (ValueError, TypeError):
+                        raise ImportFormatError(f"dependency '{k}' is not an RFC 3339 timestamp", n) from None
+    comments = o.get("comments")
+    if comments is not None:
+        if not isinstance(comments, list) or not all(
+                isinstance(c, dict) and isinstance(c.get("text"), str) for c in comments):
+            raise ImportFormatError("field 'comments' must be a list of objects with 'text'", n)
+
+
+def _unknown(msg: str, n: int, strict: bool, warnings: list[str]) -> None:
+    if strict:
+        raise ImportFormatError(msg + "; --strict refuses values this version does not know", n)
+    warnings.append(f"line {n}: {msg}")
+
