@@ -5,7 +5,7 @@ import re
 from typing import Any
 
 from ..errors import ConflictError, NotFoundError, UsageError, ValidationError
-from ..model import DEFAULT_PRIORITY, DEFAULT_TYPE, issue_to_json, now
+from ..model import DEFAULT_PRIORITY, DEFAULT_TYPE, issue_to_json, now, ts_micros
 from ..store import queries as q
 from ..validate import Args, check_dep_type, check_label, check_status, check_title, check_type
 from . import Ctx, op
@@ -70,12 +70,14 @@ def create(ctx: Ctx, a: Args) -> dict[str, Any]:
         "id": issue_id, "title": title, "status": status, "priority": priority, "issue_type": issue_type,
         "assignee": a.str("assignee") or None, "estimated_minutes": est,
         "created_at": ts, "updated_at": ts, "closed_at": ts if status == "closed" else None,
+        "created_us": ts_micros(ts), "updated_us": None,
         "external_ref": a.str("external_ref") or None,
     }
     for f in _TEXT_FIELDS:
         row[f] = a.str(f) or ""
     if not row["acceptance_criteria"] and a.str("acceptance"):
         row["acceptance_criteria"] = a.str("acceptance") or ""
+    row["updated_us"] = row["created_us"]  # parsed once: the hottest write path
     s.insert_issue(row, counted=not explicit)
     s.mark_dirty([issue_id], ts)
     s.add_event(issue_id, "created", ctx.actor, ts=ts)

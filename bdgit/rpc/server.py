@@ -320,7 +320,9 @@ class Server:
             return _cancelled(op)
         store = self._reader()
         try:
-            if jsonl.needs_import(store, self.ws.jsonl_path, update=False):
+            path = self.ws.jsonl_path
+            fp = jsonl.fingerprint(path)
+            if (fp is None or fp != self._absorbed_fp) and jsonl.needs_import(store, path, update=False):
                 # the file changed under us: absorb it (as the writer) before we read
                 with self._wlock:
                     self._sync_in(self.writer_store)
