@@ -635,3 +635,14 @@ def test_real_process_beads_db_and_no_database(beads_repo: Path, tmp_path: Path)
     assert p.returncode == 2 and "--bogus" in p.stderr
     p = run_bd("version")
     assert p.returncode == 0 and p.stdout.startswith("bd version 0.9.8")
+
+
+def test_fast_path_converts_numbers_as_typer_does():
+    """The fast path must hand command bodies the same types typer would (int, float)."""
+    from bdgit.cli.main import _load_spec, parse_fast
+    spec = _load_spec()
+    func, params = parse_fast(spec, ["ready", "--limit", "5"])
+    assert func == "ready" and params["limit"] == 5
+    func, params = parse_fast(spec, ["daemon", "start", "--interval", "0.5", "--idle-timeout", "60"])
+    assert params["interval"] == 0.5 and params["idle_timeout"] == 60.0
+    assert parse_fast(spec, ["ready", "--limit", "abc"]) is None  # typer reports that one

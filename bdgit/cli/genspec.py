@@ -35,7 +35,8 @@ def build() -> dict[str, Any]:
         options, args = [], []
         for p in cmd.params:
             if isinstance(p, click.Option):
-                tname = {"INT": "int", "FLOAT": "float"}.get(p.type.name.upper(), "str")
+                tname = ("int" if isinstance(p.type, click.types.IntParamType)
+                         else "float" if isinstance(p.type, click.types.FloatParamType) else "str")
                 options.append({"name": p.name, "opts": list(p.opts) + list(p.secondary_opts),
                                 "flag": bool(p.is_flag), "multiple": bool(p.multiple), "type": tname,
                                 "default": None if p.multiple and not p.default else p.default})
