@@ -367,8 +367,18 @@ class Server:
         group: list[Job] = []
         while self.jobs and len(group) < MAX_GROUP:
             group.append(self.jobs.popleft())
-        if group:
+        if not group:
+            return
+        try:
             self._run_group(self.writer_store, group)
+        finally:
+            # whatever happened, nobody may wait forever for an answer
+            for job in group:
+                if not job.done.is_set():
+                    if job.response is None:
+                        job.response = {"success": False, "kind": "internal",
+                                        "error": "internal error: the write was not completed"}
+                    job.done.set()
 
     def _maintenance_loop(self) -> None:
         """Debounced JSONL flushes and periodic checks; sleeps (no polling) in between."""
