@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import jsonl, ops
-from .errors import LockTimeoutError
+from .errors import BdError, LockTimeoutError
 from .store import Store
 from .workspace import Workspace
 
@@ -69,7 +69,12 @@ class DirectBackend:
                 # after a write, or an auto-import that kept newer local versions (the file
                 # is stale for them), bring the JSONL up to date before we exit
                 if (write or want_import) and self.auto_flush and op != "flush" and store.dirty_count():
-                    jsonl.flush(store, path)
+                    try:
+                        jsonl.flush(store, path)
+                    except BdError as e:
+                        # the write itself is committed: report, don't fail the command for it
+                        ctx.notices.append(f"saved, but {path.name} was not updated: {e}"
+                                           + (f" ({e.hint})" if e.hint else ""))
                 self.note_state(store, wrote=write)
         except Timeout:
             raise LockTimeoutError(
