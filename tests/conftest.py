@@ -80,9 +80,9 @@ def run_bd(*args: str, cwd: Path | None = None, input: str | None = None,
     return proc
 
 
-@pytest.fixture
-def bd(beads_repo: Path, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
-    """Run bd in-process (same code path as the console script); returns (code, stdout, stderr)."""
+def bd_runner(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """A function running bd in-process (same code path as the console script) that returns
+    (code, stdout, stderr)."""
     from bdgit.cli.main import run
 
     def call(*args: str) -> tuple[int, str, str]:
@@ -91,6 +91,12 @@ def bd(beads_repo: Path, capsys: pytest.CaptureFixture[str]):  # type: ignore[no
         out, err = capsys.readouterr()
         return code, out, err
     return call
+
+
+@pytest.fixture
+def bd(beads_repo: Path, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run bd in-process in ``beads_repo``; returns (code, stdout, stderr)."""
+    return bd_runner(capsys)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DATA_DIR, run_bd
+from conftest import DATA_DIR, bd_runner, run_bd
 
 Bd = Callable[..., tuple[int, str, str]]
 
@@ -414,17 +414,10 @@ def test_comment_note_and_comments(bd: Bd, pair: tuple[str, str]) -> None:
 @pytest.fixture
 def bd_data(git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Bd:
     """An in-process bd in a workspace initialised with prefix ``bd`` (the data's prefix)."""
-    from bdgit.cli.main import run
     from bdgit.init import init_workspace
     init_workspace(git_repo, "bd")
     monkeypatch.chdir(git_repo)
-
-    def call(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = run(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-    return call
+    return bd_runner(capsys)
 
 
 def test_real_data_2025_with_the_0_9_models(bd_data: Bd) -> None:
