@@ -62,7 +62,7 @@ def git_repo(tmp_path: Path) -> Path:
 @pytest.fixture
 def beads_repo(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """``git_repo`` after ``bd init --prefix test``; the current directory is the repo."""
-    from bdgit.init import init_workspace
+    from bdgit.workspace.initialize import init_workspace
     init_workspace(git_repo, "test")
     monkeypatch.chdir(git_repo)
     return git_repo
@@ -112,7 +112,7 @@ def daemon(beads_repo: Path) -> Iterator[dict]:
     """A real daemon process serving ``beads_repo`` (fast flushes, stopped at teardown).
 
     Yields its status dict (``pid``, ``socket``, ...) plus ``ws`` (the Workspace)."""
-    from bdgit import daemon as d
+    from bdgit.daemon import lifecycle as d
     from bdgit.workspace import find
     ws = find(cwd=beads_repo)
     st = d.start(ws, {"flush_interval": 0.1, "idle_timeout": 300})

@@ -414,7 +414,7 @@ def test_comment_note_and_comments(bd: Bd, pair: tuple[str, str]) -> None:
 @pytest.fixture
 def bd_data(git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Bd:
     """An in-process bd in a workspace initialised with prefix ``bd`` (the data's prefix)."""
-    from bdgit.init import init_workspace
+    from bdgit.workspace.initialize import init_workspace
     init_workspace(git_repo, "bd")
     monkeypatch.chdir(git_repo)
     return bd_runner(capsys)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from conftest import run_bd, wait_for
 
-from bdgit import daemon as d
+from bdgit.daemon import lifecycle as d
 from bdgit.workspace import find
 
 
@@ -121,7 +121,7 @@ def test_stale_files_after_kill_9_do_not_block_a_new_start(beads_repo: Path):
 
 
 def test_long_workspace_path_uses_a_short_socket_directory_with_a_pointer(tmp_path: Path, monkeypatch):
-    from bdgit.init import init_workspace
+    from bdgit.workspace.initialize import init_workspace
     deep = tmp_path / ("d" * 60) / ("e" * 60)
     deep.mkdir(parents=True)
     init_workspace(deep, "long")

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import git, run_bd, wait_for
 
-from bdgit import daemon as d
+from bdgit.daemon import lifecycle as d
 from bdgit.rpc.client import Client
 from bdgit.workspace import Workspace, find
 
@@ -102,9 +102,9 @@ def test_n_writes_in_one_interval_make_one_commit(daemons: list[Daemon], beads_r
     assert "auto-commit on" in h["git"]
     assert git(beads_repo, "status", "--porcelain").stdout == ""
     # the shared-memory state says it is committed
-    from bdgit import fastpath
-    st = fastpath.read(dm.ws.state_path)
-    assert st is not None and st.commit_gen >= 1 and st.flags & fastpath.FLAG_AUTO_COMMIT
+    from bdgit.workspace import statefile
+    st = statefile.read(dm.ws.state_path)
+    assert st is not None and st.commit_gen >= 1 and st.flags & statefile.FLAG_AUTO_COMMIT
 
 
 def test_users_staged_changes_are_never_swept_in(daemons: list[Daemon], beads_repo: Path) -> None:
@@ -134,7 +134,7 @@ def test_a_pull_that_changes_the_jsonl_is_imported(daemons: list[Daemon], beads_
     git(tmp_path, "clone", "-q", str(remote), str(other))
     git(other, "config", "user.name", "Other")
     git(other, "config", "user.email", "other@example.com")
-    from bdgit.init import init_workspace
+    from bdgit.workspace.initialize import init_workspace
     init_workspace(other, "test")
     p = run_bd("--no-daemon", "create", "from the other clone", "--id", "test-40", "--json", cwd=other)
     assert p.returncode == 0, p.stderr
@@ -384,7 +384,7 @@ def test_bd_sync_with_a_daemon_running_and_bd_hooks_installed(
     git(tmp_path, "clone", "-q", str(remote), str(other))
     git(other, "config", "user.name", "Other")
     git(other, "config", "user.email", "other@example.com")
-    from bdgit.init import init_workspace
+    from bdgit.workspace.initialize import init_workspace
     init_workspace(other, "test")
     assert run_bd("--no-daemon", "create", "from other", "--id", "test-30", cwd=other).returncode == 0
     assert run_bd("sync", cwd=other).returncode == 0

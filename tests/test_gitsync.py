@@ -1,6 +1,6 @@
 """bdgit.gitsync on real repositories: commit only the JSONL, keep the user's index, refuse in
 the middle of git operations, back off from index.lock, sync branches, worktree guards;
-bdgit.jsonl_merge; workspace discovery from a linked worktree."""
+bdgit.jsonl.merge; workspace discovery from a linked worktree."""
 from __future__ import annotations
 
 import json
@@ -15,7 +15,7 @@ import pytest
 from bdgit.gitsync import indexfile
 from bdgit.gitsync.commit import advance_branch, commit_jsonl
 from bdgit.gitsync.repo import checked_out_elsewhere, open_repo
-from bdgit.jsonl_merge import merge
+from bdgit.jsonl.merge import merge
 from bdgit.workspace import find
 
 from conftest import git

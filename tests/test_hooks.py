@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from conftest import git, run_bd, wait_for
 
-from bdgit import fastpath, hooks
-from bdgit.init import init_workspace
+from bdgit.githooks import install as hooks, scripts
+from bdgit.workspace import statefile
+from bdgit.workspace.initialize import init_workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,7 +74,7 @@ def test_install_status_uninstall_through_the_cli(beads_repo: Path):
     for name in hooks.HOOK_NAMES:
         p = hd / name
         assert hooks.is_ours(p) and os.access(p, os.X_OK)
-        assert hooks.our_version(p) == hooks.__version__
+        assert hooks.our_version(p) == scripts.__version__
     st = json.loads(run_bd("hooks", "status", "--json", check=True).stdout)
     assert st["installed"] and {h["state"] for h in st["hooks"]} == {"installed"}
     again = json.loads(run_bd("hooks", "install", "--json", check=True).stdout)
@@ -103,7 +104,7 @@ def test_hooks_outside_a_git_repository_say_so(tmp_path: Path):
 
 
 def test_shipped_scripts_are_up_to_date_and_valid_sh():
-    assert hooks.shipped_up_to_date(ROOT / "hooks"), "run: python -m bdgit.hooks --write hooks"
+    assert scripts.shipped_up_to_date(ROOT / "hooks"), "run: python -m bdgit.githooks.scripts --write hooks"
     for name in hooks.HOOK_NAMES:
         text = (ROOT / "hooks" / name).read_text()
         assert "BD_PYTHON=''" in text and text.startswith("#!/bin/sh\n")
@@ -329,7 +330,7 @@ def test_non_executable_old_hook_stays_ignored(hooked: Path):
 
 def test_commit_with_a_pending_write_stages_exactly_the_jsonl(hooked: Path):
     run_bd("--no-daemon", "--no-auto-flush", "create", "pending issue", check=True)
-    assert fastpath.read(hooked / ".beads" / "bd.state").dirty
+    assert statefile.read(hooked / ".beads" / "bd.state").dirty
     (hooked / "untracked.txt").write_text("not mine to add\n")
     (hooked / "README.md").write_text("modified but not staged\n")
     (hooked / "staged.txt").write_text("s\n")
@@ -341,7 +342,7 @@ def test_commit_with_a_pending_write_stages_exactly_the_jsonl(hooked: Path):
     assert "pending issue" in jsonl_at(hooked)
     status = git(hooked, "status", "--porcelain").stdout
     assert "?? untracked.txt" in status and " M README.md" in status and ".beads" not in status
-    assert not fastpath.read(hooked / ".beads" / "bd.state").dirty
+    assert not statefile.read(hooked / ".beads" / "bd.state").dirty
     assert (hooked / ".beads" / "bd.hookstate").read_bytes() == (hooked / ".beads" / "bd.state").read_bytes()
 
 
@@ -439,7 +440,7 @@ def test_skip_variable_skips_only_bd_s_part(hooked: Path):
     run_bd("--no-daemon", "--no-auto-flush", "create", "skipped", check=True)
     p = commit(hooked, "--allow-empty", "-m", "skip", env={"BD_SKIP_HOOKS": "1"})
     assert p.returncode == 0 and committed(hooked) == []
-    assert fastpath.read(hooked / ".beads" / "bd.state").dirty
+    assert statefile.read(hooked / ".beads" / "bd.state").dirty
 
 
 # --- post-merge / post-checkout / post-rewrite ---------------------------------------------------
@@ -638,7 +639,7 @@ def test_chained_pre_push_gets_stdin_too(two_clones):
 @pytest.fixture
 def slow_daemon(hooked: Path):
     """A daemon that flushes only after a minute: pending writes stay pending."""
-    from bdgit import daemon as d
+    from bdgit.daemon import lifecycle as d
     from bdgit.workspace import find
     ws = find(cwd=hooked)
     st = d.start(ws, {"flush_interval": 60, "idle_timeout": 300})
@@ -652,7 +653,7 @@ def slow_daemon(hooked: Path):
 def test_pre_commit_flushes_through_the_daemon(slow_daemon, hooked: Path):
     ws = slow_daemon["ws"]
     run_bd("create", "daemon issue", check=True)
-    st = fastpath.read(ws.state_path)
+    st = statefile.read(ws.state_path)
     assert st.dirty and st.pid == slow_daemon["pid"]
     assert "daemon issue" not in ws.jsonl_path.read_text()
     t0 = time.monotonic()
@@ -663,11 +664,11 @@ def test_pre_commit_flushes_through_the_daemon(slow_daemon, hooked: Path):
     assert "daemon issue" in jsonl_at(hooked)
     log = (ws.beads_dir / "daemon.log").read_text()
     assert "daemon started" in log  # still the same daemon; nobody took its place
-    assert fastpath.read(ws.state_path).pid == slow_daemon["pid"]
+    assert statefile.read(ws.state_path).pid == slow_daemon["pid"]
 
 
 def test_post_merge_imports_through_the_daemon(two_clones):
-    from bdgit import daemon as d
+    from bdgit.daemon import lifecycle as d
     from bdgit.workspace import find
     origin, a, b = two_clones
     ws = find(cwd=b)
@@ -692,10 +693,10 @@ def test_no_op_commit_with_a_daemon_running(daemon, beads_repo: Path):
     install(beads_repo)
     run_bd("create", "x", check=True)
     ws = daemon["ws"]
-    assert wait_for(lambda: not fastpath.read(ws.state_path).dirty, timeout=10)
+    assert wait_for(lambda: not statefile.read(ws.state_path).dirty, timeout=10)
     assert commit(beads_repo, "--allow-empty", "-m", "1").returncode == 0
     assert "x" in jsonl_at(beads_repo)
-    assert wait_for(lambda: not fastpath.read(ws.state_path).dirty, timeout=10)
+    assert wait_for(lambda: not statefile.read(ws.state_path).dirty, timeout=10)
     assert commit(beads_repo, "--allow-empty", "-m", "2").returncode == 0
     stamp = (ws.beads_dir / "bd.hookstate").read_bytes()
     assert stamp == ws.state_path.read_bytes()
@@ -720,13 +721,13 @@ def test_bd_hooks_run_by_hand(hooked: Path):
 def test_pre_push_waits_for_an_auto_committing_daemon(two_clones):
     """With the daemon committing the JSONL on the checked-out branch, pre-push waits for that
     commit; it lands on top of what is being pushed, so the push is refused: push again."""
-    from bdgit import daemon as d
+    from bdgit.daemon import lifecycle as d
     from bdgit.workspace import find
     origin, a, b = two_clones
     ws = find(cwd=a)
     d.start(ws, {"flush_interval": 1.0, "idle_timeout": 300, "auto_commit": True})
     try:
-        assert wait_for(lambda: fastpath.read(ws.state_path).flags & fastpath.FLAG_AUTO_COMMIT, timeout=10)
+        assert wait_for(lambda: statefile.read(ws.state_path).flags & statefile.FLAG_AUTO_COMMIT, timeout=10)
         (a / "code.txt").write_text("c\n")
         git(a, "add", "code.txt")
         assert commit(a, "-m", "code").returncode == 0

@@ -13,7 +13,7 @@ from conftest import DATA_DIR
 
 from bdgit import jsonl, ops
 from bdgit.errors import CollisionError, ImportFormatError
-from bdgit.init import init_workspace
+from bdgit.workspace.initialize import init_workspace
 from bdgit.model import ts_micros
 from bdgit.store import Store
 

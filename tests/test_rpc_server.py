@@ -113,7 +113,7 @@ def test_client_version_mismatch_is_refused_but_ping_is_not(raw):
 
 
 def test_oversized_line_is_refused_and_the_daemon_survives(beads_repo: Path, monkeypatch):
-    from bdgit import daemon as d
+    from bdgit.daemon import lifecycle as d
     from bdgit.workspace import find
     monkeypatch.setenv("BD_DAEMON_MAX_LINE", str(64 * 1024))
     ws = find(cwd=beads_repo)

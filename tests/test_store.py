@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bdgit import ops
-from bdgit.direct import DirectBackend
+from bdgit.backends.direct import DirectBackend
 from bdgit.errors import BdError, ConflictError, LockTimeoutError, NoDatabaseError, NotFoundError, ValidationError
 from bdgit.store import Store
 from bdgit.store.schema import LATEST, MIGRATIONS

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from bdgit import jsonl
-from bdgit.direct import DirectBackend
+from bdgit.backends.direct import DirectBackend
 from bdgit.errors import GitError
-from bdgit.init import init_workspace
+from bdgit.workspace.initialize import init_workspace
 from bdgit.store import Store
-from bdgit.sync import sync
+from bdgit.gitsync.sync import sync
 from bdgit.workspace import Workspace, find
 
 from conftest import git, run_bd

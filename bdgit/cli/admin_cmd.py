@@ -140,7 +140,7 @@ def daemon(g: Globals, action: str | None, foreground: bool, interval: float | N
            idle_timeout: float | None, auto_commit: bool, auto_push: bool, stop: bool, status: bool,
            lines: int) -> int:
     """``bd daemon [start|stop|status|restart|logs]``; bare ``bd daemon`` starts (as beads)."""
-    from .. import daemon as d
+    from ..daemon import lifecycle as d
     from ..workspace import find
     ws = find(g.db)
     act = action or ("stop" if stop else "status" if status else "start")
@@ -158,7 +158,8 @@ def daemon(g: Globals, action: str | None, foreground: bool, interval: float | N
     if auto_push:
         opts["auto_push"] = True
     if act in ("start", "run") and (foreground or act == "run"):
-        return d.run_foreground(ws, opts)
+        from ..daemon.process import run_foreground
+        return run_foreground(ws, opts)
     if act == "start":
         st = d.start(ws, opts)
         if g.json:
@@ -223,7 +224,7 @@ def version(g: Globals) -> int:
 
 
 def init(g: Globals, prefix: str | None, quiet: bool, hooks: bool = False, no_hooks: bool = False) -> int:
-    from ..init import init_workspace
+    from ..workspace.initialize import init_workspace
     from .hooks_cmd import init_hooks, print_init_hooks
     res = init_workspace(Path.cwd(), prefix, actor=g.actor, db=g.db)
     hk = init_hooks(res, True if hooks else False if no_hooks else None, quiet)

@@ -32,7 +32,7 @@ class Globals:
 
     def backend(self) -> Any:
         if self._backend is None:
-            from ..backend import connect
+            from ..backends import connect
             self._backend = connect(self)
         return self._backend
 

@@ -48,7 +48,7 @@ def _print_install(res: dict[str, Any], top: Path) -> None:
 
 def hooks_install(g: Any) -> int:
     """``bd hooks install``: install (or update) bd's hooks, chaining existing ones."""
-    from .. import hooks as h
+    from ..githooks import install as h
     repo = h.find_repo()
     res = h.install(repo)
     if g.json:
@@ -62,7 +62,7 @@ def hooks_install(g: Any) -> int:
 
 def hooks_uninstall(g: Any) -> int:
     """``bd hooks uninstall``: remove bd's hooks and put back the ones they chained."""
-    from .. import hooks as h
+    from ..githooks import install as h
     repo = h.find_repo()
     res = h.uninstall(repo)
     if g.json:
@@ -88,7 +88,7 @@ _STATE_MARK = {"installed": "✓", "shared": "✓", "outdated": "!", "tracked": 
 
 def hooks_status(g: Any) -> int:
     """``bd hooks status``: what is installed where, and what it chains."""
-    from .. import hooks as h
+    from ..githooks import install as h
     repo = h.find_repo()
     st = h.status(repo)
     if g.json:
@@ -119,7 +119,7 @@ def hooks_status(g: Any) -> int:
 
 def hooks_run(g: Any, hook: str, args: list[str] | None) -> int:
     """``bd hooks run HOOK [ARGS...]``: what the installed hook runs (for shared hooks)."""
-    from ..hookrun import run
+    from ..githooks.run import run
     return run(hook, list(args or []))
 
 
@@ -129,7 +129,7 @@ def init_hooks(res: dict[str, Any], hooks: bool | None, quiet: bool) -> dict[str
     want = hooks if hooks is not None else not quiet
     if not want:
         return None
-    from .. import hooks as h
+    from ..githooks import install as h
     from ..errors import GitError
     root = Path(res["database"]).parent.parent
     try:

@@ -9,7 +9,7 @@ from .commands import Globals, emit
 
 
 def sync(g: Globals, message: str | None, dry_run: bool, no_push: bool, no_pull: bool) -> int:
-    from ..sync import sync as run_sync
+    from ..gitsync.sync import sync as run_sync
     from ..workspace import actor, find
     ws = find(g.db)
     progress = (lambda s: None) if g.json else (lambda s: r.out(f"→ {s}"))
@@ -26,7 +26,7 @@ def sync(g: Globals, message: str | None, dry_run: bool, no_push: bool, no_pull:
 
 def merge_driver(g: Globals, base: str, ours: str, theirs: str, path: str | None) -> int:
     """git's merge driver for the JSONL: ``bd merge-driver %O %A %B %P``. Needs no database."""
-    from ..sync import merge_files
+    from ..gitsync.sync import merge_files
     name = path or ours
     try:
         res = merge_files(base, ours, theirs)

@@ -124,12 +124,12 @@ class GitAgent:
         state = self.server.state
         if state is None:
             return
-        from .. import fastpath
-        flags = state.get().flags & ~(fastpath.FLAG_AUTO_COMMIT | fastpath.FLAG_SYNC_BRANCH)
+        from ..workspace import statefile
+        flags = state.get().flags & ~(statefile.FLAG_AUTO_COMMIT | statefile.FLAG_SYNC_BRANCH)
         if self.cfg.get("auto_commit"):
-            flags |= fastpath.FLAG_AUTO_COMMIT
+            flags |= statefile.FLAG_AUTO_COMMIT
         if self.cfg.get("sync_branch"):
-            flags |= fastpath.FLAG_SYNC_BRANCH
+            flags |= statefile.FLAG_SYNC_BRANCH
         state.update(flags=flags)
 
     @staticmethod

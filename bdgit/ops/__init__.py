@@ -7,56 +7,13 @@ Handlers take ``(ctx, Args)`` and return JSON-able data; they raise only ``BdErr
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from ..errors import BdError, UsageError
 from ..store import Store
 from ..validate import Args
-
-
-class Ctx:
-    """What a handler runs with. (Plain classes here and in jsonl: importing dataclasses
-    costs every direct-mode ``bd`` process ~5 ms, see docs/PERFORMANCE.md.)"""
-
-    __slots__ = ("store", "actor", "notices", "progress")
-
-    def __init__(self, store: Store, actor: str, notices: list[str] | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> None:
-        self.store = store
-        self.actor = actor
-        #: messages for the user that are not errors (e.g. import warnings); the CLI prints them
-        self.notices: list[str] = [] if notices is None else notices
-        #: progress(done, total) for long operations, when someone is watching (direct mode)
-        self.progress = progress
-
-    def __repr__(self) -> str:
-        return f"Ctx(store={self.store!r}, actor={self.actor!r}, notices={self.notices!r})"
-
-
-Handler = Callable[[Ctx, Args], Any]
-
-
-class Op:
-    __slots__ = ("name", "handler", "write")
-
-    def __init__(self, name: str, handler: Handler, write: bool) -> None:
-        self.name = name
-        self.handler = handler
-        self.write = write
-
-    def __repr__(self) -> str:
-        return f"Op(name={self.name!r}, handler={self.handler!r}, write={self.write!r})"
-
-
-OPS: dict[str, Op] = {}
-
-
-def op(name: str, *, write: bool) -> Callable[[Handler], Handler]:
-    def deco(fn: Handler) -> Handler:
-        OPS[name] = Op(name, fn, write)
-        return fn
-    return deco
+from . import exchange, graph, issues, meta  # noqa: F401  (registers the handlers)
+from .registry import OPS, Ctx, Handler, Op, op
 
 
 def is_write(name: str, args: Any = None) -> bool:
@@ -179,5 +136,3 @@ def _subst(args: Any, results: list[dict[str, Any]]) -> Any:
     return args
 
 
-# Register the handlers (import for side effects).
-from . import admin, graph, issues  # noqa: E402,F401

@@ -7,7 +7,7 @@ from ..errors import ConflictError, CycleError, NotFoundError, ValidationError
 from ..model import issue_to_json, now
 from ..store import queries as q
 from ..validate import Args, check_dep_type, check_label
-from . import Ctx, op
+from .registry import Ctx, op
 
 
 def add_dependency(ctx: Ctx, issue_id: str, target: str, dep_type: str, *, touch: bool = True) -> None:

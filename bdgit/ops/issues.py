@@ -8,7 +8,7 @@ from ..errors import ConflictError, NotFoundError, UsageError, ValidationError
 from ..model import DEFAULT_PRIORITY, DEFAULT_TYPE, issue_to_json, now, ts_micros
 from ..store import queries as q
 from ..validate import Args, check_dep_type, check_label, check_status, check_title, check_type
-from . import Ctx, op
+from .registry import Ctx, op
 
 _TEXT_FIELDS = ("description", "design", "acceptance_criteria", "notes")
 

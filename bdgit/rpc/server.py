@@ -87,7 +87,7 @@ class Server:
         self.flush_interval = flush_interval
         self.idle_timeout = idle_timeout
         self.log = log
-        self.state = state  # fastpath.Writer or None
+        self.state = state  # statefile.Writer or None
         self.started = time.time()
         self.last_activity = time.monotonic()
         self.jobs: deque[Job] = deque()

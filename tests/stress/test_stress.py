@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import run_bd, wait_for
 
-from bdgit import daemon as d
+from bdgit.daemon import lifecycle as d
 from bdgit.workspace import find
 
 AGENT = str(Path(__file__).with_name("agent.py"))

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import jsonl, ops
-from .errors import BdError, LockTimeoutError
-from .store import Store
-from .workspace import Workspace
+from .. import jsonl, ops
+from ..errors import BdError, LockTimeoutError
+from ..store import Store
+from ..workspace import Workspace
 
 #: operations that must not trigger an auto-import first (they handle the file themselves)
 _NO_AUTO_IMPORT = frozenset({"import", "ping", "flush"})
@@ -88,9 +88,9 @@ class DirectBackend:
     def note_state(self, store: Store, *, wrote: bool) -> None:
         """Keep ``.beads/bd.state`` current (the hint hooks read): a write bumps the write
         generation; an exported database sets the exported one. Never fails the operation."""
-        from . import fastpath
+        from ..workspace import statefile
         try:
-            w = fastpath.Writer(self.ws.state_path)
+            w = statefile.Writer(self.ws.state_path)
         except OSError:
             return
         try:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from . import workspace
+from .. import workspace
+from ..workspace.config import read_config
 
 
 def connect(g: Any) -> Any:
@@ -21,8 +22,8 @@ def connect(g: Any) -> Any:
         if client is not None:
             return client
         if auto_start_wanted(ws):
-            from .daemon import start
-            from .errors import DaemonError
+            from ..daemon.lifecycle import start
+            from ..errors import DaemonError
             try:
                 start(ws)
                 client = _try_daemon(ws, actor, g)
@@ -43,14 +44,11 @@ def auto_start_wanted(ws: workspace.Workspace) -> bool:
         return True
     if env in ("0", "false", "no", "off"):
         return False
-    value = workspace.read_config(ws, "daemon.auto_start") or ""
+    value = read_config(ws, "daemon.auto_start") or ""
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
 def _try_daemon(ws: workspace.Workspace, actor: str, g: Any) -> Any:
     """A connected daemon client, or None when no daemon answers on the socket."""
-    try:
-        from .rpc.client import DaemonBackend
-    except ImportError:  # the daemon layer is optional at this stage
-        return None
+    from .daemon import DaemonBackend
     return DaemonBackend.try_connect(ws, actor, timeout=g.timeout)

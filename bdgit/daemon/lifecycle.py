@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import BEADS_COMPAT_VERSION, __version__
-from .errors import DaemonError
-from .rpc.protocol import POINTER_NAME, socket_path_for
-from .workspace import Workspace
+from .. import BEADS_COMPAT_VERSION, __version__
+from ..errors import DaemonError
+from ..rpc.protocol import POINTER_NAME, socket_path_for
+from ..workspace import Workspace
 
 EXIT_ALREADY_RUNNING = 3
 DEFAULTS = {"flush_interval": 1.0, "idle_timeout": 1800.0, "auto_commit": False, "auto_push": False}
@@ -64,8 +64,8 @@ def read_status(ws: Workspace) -> dict[str, Any] | None:
 
 
 def _ping(ws: Workspace, timeout: float = 2.0) -> dict[str, Any] | None:
-    from .rpc.client import Client
-    from .rpc.protocol import find_socket
+    from ..rpc.client import Client
+    from ..rpc.protocol import find_socket
     try:
         with Client(find_socket(ws.beads_dir), timeout=timeout, client_version=None) as c:
             return c.execute("health")
@@ -122,7 +122,8 @@ def start(ws: Workspace, options: dict[str, Any] | None = None, *, wait: float =
     if opts.get("auto_push"):
         cmd.append("--auto-push")
     log_size = log_path(ws).stat().st_size if log_path(ws).exists() else 0
-    env = {k: v for k, v in os.environ.items() if k not in ("GIT_INDEX_FILE", "GIT_DIR", "GIT_WORK_TREE")}
+    from ..gitsync.env import git_env
+    env = git_env(keep_repo=False)  # the daemon addresses the repository by its work tree
     with open(os.devnull, "rb") as devnull, open(log_path(ws), "ab") as logf:
         proc = subprocess.Popen(cmd, stdin=devnull, stdout=logf, stderr=logf, cwd=str(ws.root),
                                 start_new_session=True, env=env, close_fds=True)
@@ -176,8 +177,8 @@ def stop(ws: Workspace, *, wait: float = 10.0) -> dict[str, Any]:
         return {"stopped": False, "running": False, "message": "no daemon is running"}
     st = read_status(ws) or {}
     pid = st.get("pid")
-    from .rpc.client import Client
-    from .rpc.protocol import find_socket
+    from ..rpc.client import Client
+    from ..rpc.protocol import find_socket
     try:
         with Client(find_socket(ws.beads_dir), timeout=2.0, client_version=None) as c:
             c.execute("shutdown")
@@ -245,96 +246,3 @@ def logs(ws: Workspace, lines: int = 50) -> str:
     except FileNotFoundError:
         return ""
     return "\n".join(text[-lines:]) if lines > 0 else "\n".join(text)
-
-
-# --- the daemon process ------------------------------------------------------------------------
-
-def run_foreground(ws: Workspace, options: dict[str, Any] | None = None) -> int:
-    """Be the daemon (blocks until stopped). Returns EXIT_ALREADY_RUNNING if another one is."""
-    opts = {**DEFAULTS, **(options or {})}
-    lfd = os.open(lock_path(ws), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(lfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(lfd)
-        st = read_status(ws) or {}
-        sys.stderr.write(f"bd daemon already running (pid {st.get('pid', '?')})\n")
-        return EXIT_ALREADY_RUNNING
-    os.set_inheritable(lfd, False)
-    # We hold the lock: any socket/status/state file is left over from a dead daemon.
-    _cleanup_files(ws)
-    sock_path = socket_path_for(ws.beads_dir)
-    if sock_path.parent != ws.beads_dir:
-        sock_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(sock_path.parent, 0o700)
-        if sock_path.exists():
-            sock_path.unlink()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old_umask = os.umask(0o177)  # the socket is born 0600: nobody else may even connect
-    try:
-        sock.bind(str(sock_path))
-    finally:
-        os.umask(old_umask)
-    os.chmod(sock_path, 0o600)
-    sock.listen(128)
-    if sock_path.parent != ws.beads_dir:
-        _write_atomic(ws.beads_dir / POINTER_NAME, str(sock_path) + "\n")
-
-    from . import fastpath
-    from .rpc.server import Server
-    state = fastpath.Writer(ws.state_path)
-    state.update(pid=os.getpid(), protocol=1, started=time.time(),
-                 flags=fastpath.FLAG_AUTO_COMMIT if opts.get("auto_commit") else 0)
-    server = Server(ws, sock, flush_interval=float(opts["flush_interval"]),
-                    idle_timeout=float(opts["idle_timeout"]), log=lambda m: log(ws, m), state=state)
-    git_agent = _attach_git(ws, server, opts)
-    _write_atomic(status_path(ws), json.dumps({
-        "pid": os.getpid(), "version": BEADS_COMPAT_VERSION, "bdgit_version": __version__,
-        "socket": str(sock_path), "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "database": str(ws.db_path), "options": opts,
-    }, indent=2) + "\n")
-
-    def on_signal(signum: int, frame: Any) -> None:
-        server.stop(f"signal {signal.Signals(signum).name}")
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    log(ws, f"daemon started (pid {os.getpid()}, bdgit {__version__}, socket {sock_path})")
-    # A crash (kill -9) loses no acknowledged write, but may leave dirty issues unexported.
-    if server.writer_store.dirty_count():
-        server.flush_due = time.monotonic()
-    try:
-        server.serve_forever()
-    finally:
-        if git_agent is not None:
-            git_agent.close()  # after the last flush: commit what it wrote (bounded)
-        try:
-            sock.close()
-        finally:
-            _cleanup_files(ws)
-            try:
-                state.update(pid=0)
-                state.close()
-            except Exception:
-                pass
-            log(ws, f"daemon stopped ({server.stop_reason or 'exit'})")
-            fcntl.flock(lfd, fcntl.LOCK_UN)
-            os.close(lfd)
-    return 0
-
-
-def _attach_git(ws: Workspace, server: Any, opts: dict[str, Any]) -> Any:
-    """Let the git layer (auto-commit, sync branch) hook into the server, when available.
-    Returns its agent (``close()`` at shutdown) or None."""
-    try:
-        from .gitsync import attach
-    except ImportError:
-        return None
-    return attach(ws, server, opts)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -22,10 +22,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ImportFormatError
-from .jsonl import line_hash, same_creation
-from .model import dumps_compact, ts_micros
-from .store.rename import rewrite_mentions
+from ..errors import ImportFormatError
+from .files import line_hash
+from .importer import same_creation
+from ..model import dumps_compact, ts_micros
+from ..store.rename import rewrite_mentions
 
 _TEXT = ("title", "description", "design", "acceptance_criteria", "notes")
 _NUM = re.compile(r"^(.+)-(\d+)$")

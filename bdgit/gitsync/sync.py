@@ -25,14 +25,15 @@ from typing import Any
 
 import pygit2
 
-from . import jsonl, jsonl_merge
-from .errors import GitError
-from .gitsync.commit import commit_jsonl, count_changes
-from .gitsync.repo import (Upstream, blob_at, common_dir, default_remote, head_branch, in_progress, open_repo,
+from .. import jsonl
+from ..jsonl import merge as jsonl_merge
+from ..errors import GitError
+from .commit import commit_jsonl, count_changes
+from .repo import (Upstream, blob_at, common_dir, default_remote, head_branch, in_progress, open_repo,
                            ref_target, rel_path, run_git, short, signature, text_at, upstream)
-from .store import Store
-from .store.rename import rename_ids
-from .workspace import Workspace
+from ..store import Store
+from ..store.rename import rename_ids
+from ..workspace import Workspace
 
 DRIVER_NAME = "beads"
 LOCK_TIMEOUT = 60.0
@@ -180,7 +181,7 @@ class Sync:
         out = proc.stdout + proc.stderr
         if "[rejected]" in out or "fetch first" in out or "non-fast-forward" in out:
             return False
-        from .gitsync.auto import push_error
+        from .auto import push_error
         raise GitError(f"git push failed: {push_error(proc.stdout, proc.stderr)}")
 
     def _export_preview(self, store: Store, base_commit: pygit2.Commit | None) -> str:
@@ -308,7 +309,7 @@ class Sync:
         """Merge an upstream that changed only the JSONL without git merge: the merged JSONL
         goes into a commit built from HEAD's tree (a fast-forward when we have nothing of our
         own), and only the JSONL's index entry changes, so staged work stays staged."""
-        from .gitsync.commit import advance_branch, replace_path
+        from .commit import advance_branch, replace_path
         repo = self.repo
         head = repo.head.target
         theirs = ref_target(repo, up.tracking_ref)
@@ -430,7 +431,7 @@ class Sync:
             res = jsonl_merge.merge(base_text, text_at(repo, repo[local], self.rel),
                                     text_at(repo, repo[theirs], self.rel))
             merged = res.text
-            from .gitsync.commit import replace_path
+            from .commit import replace_path
             blob = repo.create_blob(merged.encode())
             local_c = repo[local]
             tree = replace_path(repo, local_c.tree, self.rel.split("/"), blob, pygit2.GIT_FILEMODE_BLOB)

@@ -1,46 +1,20 @@
-"""Whole-database operations: ping, info, export, import, flush, rename-prefix, config."""
+"""Operations that move issues in and out of the database: export, flush, import, rename-prefix."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-from .. import BEADS_COMPAT_VERSION, __version__
 from .. import jsonl
 from ..errors import ValidationError
 from ..store.rename import rename_ids
 from ..validate import Args, check_prefix
-from . import Ctx, op
+from ..workspace import Workspace
+from .registry import Ctx, op
 
 
 def jsonl_path(ctx: Ctx) -> Path:
-    """The workspace JSONL: beside the database, ``issues.jsonl`` (or the one file there)."""
-    return workspace_jsonl(ctx.store.beads_dir)
-
-
-def workspace_jsonl(beads_dir: Path) -> Path:
-    default = beads_dir / "issues.jsonl"
-    if default.exists():
-        return default
-    others = sorted(p for p in beads_dir.glob("*.jsonl") if not p.name.startswith(("deletions", "interactions")))
-    return others[0] if others else default
-
-
-@op("ping", write=False)
-def ping(ctx: Ctx, a: Args) -> dict[str, Any]:
-    return {"message": "pong", "version": BEADS_COMPAT_VERSION, "bdgit_version": __version__}
-
-
-@op("info", write=False)
-def info(ctx: Ctx, a: Args) -> dict[str, Any]:
-    s = ctx.store
-    return {
-        "database_path": str(s.path), "jsonl_path": str(jsonl_path(ctx)), "issue_prefix": s.prefix,
-        "issue_count": s.conn.execute("SELECT count(*) AS n FROM issues").fetchone()["n"],
-        "dirty_issues": s.dirty_count(), "schema_version": s.conn.execute(
-            "SELECT max(version) AS v FROM schema_migrations").fetchone()["v"],
-        "version": BEADS_COMPAT_VERSION, "bdgit_version": __version__, "pid": os.getpid(),
-    }
+    """The workspace JSONL of the database the operation runs on."""
+    return Workspace(ctx.store.path).jsonl_path
 
 
 @op("export", write=False)
@@ -101,23 +75,3 @@ def rename_prefix(ctx: Ctx, a: Args) -> dict[str, Any]:
                        "DO UPDATE SET last_id=max(last_id, excluded.last_id)", (new, row["last_id"]))
     s.set_config("issue_prefix", new)
     return result
-
-
-@op("config_get", write=False)
-def config_get(ctx: Ctx, a: Args) -> dict[str, Any]:
-    key = a.req("key")
-    return {"key": key, "value": ctx.store.get_config(key)}
-
-
-@op("config_set", write=True)
-def config_set(ctx: Ctx, a: Args) -> dict[str, Any]:
-    key, value = a.req("key"), a.str("value", "") or ""
-    if key == "issue_prefix":
-        raise ValidationError("use 'bd rename-prefix' to change the issue prefix")
-    ctx.store.set_config(key, value)
-    return {"key": key, "value": value}
-
-
-@op("config_list", write=False)
-def config_list(ctx: Ctx, a: Args) -> dict[str, str]:
-    return ctx.store.all_config()

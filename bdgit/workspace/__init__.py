@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import NoDatabaseError
+from ..errors import NoDatabaseError
 
 BEADS_DIRNAME = ".beads"
 
@@ -136,21 +136,6 @@ def find(db: str | None = None, cwd: str | os.PathLike[str] | None = None) -> Wo
     raise NoDatabaseError(
         "no beads database found (looked for .beads/*.db here and in every parent directory)",
         "run 'bd init' in your project root, or pass --db PATH")
-
-
-def read_config(ws: Workspace, key: str) -> str | None:
-    """One config value, read-only and without the Store (no migrations, no write lock): for
-    decisions taken before or instead of opening the database. None when unset or unreadable."""
-    import sqlite3  # lazily: the daemon-mode client path must not import it
-    try:
-        conn = sqlite3.connect(f"file:{ws.db_path}?mode=ro", uri=True, timeout=2)
-        try:
-            row = conn.execute("SELECT value FROM config WHERE key=?", (key,)).fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return None
-    return str(row[0]) if row else None
 
 
 def actor(flag: str | None = None) -> str:

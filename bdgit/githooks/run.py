@@ -1,6 +1,6 @@
-"""The Python half of bd's git hooks: ``python -m bdgit.hookrun HOOK [ARGS...]``.
+"""The Python half of bd's git hooks: ``python -m bdgit.githooks.run HOOK [ARGS...]``.
 
-The shell wrappers (``bdgit.hooks``) call this only when there may be work; ``bd hooks run``
+The shell wrappers (``githooks.scripts``) call this only when there may be work; ``bd hooks run``
 calls it too. It acts on the ``.beads/`` at the top of the work tree only (never a parent's,
 never ``$BEADS_DB``), talks to the daemon when one runs and works in direct mode otherwise,
 and never starts a daemon. Exit status: 0, or ``BLOCK`` (3) when a hook refuses (pre-push: the
@@ -15,7 +15,7 @@ reported on stderr and never blocks git.
 - pre-push: when pushing the current HEAD, make sure the JSONL is flushed and that HEAD's
   copy of it is the work tree's; otherwise explain and refuse.
 
-First import: ``fastpath`` only (os, struct, mmap, fcntl); the rest loads when needed.
+First import: ``workspace.statefile`` only (os, struct, mmap, fcntl); the rest loads when needed.
 """
 from __future__ import annotations
 
@@ -24,11 +24,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import fastpath
+from ..workspace import statefile
+from .scripts import HOOK_NAMES, STAMP_NAME
 
 BLOCK = 3
-HOOKS = ("pre-commit", "post-merge", "post-checkout", "post-rewrite", "pre-push")
-STAMP_NAME = "bd.hookstate"
 ACTOR = "git-hook"
 _PREPUSH_WAIT = 5.0  # seconds to wait for an auto-committing daemon's commit
 
@@ -40,7 +39,7 @@ def warn(msg: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
-        sys.stderr.write(f"usage: python -m bdgit.hookrun HOOK [ARGS...]   (HOOK: {', '.join(HOOKS)})\n")
+        sys.stderr.write(f"usage: python -m bdgit.githooks.run HOOK [ARGS...]   (HOOK: {', '.join(HOOK_NAMES)})\n")
         sys.exit(2)
     sys.exit(run(argv[0], argv[1:]))
 
@@ -48,15 +47,15 @@ def main(argv: list[str] | None = None) -> None:
 def run(hook: str, args: list[str], *, cwd: str | os.PathLike[str] | None = None,
         stdin: Any = None) -> int:
     """Run bd's part of ``hook``; returns the exit status (0, or BLOCK when it refuses)."""
-    if hook not in HOOKS:
-        warn(f"unknown hook {hook!r} (known: {', '.join(HOOKS)})")
+    if hook not in HOOK_NAMES:
+        warn(f"unknown hook {hook!r} (known: {', '.join(HOOK_NAMES)})")
         return 2
     if os.environ.get("BD_SKIP_HOOKS"):
         return 0
     top = _top(Path(cwd or os.getcwd()))
     if top is None:
         return 0
-    from .workspace import Workspace, _db_in
+    from ..workspace import Workspace, _db_in
     db = _db_in(top / ".beads")
     if db is None:
         return 0
@@ -68,7 +67,7 @@ def run(hook: str, args: list[str], *, cwd: str | os.PathLike[str] | None = None
             return pre_push(ws, top, args, sys.stdin if stdin is None else stdin)
         return post_change(ws, top, hook, args)
     except Exception as e:  # bd's own failure never blocks git
-        from .errors import BdError
+        from ..errors import BdError
         if os.environ.get("BD_DEBUG"):
             raise
         warn(f"{hook}: {e}" + ("" if isinstance(e, BdError) else f" ({type(e).__name__})")
@@ -83,7 +82,7 @@ def _top(cwd: Path) -> Path | None:
     """The work tree's top when it holds ``.beads/``: git runs hooks there; by hand, ask git."""
     if (cwd / ".beads").is_dir():
         return cwd
-    from .hooks import git
+    from ..gitsync.env import git
     p = git(["rev-parse", "--show-toplevel"], cwd)
     if p.returncode != 0:
         return None
@@ -97,25 +96,25 @@ def _rel(ws: Any, top: Path) -> str:
 
 # --- flushing ----------------------------------------------------------------------------------
 
-def flush(ws: Any, st: fastpath.State | None, *, force: bool = False) -> bool:
+def flush(ws: Any, st: statefile.State | None, *, force: bool = False) -> bool:
     """Make the JSONL hold every committed write. Through the daemon when one answers, else
     in this process (importing a changed JSONL first). Only when ``bd.state`` says writes are
     pending, unless ``force`` or there is no state yet. Returns False (after saying why) when
     it could not."""
-    from .errors import BdError
+    from ..errors import BdError
     if not (force or st is None or st.dirty):
         return True
     if st is not None and st.daemon_alive():
         try:
-            from .rpc.client import Client
-            from .rpc.protocol import find_socket
+            from ..rpc.client import Client
+            from ..rpc.protocol import find_socket
             with Client(find_socket(ws.beads_dir), timeout=30.0, actor=ACTOR) as c:
                 c.execute("flush")
             return True
         except BdError:
             pass  # no daemon answers after all, or another version: do it here
-    from . import jsonl
-    from .direct import DirectBackend
+    from .. import jsonl
+    from ..backends.direct import DirectBackend
     b = DirectBackend(ws, ACTOR)
     try:
         store = b.store
@@ -178,21 +177,21 @@ def has_conflict_markers(path: Path) -> bool:
 def sync_branch_mode(ws: Any, st: Any) -> bool:
     """Whether issues travel on a dedicated sync branch (``sync.branch``): the daemon says so in
     bd.state; without a daemon, the database's config decides."""
-    if st is not None and st.flags & fastpath.FLAG_SYNC_BRANCH:
+    if st is not None and st.flags & statefile.FLAG_SYNC_BRANCH:
         return True
-    from .workspace import read_config
+    from ..workspace.config import read_config
     return bool((read_config(ws, "sync.branch") or "").strip())
 
 
 def pre_commit(ws: Any, top: Path) -> int:
-    from .hooks import git
+    from ..gitsync.env import git
     rel = _rel(ws, top)
     if has_conflict_markers(ws.jsonl_path):
         warn(f"pre-commit: {rel} holds git conflict markers; committing it would break every clone's import.")
         sys.stderr.write("  Keep the lines of both sides (one issue per line; for the same id, the one with\n"
                          "  the later updated_at), delete the marker lines, then commit again.\n")
         return BLOCK
-    st = fastpath.read(ws.state_path)
+    st = statefile.read(ws.state_path)
     ok = flush(ws, st)
     if sync_branch_mode(ws, st):
         return 0  # the JSONL travels on the sync branch: never in the user's own commits
@@ -200,7 +199,7 @@ def pre_commit(ws: Any, top: Path) -> int:
         if ws.jsonl_path.exists() and git(["diff", "--quiet", "HEAD", "--", rel], top).returncode == 1:
             warn(f"partial commit: {rel} is not part of it (its changes go with your next full commit)")
         return 0
-    snapshot = fastpath.read_raw(ws.state_path)  # before staging: a later write must not match it
+    snapshot = statefile.read_raw(ws.state_path)  # before staging: a later write must not match it
     if not ws.jsonl_path.exists():
         return 0
     p = git(["add", "--", rel], top, keep_index=True)
@@ -221,7 +220,7 @@ def pre_commit(ws: Any, top: Path) -> int:
 
 def post_change(ws: Any, top: Path, hook: str, args: list[str]) -> int:
     """Import the JSONL when it changed under the database (three-way, as auto-import does)."""
-    from .errors import BdError
+    from ..errors import BdError
     if hook == "post-checkout" and (len(args) < 3 or args[2] != "1"):
         return 0  # a file checkout: git checkout -- <paths>
     if hook == "post-rewrite" and args[:1] != ["rebase"]:
@@ -229,13 +228,13 @@ def post_change(ws: Any, top: Path, hook: str, args: list[str]) -> int:
     path = ws.jsonl_path
     if not path.exists():
         return 0
-    st = fastpath.read(ws.state_path)
+    st = statefile.read(ws.state_path)
     res: dict[str, Any] | None = None
     notices: list[str] = []
     if st is not None and st.daemon_alive():
         try:
-            from .rpc.client import Client
-            from .rpc.protocol import find_socket
+            from ..rpc.client import Client
+            from ..rpc.protocol import find_socket
             with Client(find_socket(ws.beads_dir), timeout=60.0, actor=ACTOR) as c:
                 resp = c.request("import", {"workspace": True})
             if resp.get("success"):
@@ -247,8 +246,8 @@ def post_change(ws: Any, top: Path, hook: str, args: list[str]) -> int:
             if e.kind not in ("daemon", "timeout"):
                 raise
     if res is None:
-        from . import jsonl
-        from .direct import DirectBackend
+        from .. import jsonl
+        from ..backends.direct import DirectBackend
         b = DirectBackend(ws, ACTOR)
         try:
             if not jsonl.needs_import(b.store, path):
@@ -273,7 +272,7 @@ def post_change(ws: Any, top: Path, hook: str, args: list[str]) -> int:
 # --- pre-push ---------------------------------------------------------------------------------
 
 def pre_push(ws: Any, top: Path, args: list[str], stdin: Any) -> int:
-    from .hooks import git
+    from ..gitsync.env import git
     try:
         text = stdin.read() if stdin is not None and not stdin.isatty() else ""
     except (OSError, ValueError):
@@ -284,10 +283,10 @@ def pre_push(ws: Any, top: Path, args: list[str], stdin: Any) -> int:
         return 0
     if pushed and not any(len(p) >= 2 and p[1] == head for p in pushed):
         return 0  # not pushing the commit that is checked out: nothing we can vouch for
-    if not flush(ws, fastpath.read(ws.state_path), force=True):
+    if not flush(ws, statefile.read(ws.state_path), force=True):
         warn("pre-push: could not make sure the JSONL is up to date; not blocking the push")
         return 0
-    st = fastpath.read(ws.state_path)
+    st = statefile.read(ws.state_path)
     if sync_branch_mode(ws, st):
         return 0  # the JSONL travels on the sync branch ('bd sync'), not with this branch
     rel = _rel(ws, top)
@@ -296,7 +295,7 @@ def pre_push(ws: Any, top: Path, args: list[str], stdin: Any) -> int:
     state = _committed(top, rel)
     if state == "same":
         return 0
-    if st is not None and st.flags & fastpath.FLAG_AUTO_COMMIT and st.daemon_alive():
+    if st is not None and st.flags & statefile.FLAG_AUTO_COMMIT and st.daemon_alive():
         import time
         deadline = time.monotonic() + float(os.environ.get("BD_PREPUSH_WAIT", _PREPUSH_WAIT))
         while time.monotonic() < deadline:
@@ -324,7 +323,7 @@ def pre_push(ws: Any, top: Path, args: list[str], stdin: Any) -> int:
 
 def _committed(top: Path, rel: str) -> str:
     """'same' when HEAD's copy of the JSONL is the work tree's, 'differs', or 'untracked'."""
-    from .hooks import git
+    from ..gitsync.env import git
     if git(["cat-file", "-e", f"HEAD:{rel}"], top).returncode != 0:
         return "untracked"
     return "same" if git(["diff", "--quiet", "HEAD", "--", rel], top).returncode == 0 else "differs"
@@ -332,7 +331,7 @@ def _committed(top: Path, rel: str) -> str:
 
 def _changed_count(top: Path, rel: str, path: Path) -> int:
     """How many issues' lines differ between HEAD's JSONL and the work tree's."""
-    from .hooks import git
+    from ..gitsync.env import git
     p = git(["show", f"HEAD:{rel}"], top)
     old = set(p.stdout.splitlines()) if p.returncode == 0 else set()
     try:

@@ -10,11 +10,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from . import BEADS_COMPAT_VERSION, __version__, jsonl
-from .errors import ConflictError
-from .store import Store
-from .validate import check_prefix
-from .workspace import BEADS_DIRNAME, _db_in, actor as default_actor
+from .. import BEADS_COMPAT_VERSION, __version__, jsonl
+from ..errors import ConflictError
+from ..store import Store
+from ..validate import check_prefix
+from . import BEADS_DIRNAME, _db_in, actor as default_actor
 
 GITIGNORE = """\
 # bd: machine-local state. Only issues.jsonl travels with git.
