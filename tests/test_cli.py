@@ -639,10 +639,11 @@ def test_real_process_beads_db_and_no_database(beads_repo: Path, tmp_path: Path)
 
 def test_fast_path_converts_numbers_as_typer_does():
     """The fast path must hand command bodies the same types typer would (int, float)."""
-    from bdgit.cli.main import _load_spec, parse_fast
-    spec = _load_spec()
-    func, params = parse_fast(spec, ["ready", "--limit", "5"])
-    assert func == "ready" and params["limit"] == 5
-    func, params = parse_fast(spec, ["daemon", "start", "--interval", "0.5", "--idle-timeout", "60"])
-    assert params["interval"] == 0.5 and params["idle_timeout"] == 60.0
-    assert parse_fast(spec, ["ready", "--limit", "abc"]) is None  # typer reports that one
+    from bdgit.cli.fast import load_spec, parse
+    spec = load_spec()
+    assert spec is not None
+    got = parse(spec, ["ready", "--limit", "5"])
+    assert got is not None and got[0] == "bdgit.cli.commands.issues:ready" and got[1]["limit"] == 5
+    got = parse(spec, ["daemon", "start", "--interval", "0.5", "--idle-timeout", "60"])
+    assert got is not None and got[1]["interval"] == 0.5 and got[1]["idle_timeout"] == 60.0
+    assert parse(spec, ["ready", "--limit", "abc"]) is None  # typer reports that one

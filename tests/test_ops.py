@@ -11,7 +11,7 @@ import pytest
 from bdgit import ops
 from bdgit.errors import BdError, NotFoundError, UsageError, ValidationError
 from bdgit.model import ts_micros
-from bdgit.ops import BatchFailed
+from bdgit.errors import BatchFailed
 from bdgit.store import Store
 
 

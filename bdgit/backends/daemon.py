@@ -5,11 +5,13 @@ Imports only the socket client (``_socket``, json): no SQLite, no pygit2.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import BdError
 from ..rpc.client import DEFAULT_TIMEOUT, Client, data_of
 from ..rpc.protocol import find_socket
+from ..workspace import Workspace
 
 
 class DaemonBackend:
@@ -17,13 +19,14 @@ class DaemonBackend:
 
     mode = "daemon"
 
-    def __init__(self, ws: Any, client: Client) -> None:
+    def __init__(self, ws: Workspace, client: Client) -> None:
         self.ws = ws
         self.client = client
         self.notices: list[str] = []
+        self.progress: Callable[[int, int], None] | None = None  # the daemon reports none
 
     @classmethod
-    def try_connect(cls, ws: Any, actor: str, timeout: float | None = None) -> DaemonBackend | None:
+    def try_connect(cls, ws: Workspace, actor: str, timeout: float | None = None) -> DaemonBackend | None:
         """Connect if a daemon listens for ``ws``; None (quietly) when none does."""
         sock = find_socket(ws.beads_dir)
         if not os.path.exists(sock):

@@ -7,6 +7,7 @@ newer-wins (auto-import); after a write the JSONL is brought up to date (auto-fl
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .. import jsonl, ops
@@ -32,7 +33,7 @@ class DirectBackend:
         self.lock_timeout = lock_timeout
         self._store: Store | None = None
         #: progress(done, total) for long imports (set by the CLI on a terminal)
-        self.progress: Any = None
+        self.progress: Callable[[int, int], None] | None = None
         self.notices: list[str] = []
 
     @property

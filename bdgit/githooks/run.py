@@ -137,17 +137,11 @@ def flush(ws: Any, st: statefile.State | None, *, force: bool = False) -> bool:
 
 def save_stamp(ws: Any, snapshot: bytes) -> None:
     """Keep a copy of ``bd.state`` as it was when the JSONL was flushed and staged."""
-    path = ws.beads_dir / STAMP_NAME
-    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
+    from ..workspace.files import atomic_write
     try:
-        with open(tmp, "wb") as f:
-            f.write(snapshot)
-        os.replace(tmp, path)
+        atomic_write(ws.beads_dir / STAMP_NAME, snapshot, durable=False)
     except OSError:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
+        pass  # a hint: without it the next commit's hook just does the work again
 
 
 def clear_stamp(ws: Any) -> None:

@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from .. import __version__
+from ..workspace.files import atomic_write
 
 HOOK_NAMES = ("pre-commit", "post-merge", "post-checkout", "post-rewrite", "pre-push")
 CHAIN_SUFFIX = ".bd-chained"
@@ -191,15 +192,7 @@ def script(name: str, python: str | None = None) -> str:
 
 def write_script(path: Path, text: str) -> None:
     """Write an executable hook script atomically (never a half-written hook)."""
-    tmp = path.with_name(f".{path.name}.bd-tmp.{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, text, mode=0o755, exact_mode=True)
 
 
 def read_hook(path: Path) -> str | None:

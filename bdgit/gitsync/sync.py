@@ -34,6 +34,7 @@ from .repo import (Upstream, blob_at, common_dir, default_remote, head_branch, i
 from ..store import Store
 from ..store.rename import rename_ids
 from ..workspace import Workspace
+from ..workspace.files import atomic_write
 
 DRIVER_NAME = "beads"
 LOCK_TIMEOUT = 60.0
@@ -77,7 +78,7 @@ def merge_files(base: str, ours: str, theirs: str) -> jsonl_merge.MergeResult:
         except FileNotFoundError:
             return ""
     res = jsonl_merge.merge(read(base), read(ours), read(theirs))
-    jsonl.atomic_write(Path(ours), res.text)
+    atomic_write(Path(ours), res.text)
     return res
 
 
@@ -332,7 +333,7 @@ class Sync:
             self.report["commits"].append(str(target))
             self.step(f"Merging {name} (it changed only issues): {len(res.both_changed)} issue(s) edited on "
                       "both sides, newer kept")
-        jsonl.atomic_write(self.path, merged)
+        atomic_write(self.path, merged)
         res2 = advance_branch(repo, self.path, target, reflog=f"bd sync: merge {name}")
         if not res2.committed:
             raise GitError(f"cannot update {short(res2.branch or 'HEAD')}: {res2.waiting}", "run bd sync again")
@@ -443,7 +444,7 @@ class Sync:
             self.step(f"Merged {name} into {short(ref)} ({len(res.both_changed)} issue(s) edited on both sides, "
                       "newer kept)")
         self.report["pulled"] = True
-        jsonl.atomic_write(self.path, merged)
+        atomic_write(self.path, merged)
         res2 = jsonl.import_text(store, merged, actor=self.actor, workspace=True, collisions="auto", path=self.path)
         self._note_import(res2, "Imported")
         if store.dirty_count():

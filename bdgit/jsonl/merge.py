@@ -72,13 +72,13 @@ def parse(text: str, side: str = "") -> dict[str, Rec]:
         if not line.strip():
             continue
         if line.startswith(("<<<<<<<", ">>>>>>>", "|||||||")) or line == "=======":
-            raise ImportFormatError(f"{side} side has git conflict markers", n)
+            raise ImportFormatError.at(n, f"{side} side has git conflict markers")
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            raise ImportFormatError(f"{side} side: invalid JSON: {e.msg}", n) from None
+            raise ImportFormatError.at(n, f"{side} side: invalid JSON: {e.msg}") from None
         if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
-            raise ImportFormatError(f"{side} side: a line without a string 'id'", n)
+            raise ImportFormatError.at(n, f"{side} side: a line without a string 'id'")
         prev = out.get(obj["id"])
         rec = Rec(line, obj)
         if prev is None or (rec.updated, line_hash(rec.line)) > (prev.updated, line_hash(prev.line)):

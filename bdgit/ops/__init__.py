@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import BdError, UsageError
+from ..errors import BatchFailed, BdError, UsageError
 from ..store import Store
 from ..validate import Args
 from . import exchange, graph, issues, meta  # noqa: F401  (registers the handlers)
@@ -71,7 +71,7 @@ def run_batch(store: Store, args: Any, actor: str, ctx: Ctx | None = None) -> di
                 data = run(store, item["operation"], _subst(item.get("args"), results), actor, ctx)
                 results.append({"success": True, "data": data})
             except BdError as e:
-                results.append({"success": False, "error": str(e), "kind": e.kind})
+                results.append({"success": False, **e.to_wire()})
                 break
         return {"results": results, "atomic": False,
                 "success": all(r["success"] for r in results)}
@@ -94,22 +94,11 @@ def run_batch(store: Store, args: Any, actor: str, ctx: Ctx | None = None) -> di
                 out.append({"success": False, "rolled_back": True,
                             "error": f"rolled back: operation {failed_at} ({ops_in[failed_at]['operation']}) failed"})
             elif i == failed_at:
-                out.append({"success": False, "error": str(err), "kind": err.kind})
+                out.append({"success": False, **err.to_wire()})
             else:
                 out.append({"success": False, "skipped": True, "error": "not run: an earlier operation failed"})
-        raise BatchFailed(failed_at, ops_in[failed_at]["operation"], err, out) from err
+        raise BatchFailed.of(failed_at, ops_in[failed_at]["operation"], err, out) from err
     return {"results": results, "atomic": True, "success": True}
-
-
-class BatchFailed(BdError):
-    """An atomic batch failed and was rolled back; ``results`` says what happened to each."""
-
-    kind = "batch_failed"
-
-    def __init__(self, index: int, name: str, err: BdError, results: list[dict[str, Any]]) -> None:
-        super().__init__(f"batch rolled back: operation {index} ({name}) failed: {err}", err.hint)
-        self.index = index
-        self.results = results
 
 
 def _subst(args: Any, results: list[dict[str, Any]]) -> Any:

@@ -169,6 +169,17 @@ def apply_changes(ctx: Ctx, cur: dict[str, Any], changes: dict[str, Any], commen
     s.add_event(cur["id"], event, ctx.actor, old, changes, comment=comment, ts=ts)
 
 
+@op("note", write=True)
+def note(ctx: Ctx, a: Args) -> dict[str, Any]:
+    """Append ``text`` as a new line of the issue's notes, in one transaction (two agents
+    appending at once both keep their line)."""
+    cur = ctx.store.require_issue(a.req("id"))
+    text = a.req("text").strip()
+    notes = (cur.get("notes") or "").rstrip()
+    apply_changes(ctx, cur, {"notes": f"{notes}\n{text}" if notes else text})
+    return show_one(ctx, cur["id"])
+
+
 @op("close", write=True)
 def close(ctx: Ctx, a: Args) -> dict[str, Any]:
     s = ctx.store

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import BdError, DaemonError, TimeoutError_, error_from_kind
+from ..errors import DaemonError, DeadlineExceeded, from_wire
 from .protocol import encode, find_socket
 
 DEFAULT_TIMEOUT = 30.0
@@ -46,10 +46,7 @@ def data_of(resp: dict[str, Any]) -> Any:
     atomic batch's error carries ``results``)."""
     if resp.get("success"):
         return resp.get("data")
-    err = error_from_kind(resp.get("kind"), resp.get("error") or "the daemon reported an error")
-    if isinstance(resp.get("data"), dict) and "results" in resp["data"]:
-        err.results = resp["data"]["results"]  # type: ignore[attr-defined]
-    raise err
+    raise from_wire(resp)
 
 
 class Client:
@@ -83,7 +80,7 @@ class Client:
             s.connect(str(self.socket_path))
         except TimeoutError:
             s.close()
-            raise TimeoutError_(f"timed out connecting to the daemon at {self.socket_path}") from None
+            raise DeadlineExceeded(f"timed out connecting to the daemon at {self.socket_path}") from None
         except OSError as e:
             s.close()
             raise DaemonError(f"no daemon answers at {self.socket_path}: {e.strerror or e}",
@@ -109,7 +106,7 @@ class Client:
     def request(self, operation: str, args: dict[str, Any] | None = None, *,
                 timeout: float | None = None, actor: str | None = None) -> dict[str, Any]:
         """Send one request and return the whole response object (no error raised for
-        ``success: false``). Raises DaemonError/TimeoutError_ for transport failures."""
+        ``success: false``). Raises DaemonError/DeadlineExceeded for transport failures."""
         deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
         rid = f"{os.getpid()}-{next(self._ids)}"
         req: dict[str, Any] = {"operation": operation, "args": args or {}, "request_id": rid}
@@ -168,13 +165,13 @@ class Client:
             left = deadline - time.monotonic()
             if left <= 0:
                 self.close()
-                raise TimeoutError_("timed out sending the request to the daemon")
+                raise DeadlineExceeded("timed out sending the request to the daemon")
             self._sock.settimeout(left)
             try:
                 n = self._sock.send(view)
             except TimeoutError:
                 self.close()
-                raise TimeoutError_("timed out sending the request to the daemon") from None
+                raise DeadlineExceeded("timed out sending the request to the daemon") from None
             view = view[n:]
 
     def _recv_line(self, deadline: float) -> bytes:
@@ -187,14 +184,14 @@ class Client:
             left = deadline - time.monotonic()
             if left <= 0:
                 self.close()
-                raise TimeoutError_("timed out waiting for the daemon's answer",
+                raise DeadlineExceeded("timed out waiting for the daemon's answer",
                                     "the request may still complete; raise --timeout / BD_TIMEOUT")
             self._sock.settimeout(left)
             try:
                 chunk = self._sock.recv(1 << 20)
             except TimeoutError:
                 self.close()
-                raise TimeoutError_("timed out waiting for the daemon's answer",
+                raise DeadlineExceeded("timed out waiting for the daemon's answer",
                                     "the request may still complete; raise --timeout / BD_TIMEOUT") from None
             except OSError as e:
                 self.close()

@@ -1,20 +1,15 @@
-"""Bodies of ``bd hooks install|uninstall|status|run``, ``bd doctor`` and init's hook step.
-
-Kept apart from ``commands`` (which re-exports these names for the fast path). Imports
-nothing heavy at module level: ``commands`` imports this module on every ``bd`` start.
-"""
+"""Git commands: sync, the merge driver, hooks, doctor (and bd init's hook step)."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from . import render as r
-
-
-def _emit(data: Any) -> None:
-    from .commands import emit
-    emit(None, data)  # type: ignore[arg-type]
+from ...errors import BdError
+from .. import render as r
+from ..decl import Arg, Opt, command
+from ..runtime import Globals, emit
 
 
 def _rel(p: str | Path, top: Path) -> str:
@@ -46,13 +41,63 @@ def _print_install(res: dict[str, Any], top: Path) -> None:
         r.out(f"  {r.yellow('!')} {w}")
 
 
-def hooks_install(g: Any) -> int:
-    """``bd hooks install``: install (or update) bd's hooks, chaining existing ones."""
-    from ..githooks import install as h
+@command("sync", examples=["bd sync", "bd sync --dry-run", 'bd sync -m "triage" --no-push'])
+
+
+def sync(g: Globals,
+         message: Annotated[str | None, Opt("-m", "--message", help="Message of the export commit "
+                                                                  "(default: bd sync: N issues changed).")] = None,
+         dry_run: Annotated[bool, Opt("--dry-run", help="Show what would happen; change and fetch nothing.")] = False,
+         no_push: Annotated[bool, Opt("--no-push", help="Do not push.")] = False,
+         no_pull: Annotated[bool, Opt("--no-pull", help="Do not fetch or merge the upstream.")] = False) -> int:
+    """Sync issues through git: export, commit, pull (merged per issue), import, push."""
+    from ...gitsync.sync import sync as run_sync
+    from ...workspace import actor, find
+    ws = find(g.db)
+    progress = (lambda s: None) if g.json else (lambda s: r.out(f"→ {s}"))
+    report = run_sync(ws, message=message, dry_run=dry_run, pull=not no_pull, push=not no_push,
+                      actor=actor(g.actor), progress=progress)
+    if g.json:
+        emit(report)
+    elif dry_run:
+        r.out(f"{r.green('✓')} Dry run complete: nothing was changed")
+    else:
+        r.out(f"{r.green('✓')} Sync complete")
+    return 0
+
+
+@command("merge-driver", hidden=True, examples=["git config merge.beads.driver 'bd merge-driver %O %A %B %P'"])
+
+
+def merge_driver(g: Globals, base: Annotated[str, Arg(help="%O: the merge base's version.")],
+                 ours: Annotated[str, Arg(help="%A: ours; the result is written here.")],
+                 theirs: Annotated[str, Arg(help="%B: theirs.")],
+                 path: Annotated[str | None, Arg(help="%P: the path in the repository.")] = None) -> int:
+    """git merge driver for .beads/issues.jsonl: merge per issue (needs no database)."""
+    from ...gitsync.sync import merge_files
+    name = path or ours
+    try:
+        res = merge_files(base, ours, theirs)
+    except BdError as e:
+        sys.stderr.write(f"bd merge-driver: cannot merge {name}: {e}; leaving the conflict to git\n")
+        return 1
+    for side, mapping in (("local", res.renumbered_ours), ("incoming", res.renumbered_theirs)):
+        if mapping:
+            pairs = ", ".join(f"{a} -> {b}" for a, b in mapping.items())
+            sys.stderr.write(f"bd merge-driver: {name}: renumbered {side} issue(s) that collided: {pairs}\n")
+    return 0
+
+
+@command("hooks install", examples=["bd hooks install"])
+
+
+def hooks_install(g: Globals) -> int:
+    """Install bd's git hooks (respects core.hooksPath; an existing hook is chained, run first)."""
+    from ...githooks import install as h
     repo = h.find_repo()
     res = h.install(repo)
     if g.json:
-        _emit(res)
+        emit(res)
     else:
         _print_install(res, repo.top)
         if not (repo.top / ".beads").is_dir():
@@ -60,13 +105,16 @@ def hooks_install(g: Any) -> int:
     return 0 if res["ok"] else 1
 
 
-def hooks_uninstall(g: Any) -> int:
-    """``bd hooks uninstall``: remove bd's hooks and put back the ones they chained."""
-    from ..githooks import install as h
+@command("hooks uninstall", examples=["bd hooks uninstall"])
+
+
+def hooks_uninstall(g: Globals) -> int:
+    """Remove bd's git hooks and put back the hooks they chained."""
+    from ...githooks import install as h
     repo = h.find_repo()
     res = h.uninstall(repo)
     if g.json:
-        _emit(res)
+        emit(res)
         return 0 if res["ok"] else 1
     where = _rel(res["hooks_dir"], repo.top)
     removed = [n for n in res["removed"] if n in h.HOOK_NAMES]
@@ -86,13 +134,16 @@ def hooks_uninstall(g: Any) -> int:
 _STATE_MARK = {"installed": "✓", "shared": "✓", "outdated": "!", "tracked": "!", "foreign": "✗", "missing": "✗"}
 
 
-def hooks_status(g: Any) -> int:
-    """``bd hooks status``: what is installed where, and what it chains."""
-    from ..githooks import install as h
+@command("hooks status", examples=["bd hooks status --json"])
+
+
+def hooks_status(g: Globals) -> int:
+    """Show which of bd's git hooks are installed, where, and what they chain."""
+    from ...githooks import install as h
     repo = h.find_repo()
     st = h.status(repo)
     if g.json:
-        _emit(st)
+        emit(st)
         return 0
     where = _rel(st["hooks_dir"], repo.top)
     extra = f" (core.hooksPath = {st['core_hooks_path']})" if st["core_hooks_path"] else ""
@@ -117,9 +168,14 @@ def hooks_status(g: Any) -> int:
     return 0
 
 
-def hooks_run(g: Any, hook: str, args: list[str] | None) -> int:
-    """``bd hooks run HOOK [ARGS...]``: what the installed hook runs (for shared hooks)."""
-    from ..githooks.run import run
+@command("hooks run", passthrough=True, examples=['bd hooks run pre-commit "$@"   # from a shared hook script'])
+
+
+def hooks_run(g: Globals, hook: Annotated[str, Arg(help="pre-commit, post-merge, post-checkout, post-rewrite or "
+                                                        "pre-push.")],
+              args: Annotated[list[str] | None, Arg(help="The arguments git gave the hook.")] = None) -> int:
+    """Run bd's part of a git hook (what the installed hooks run; for shared hook scripts)."""
+    from ...githooks.run import run
     return run(hook, list(args or []))
 
 
@@ -129,8 +185,8 @@ def init_hooks(res: dict[str, Any], hooks: bool | None, quiet: bool) -> dict[str
     want = hooks if hooks is not None else not quiet
     if not want:
         return None
-    from ..githooks import install as h
-    from ..errors import GitError
+    from ...githooks import install as h
+    from ...errors import GitError
     root = Path(res["database"]).parent.parent
     try:
         repo = h.find_repo(root)
@@ -162,12 +218,15 @@ def print_init_hooks(hk: dict[str, Any] | None, root: Path) -> None:
 _DOC_MARK = {"ok": ("✓", r.green), "warn": ("!", r.yellow), "error": ("✗", r.red)}
 
 
-def doctor(g: Any, fix: bool) -> int:
-    """``bd doctor [--fix]``: check the workspace and explain; --fix repairs what is safe."""
-    from .. import doctor as d
+@command("doctor", examples=["bd doctor", "bd doctor --fix", "bd doctor --json"])
+
+
+def doctor(g: Globals, fix: Annotated[bool, Opt("--fix", help="Repair what is safe to repair.")] = False) -> int:
+    """Check the workspace: daemon, git hooks, JSONL sync, .gitignore, merge state; explain fixes."""
+    from ... import doctor as d
     res = d.run(db=g.db, fix=fix)
     if g.json:
-        _emit(res)
+        emit(res)
         return 0 if res["ok"] else 1
     r.out(f"bd doctor: {res['workspace'] or os.getcwd()}")
     width = max(len(c["name"]) for c in res["checks"])
