@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import git, run_bd
+from testing import git, run_bd
 
 from bdgit.githooks import install as hooks, scripts
 from bdgit.workspace import statefile

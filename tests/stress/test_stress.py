@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_bd, wait_for
+from testing import run_bd, wait_for
 
 from bdgit.daemon import lifecycle as d
 from bdgit.workspace import find

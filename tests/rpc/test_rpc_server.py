@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import run_bd, wait_for
+from testing import run_bd, wait_for
 
 from bdgit.rpc.client import Client
 

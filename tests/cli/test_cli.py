@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_bd
+from testing import run_bd
 
 Bd = Any
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import run_bd, wait_for
+from testing import run_bd, wait_for
 
 from bdgit.daemon import lifecycle as d
 from bdgit.workspace import find

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DATA_DIR, bd_runner, run_bd
+from testing import DATA_DIR, REPO_ROOT, bd_runner, run_bd
 
 Bd = Callable[..., tuple[int, str, str]]
 
@@ -146,7 +146,7 @@ def pair(bd: Bd) -> tuple[str, str]:
 
 # --- version and text commands ---------------------------------------------------------------
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = REPO_ROOT
 
 
 def test_version_check(tmp_path: Path) -> None:

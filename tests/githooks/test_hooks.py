@@ -13,13 +13,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import git, run_bd, wait_for
+from testing import REPO_ROOT, git, run_bd, wait_for
 
 from bdgit.githooks import install as hooks, scripts
 from bdgit.workspace import statefile
 from bdgit.workspace.initialize import init_workspace
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 
 
 def install(repo: Path, **kw) -> dict:
@@ -747,7 +747,7 @@ def test_pre_push_waits_for_an_auto_committing_daemon(two_clones):
 def test_pre_commit_never_stages_the_jsonl_in_sync_branch_mode(beads_repo):
     """Teams that protect main keep issues on a sync branch: the user's commits stay clean."""
     import subprocess as sp
-    from conftest import git, run_bd
+    from testing import git, run_bd
     run_bd("hooks", "install", check=True)
     run_bd("config", "set", "sync.branch", "beads-sync", check=True)
     git(beads_repo, "add", "-A")

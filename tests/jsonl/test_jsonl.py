@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DATA_DIR
+from testing import DATA_DIR
 
 from bdgit import jsonl, ops
 from bdgit.errors import CollisionError, ImportFormatError

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_bd, wait_for
+from testing import REPO_ROOT, run_bd, wait_for
 
 from bdgit.workspace import statefile
 from bdgit.workspace import find
@@ -136,7 +136,7 @@ def test_state_is_a_light_import():
             "bad = [m for m in ('dataclasses', 'sqlite3', 'typer', 'click', 'pygit2', 'filelock') if m in sys.modules]; "
             "print(','.join(bad))")
     out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parent.parent).stdout.strip()
+                         cwd=REPO_ROOT).stdout.strip()
     assert out == ""
 
 

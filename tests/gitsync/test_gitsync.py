@@ -18,7 +18,7 @@ from bdgit.gitsync.repo import checked_out_elsewhere, open_repo
 from bdgit.jsonl.merge import merge
 from bdgit.workspace import find
 
-from conftest import git
+from testing import git
 
 LINE = '{"id":"t-%d","title":"%s","description":"","status":"open","priority":2,"issue_type":"task",' \
        '"created_at":"2025-01-01T00:00:0%d.000001Z","updated_at":"%s"}'
@@ -355,7 +355,7 @@ def test_merge_refuses_conflict_markers() -> None:
 
 
 def test_merge_driver_cli(tmp_path: Path) -> None:
-    from conftest import run_bd
+    from testing import run_bd
     o, a, b = tmp_path / "o", tmp_path / "a", tmp_path / "b"
     o.write_text(line(1, "a") + "\n")
     a.write_text(line(1, "a") + "\n" + line(2, "mine") + "\n")

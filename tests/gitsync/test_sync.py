@@ -17,7 +17,7 @@ from bdgit.store import Store
 from bdgit.gitsync.sync import sync
 from bdgit.workspace import Workspace, find
 
-from conftest import git, run_bd
+from testing import git, run_bd
 
 
 def _setup_git(path: Path) -> None:

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import run_bd
+from testing import run_bd
 
 WORKERS = 4
 PER_WORKER = 25

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import git, run_bd, wait_for
+from testing import git, run_bd, wait_for
 
 from bdgit.daemon import lifecycle as d
 from bdgit.rpc.client import Client
