@@ -121,6 +121,8 @@ def start(ws: Workspace, options: dict[str, Any] | None = None, *, wait: float =
         cmd.append("--auto-commit")
     if opts.get("auto_push"):
         cmd.append("--auto-push")
+    if opts.get("commit_interval") is not None:
+        cmd += ["--commit-interval", str(opts["commit_interval"])]
     log_size = log_path(ws).stat().st_size if log_path(ws).exists() else 0
     from ..gitsync.env import git_env
     env = git_env(keep_repo=False)  # the daemon addresses the repository by its work tree

@@ -1,6 +1,8 @@
 """Writing the JSONL: canonical lines, atomic writes, incremental flush, change detection."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import json
 import os
 from pathlib import Path
@@ -78,12 +80,17 @@ def fingerprint(path: Path) -> str | None:
     return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
 
 
-def flush(store: Store, path: Path, *, full: bool = False) -> dict[str, Any]:
+def flush(store: Store, path: Path, *, full: bool = False,
+          before_replace: Callable[[Path], None] | None = None) -> dict[str, Any]:
     """Bring the workspace JSONL up to date with the database (auto-flush / export).
 
     Precondition: the caller holds the workspace write lock, and has absorbed the file first
     (``needs_import`` is false); otherwise this raises, so that an export never overwrites
     newer lines it has not read. Incremental unless ``full``: only dirty issues' lines change.
+    ``before_replace(new)``: called with the new content written beside the JSONL
+    (``.<name>.tmp.commit``) before it replaces the JSONL (the daemon commits it first, so that
+    the file in the work tree changes only with its commit); an exception from it aborts the
+    flush: nothing changes, the exception propagates.
     """
     path = Path(path)
     with store.tx():
@@ -113,7 +120,17 @@ def flush(store: Store, path: Path, *, full: bool = False) -> dict[str, Any]:
                     lines[i] = new
             store.set_jsonl_state((i, line_hash(fresh[i]) if i in fresh else None) for i in dirty)
         text = render(lines)
-        atomic_write(path, text)
+        if before_replace is None:
+            atomic_write(path, text)
+        else:
+            beside = path.with_name(f".{path.name}.tmp.commit")
+            atomic_write(beside, text)
+            try:
+                before_replace(beside)
+                os.replace(beside, path)
+            except BaseException:
+                beside.unlink(missing_ok=True)
+                raise
         store.clear_dirty(dirty)
         store.set_meta("jsonl_sha256", _sha256(text.encode()))
         store.set_meta("jsonl_fingerprint", fingerprint(path) or "")
