@@ -109,6 +109,34 @@ class GitError(BdError):
     kind = "git"
 
 
+class UnsafePathError(BdError):
+    """A file or directory bd would use is not safe to use: a symbolic link, a hard link, a FIFO
+    or device where a file belongs, another user's, or writable by other users. Nothing was
+    read or written through it. ``path`` names it."""
+
+    kind = "unsafe_path"
+
+    def __init__(self, path: str, problem: str, hint: str | None = None) -> None:
+        super().__init__(f"{path} {problem}", hint)
+        self.path = path
+
+
+class StorageError(BdError):
+    """The disk refused a write or a read (full, read-only, I/O error, permissions)."""
+
+    kind = "storage"
+
+
+class NotExportedError(BdError):
+    """A write was committed to the database, but the JSONL could not be updated.
+
+    Not a failure of the write: the change is saved and the JSONL catches up with the next
+    successful flush. A distinct exit code tells scripts not to retry the write."""
+
+    kind = "not_exported"
+    exit_code = 4
+
+
 def error_from_kind(kind: str | None, message: str) -> BdError:
     """Rebuild a core error from the ``kind`` a daemon sent back, for the same exit codes."""
     for cls in _ALL:
@@ -122,4 +150,5 @@ def error_from_kind(kind: str | None, message: str) -> BdError:
 _ALL: tuple[type[BdError], ...] = (
     UsageError, ValidationError, NotFoundError, ConflictError, CycleError, NoDatabaseError,
     LockTimeoutError, ImportFormatError, CollisionError, DaemonError, TimeoutError_, GitError,
+    UnsafePathError, StorageError, NotExportedError,
 )
