@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import sys
 import subprocess
 import tempfile
 import traceback
@@ -132,3 +133,36 @@ def fill(directory: Path, name: str = "filler") -> Path:
 def temp_files(directory: Path) -> list[str]:
     """Names of bd temp files (``.<name>.tmp.<pid>...``) in ``directory``."""
     return sorted(n for n in os.listdir(directory) if ".tmp." in n)
+
+
+BD = [sys.executable, "-m", "bdgit"]
+
+
+def bd(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 60,
+       umask: int = -1, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real ``bd`` in a subprocess; returns the completed process (never raises for
+    a non-zero exit)."""
+    full = dict(os.environ)
+    full.update(env or {})
+    return subprocess.run([*BD, *args], cwd=cwd, env=full, text=True, capture_output=True, timeout=timeout,
+                          umask=umask, input=input)
+
+
+def clean_exit(p: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    """``p`` printed no traceback (returned for chaining)."""
+    assert "Traceback" not in p.stderr and "Traceback" not in p.stdout, p.stderr
+    return p
+
+
+def ok(p: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert p.returncode == 0, f"exit {p.returncode}\n{p.stdout}\n{p.stderr}"
+    return clean_exit(p)
+
+
+def refused(p: subprocess.CompletedProcess[str], *words: str) -> subprocess.CompletedProcess[str]:
+    """``p`` failed cleanly, and its error mentions every one of ``words``."""
+    assert p.returncode != 0, f"expected a refusal\n{p.stdout}\n{p.stderr}"
+    clean_exit(p)
+    for w in words:
+        assert w in p.stderr, f"{w!r} not in: {p.stderr}"
+    return p
