@@ -207,6 +207,16 @@ def lstat_file(path: str | os.PathLike[str]) -> os.stat_result | None:
     return st
 
 
+def check_sqlite_files(db_path: str | os.PathLike[str]) -> None:
+    """The database and the files SQLite keeps beside it (``-wal``, ``-shm``, ``-journal``): each
+    absent or a regular file of ours with one link. SQLite opens them by name and follows
+    symbolic links, so a planted ``x.db-wal`` link would have it write elsewhere. Raises
+    UnsafePathError."""
+    p = os.fspath(db_path)
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        lstat_file(p + suffix)
+
+
 def exists(path: str | os.PathLike[str]) -> bool:
     """Whether anything (even a dangling symlink) is at ``path``."""
     return os.path.lexists(path)

@@ -174,17 +174,35 @@ def test_idle_connection_flood_does_not_lock_the_cli_out(daemon: dict, beads_rep
 
 # --- 11. Ctrl-C ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("delay_ms", [0, 5, 10, 20, 30, 45, 60, 80, 120])
-def test_ctrl_c_at_any_moment_prints_one_line(beads_repo: Path, delay_ms: int) -> None:
-    proc = subprocess.Popen([*BD, "list"], cwd=beads_repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+def _interrupt(repo: Path, delay_ms: int, *, held: bool) -> tuple[int, str]:
+    def hold() -> None:  # a parent holding SIGINT back across exec: only bd's own handler takes it
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    proc = subprocess.Popen([*BD, "list"], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=hold if held else None)
     time.sleep(delay_ms / 1000)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=30)
+    return proc.returncode, err
+
+
+@pytest.mark.parametrize("delay_ms", [0, 5, 10, 20, 30, 45, 60, 80, 120])
+def test_ctrl_c_at_any_moment_prints_one_line(beads_repo: Path, delay_ms: int) -> None:
+    code, err = _interrupt(beads_repo, delay_ms, held=True)
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert len(err.strip().splitlines()) <= 1, err
-    if proc.returncode != 0:
-        assert proc.returncode == 130 and err.strip() == "Interrupted", (proc.returncode, err)
+    if code != 0:
+        assert code == 130 and err.strip() == "Interrupted", (code, err)
+
+
+@pytest.mark.parametrize("delay_ms", [0, 10, 20, 40, 60, 90])
+def test_ctrl_c_never_shows_a_traceback_from_bd(beads_repo: Path, delay_ms: int) -> None:
+    """Without a parent holding SIGINT back, the interpreter's own first milliseconds (site,
+    .pth files) run before any bd code can take SIGINT over; from then on, one line."""
+    code, err = _interrupt(beads_repo, delay_ms, held=False)
+    if "Traceback" in err:
+        assert "bdgit" not in err, err
+    else:
+        assert len(err.strip().splitlines()) <= 1, err
 
 
 def test_interrupted_daemon_start_leaves_no_unreported_daemon(beads_repo: Path) -> None:

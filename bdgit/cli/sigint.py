@@ -57,6 +57,13 @@ def install_early() -> None:
     if _signal.getsignal(_signal.SIGINT) is not _signal.default_int_handler:
         return
     _ours = _set(_exit_now)
+    if _ours:
+        # A parent that held SIGINT back while the interpreter started (blocked across exec)
+        # gets it handled now, by the handler above, in one line.
+        try:
+            _signal.pthread_sigmask(_signal.SIG_UNBLOCK, [_signal.SIGINT])
+        except (AttributeError, OSError, ValueError):
+            pass
 
 
 def raising() -> None:

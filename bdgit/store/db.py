@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConflictError, NoDatabaseError, NotFoundError
+from ..errors import ConflictError, NoDatabaseError, NotFoundError, StorageError
 from ..model import dep_to_json, now, ts_micros
 from . import schema
 
@@ -30,6 +30,20 @@ def _dict_factory(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any
     return {d[0]: v for d, v in zip(cursor.description, row)}
 
 
+def _storage_failure(e: sqlite3.Error) -> bool:
+    """Whether SQLite failed because of the disk (full, read-only, I/O), not the SQL."""
+    msg = str(e).lower()
+    return any(w in msg for w in ("disk is full", "readonly", "read-only", "disk i/o error"))
+
+
+def _storage_error(path: Path, e: sqlite3.Error) -> StorageError:
+    if "full" in str(e).lower():
+        return StorageError(f"could not write {path}: the disk is full; nothing was saved",
+                            "free some disk space and run the command again")
+    return StorageError(f"could not write {path}: {e}; nothing was saved",
+                        "check the disk and the file's permissions, then run the command again")
+
+
 class Store:
     """A beads database. Not thread-safe: use one Store per thread.
 
@@ -39,9 +53,16 @@ class Store:
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = False,
                  busy_timeout_ms: int = 30_000) -> None:
+        from .. import safefs
         self.path = Path(path)
-        if not create and not self.path.exists():
+        if not create and not os.path.lexists(self.path):
             raise NoDatabaseError(f"no database at {self.path}", "run 'bd init' in your project first")
+        if create and not os.path.lexists(self.path):
+            # born with the repository's read bits at most (SQLite gives -wal/-shm the same mode)
+            os.close(safefs.open_file(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL,
+                                      safefs.shared_mode(self.path.parent.parent)))
+        # SQLite opens these by name and follows links: check them first (a clone may plant any)
+        safefs.check_sqlite_files(self.path)
         self.conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
                                     timeout=busy_timeout_ms / 1000)
         self.conn.row_factory = _dict_factory
@@ -55,6 +76,8 @@ class Store:
         c.execute("PRAGMA synchronous=NORMAL")
         c.execute("PRAGMA foreign_keys=ON")
         c.execute("PRAGMA temp_store=MEMORY")
+        # a database that came with a clone must not run side-effecting functions from its schema
+        c.execute("PRAGMA trusted_schema=OFF")
         schema.migrate(c)
         self._depth = 0
 
@@ -79,12 +102,27 @@ class Store:
             self._depth = 1
             try:
                 yield c
-            except BaseException:
+            except BaseException as e:
                 self._depth = 0
-                c.execute("ROLLBACK")
+                try:
+                    c.execute("ROLLBACK")
+                except sqlite3.Error:
+                    if not isinstance(e, sqlite3.Error):
+                        raise
+                if isinstance(e, sqlite3.OperationalError) and _storage_failure(e):
+                    raise _storage_error(self.path, e) from None
                 raise
             self._depth = 0
-            c.execute("COMMIT")
+            try:
+                c.execute("COMMIT")
+            except sqlite3.OperationalError as e:
+                try:
+                    c.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                if _storage_failure(e):
+                    raise _storage_error(self.path, e) from None
+                raise
         else:
             name = f"sp{self._depth}"
             c.execute(f"SAVEPOINT {name}")
