@@ -21,7 +21,7 @@ import stat
 import sys
 from pathlib import Path
 
-from .. import safefs
+from ..workspace import safefs
 from ..errors import UnsafePathError
 
 POINTER_NAME = "bd.sock.path"
@@ -40,7 +40,7 @@ def prepare_short_dir(sock_path: Path) -> None:
     Raises UnsafePathError when either exists but is not ours or is open to others."""
     base = sock_path.parent.parent
     if base.name != short_dir_name():
-        raise UnsafePathError(str(sock_path), f"is not inside a directory named {short_dir_name()}")
+        raise UnsafePathError.at(str(sock_path), f"is not inside a directory named {short_dir_name()}")
     safefs.ensure_dir(base, private=True)
     safefs.ensure_dir(sock_path.parent, private=True)
 
@@ -52,13 +52,13 @@ def _check_target(target: Path, pointer: Path) -> None:
     elif target.name != SOCKET_NAME or target.parent.parent.name != short_dir_name():
         why = f"points outside this user's socket directory ({short_dir_name()}): {target}"
     if why:
-        raise UnsafePathError(str(pointer), f"{why}; bd does not follow it",
+        raise UnsafePathError.at(str(pointer), f"{why}; bd does not follow it",
                               "a daemon of yours rewrites it when it starts; remove the file if no daemon runs")
     try:
         safefs.check_dir(target.parent.parent, private=True)
         safefs.check_dir(target.parent, private=True)
     except FileNotFoundError:
-        raise UnsafePathError(str(pointer), f"names {target}, which does not exist",
+        raise UnsafePathError.at(str(pointer), f"names {target}, which does not exist",
                               "a stale pointer: 'bd daemon start' replaces it") from None
 
 
@@ -85,10 +85,10 @@ def check_socket(path: str | os.PathLike[str]) -> None:
     st = os.lstat(path)
     p = os.fspath(path)
     if stat.S_ISLNK(st.st_mode):
-        raise UnsafePathError(p, "is a symbolic link; bd only dials its own daemon's socket",
+        raise UnsafePathError.at(p, "is a symbolic link; bd only dials its own daemon's socket",
                               "remove it: a daemon of yours creates the real socket when it starts")
     if not stat.S_ISSOCK(st.st_mode):
-        raise UnsafePathError(p, "is not a socket", "remove it: a daemon of yours creates the socket when it starts")
+        raise UnsafePathError.at(p, "is not a socket", "remove it: a daemon of yours creates the socket when it starts")
     safefs.check_owned(p, st)
 
 
@@ -103,7 +103,7 @@ def check_peer(sock: _socket.socket, path: str | os.PathLike[str]) -> None:
     Call it after ``connect`` and before sending anything."""
     theirs = peer_uid(sock)
     if theirs != safefs.uid():
-        raise UnsafePathError(os.fspath(path), f"is served by a process of {safefs._owner(theirs)}, not by "
+        raise UnsafePathError.at(os.fspath(path), f"is served by a process of {safefs._owner(theirs)}, not by "
                               "you; bd sent it nothing", "another user is listening where your daemon "
                               "should; bd works without the daemon meanwhile ('bd daemon start' needs "
                               "the place free)")
