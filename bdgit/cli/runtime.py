@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
@@ -44,8 +43,9 @@ class Globals:
         try:
             return b.call(op, {k: v for k, v in (args or {}).items() if v is not None})
         finally:
-            for note in b.notices:
-                r.err(f"{r.yellow('!')} {note}")
+            from .safetext import clean
+            for note in b.notices:  # notices may quote data (an imported title): cleaned
+                r.err(f"{r.yellow('!')} {clean(note)}")
             b.notices.clear()
 
     def close(self) -> None:
@@ -111,14 +111,10 @@ def csv(values: list[str] | None) -> list[str]:
 
 
 def read_text(path: str) -> str:
-    """The text of ``path`` ('-' is stdin). Raises UsageError when missing or not UTF-8."""
+    """The text of ``path`` ('-' is stdin): a regular file, a pipe or a terminal, read with a
+    bound; a device (``/dev/zero``) or a directory is refused before anything is read. Raises
+    UsageError (missing, not a file, not UTF-8) or ValidationError (too large)."""
+    from ..intake import read_input
     if path == "-":
-        return sys.stdin.read()
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"file not found: {path}") from None
-    except UnicodeDecodeError as e:
-        raise UsageError(f"{path} is not UTF-8 text: {e}") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path} is a directory, not a file") from None
+        sys.stdout.flush()
+    return read_input(path)

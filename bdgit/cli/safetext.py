@@ -41,6 +41,21 @@ def clean(text: str, *, multiline: bool = False) -> str:
     return (_UNSAFE_MULTI if multiline else _UNSAFE_LINE).sub(_escape, text)
 
 
+#: bd's own colours (SGR: ESC [ digits m), which ``clean_output`` leaves alone
+_SGR = re.compile("(\x1b\\[[0-9;]*m)")
+
+
+def clean_output(text: str) -> str:
+    """A line bd is about to print: every control character escaped except newlines, tabs and
+    bd's own colour codes. The safety net under the renderers, which clean data fully first."""
+    if text.isprintable():
+        return text
+    parts = _SGR.split(text)
+    for n in range(0, len(parts), 2):  # even parts are not colour codes
+        parts[n] = clean(parts[n], multiline=True)
+    return "".join(parts)
+
+
 def clean_data(obj: Any, key: str | None = None) -> Any:
     """A copy of ``obj`` (dicts, lists, strings) with every string cleaned; values of
     :data:`MULTILINE_KEYS` keep their newlines. Keys are bd's own and stay as they are."""

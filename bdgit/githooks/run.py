@@ -161,9 +161,11 @@ def partial_commit(env: dict[str, str] | None = None) -> bool:
 
 
 def has_conflict_markers(path: Path) -> bool:
+    from ..errors import UnsafePathError
+    from ..workspace import safefs
     try:
-        data = path.read_bytes()
-    except OSError:
+        data = safefs.read_bytes(path)  # never through a link, never blocking on a FIFO
+    except (OSError, UnsafePathError):
         return False
     return any(data.startswith(m) or b"\n" + m in data for m in (b"<<<<<<< ", b">>>>>>> ", b"=======\n"))
 

@@ -52,6 +52,13 @@ def _row_from(o: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def broken_file_hint(path: Path, line: int | None) -> str:
+    """The ways out of a workspace JSONL that does not parse (both work)."""
+    where = f"line {line} of {path}" if line else str(path)
+    return (f"fix {where} (the next bd command imports it), or run 'bd export --force' to rewrite "
+            "it from the database (the broken file is kept beside it)")
+
+
 class _DryRun(Exception):
     pass
 
@@ -68,7 +75,13 @@ def import_text(store: Store, text: str, *, actor: str, workspace: bool = False,
     issue with other content is an edit, decided newer-wins.
     Raises ImportFormatError (bad input) and CollisionError; either leaves the database as it was.
     """
-    records, warnings = parse(text, strict=strict)
+    try:
+        records, warnings = parse(text, strict=strict)
+    except ImportFormatError as e:
+        if path is None:
+            raise
+        raise ImportFormatError(f"{path}: {e.message}", e.hint or broken_file_hint(path, e.line),
+                                **e.details) from None
     result = ImportResult(warnings=warnings, dry_run=dry_run)
     by_id: dict[str, Record] = {}
     for rec in records:  # duplicates inside the file: identical -> one; same issue -> newer
@@ -88,7 +101,7 @@ def import_text(store: Store, text: str, *, actor: str, workspace: bool = False,
                    skip_existing=skip_existing, strict=strict, dry_run=dry_run, progress=progress)
             if workspace and path is not None:
                 store.replace_jsonl_state({i: r.hash for i, r in by_id.items()})
-                store.set_meta("jsonl_sha256", _sha256(Path(path).read_bytes()))
+                store.set_meta("jsonl_sha256", _sha256(text.encode()))  # what was imported
                 store.set_meta("jsonl_fingerprint", fingerprint(Path(path)) or "")
             if dry_run:
                 raise _DryRun()

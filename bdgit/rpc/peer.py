@@ -23,8 +23,8 @@ from pathlib import Path
 
 from ..workspace import safefs
 from ..errors import UnsafePathError
+from .protocol import POINTER_NAME
 
-POINTER_NAME = "bd.sock.path"
 SOCKET_NAME = "bd.sock"
 #: the pointer holds one path; anything longer is not ours
 _POINTER_LIMIT = 4096
@@ -41,8 +41,15 @@ def prepare_short_dir(sock_path: Path) -> None:
     base = sock_path.parent.parent
     if base.name != short_dir_name():
         raise UnsafePathError.at(str(sock_path), f"is not inside a directory named {short_dir_name()}")
-    safefs.ensure_dir(base, private=True)
-    safefs.ensure_dir(sock_path.parent, private=True)
+    for d in (base, sock_path.parent):
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            pass
+        # ours (else UnsafePathError: another user made it first) and 0700, even if an older
+        # bd or another umask made it more open
+        safefs.make_private(d)
+        safefs.check_dir(d, private=True)
 
 
 def _check_target(target: Path, pointer: Path) -> None:
@@ -59,7 +66,10 @@ def _check_target(target: Path, pointer: Path) -> None:
         safefs.check_dir(target.parent, private=True)
     except FileNotFoundError:
         raise UnsafePathError.at(str(pointer), f"names {target}, which does not exist",
-                              "a stale pointer: 'bd daemon start' replaces it") from None
+                                 "a stale pointer: 'bd daemon start' replaces it") from None
+    except UnsafePathError as e:
+        raise UnsafePathError.at(str(pointer), f"points into {e.message}; bd does not follow it",
+                                 e.hint) from None
 
 
 def find_socket(beads_dir: Path) -> Path:

@@ -17,7 +17,7 @@ PROTOCOL_VERSION = 1
 MAX_LINE = 64 * 1024 * 1024
 #: unix socket paths longer than this (sun_path is 108 bytes on Linux) use a short directory.
 MAX_SOCKET_PATH = 100
-POINTER_NAME = "bd.sock.path"
+POINTER_NAME = "bd.sock.path"  # the same name as peer.POINTER_NAME
 
 
 def encode(obj: dict[str, Any]) -> bytes:
@@ -33,15 +33,13 @@ def socket_path_for(beads_dir: Path) -> Path:
     import hashlib
     import tempfile
     digest = hashlib.sha256(os.fsencode(str(beads_dir.resolve()))).hexdigest()[:16]
-    base = Path(tempfile.gettempdir()) / f"bd-{os.getuid()}"
+    from .peer import short_dir_name
+    base = Path(tempfile.gettempdir()) / short_dir_name()
     return base / digest / "bd.sock"
 
 
 def find_socket(beads_dir: Path) -> Path:
-    """The socket a client should dial: the pointer's target if there is one."""
-    ptr = beads_dir / POINTER_NAME
-    try:
-        target = ptr.read_text().strip()
-    except OSError:
-        return beads_dir / "bd.sock"
-    return Path(target) if target else beads_dir / "bd.sock"
+    """The socket a client should dial: the pointer's target when there is a trustworthy
+    pointer (see ``peer.find_socket``; UnsafePathError for one that is not)."""
+    from .peer import find_socket as trusted
+    return trusted(beads_dir)

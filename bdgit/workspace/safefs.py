@@ -11,9 +11,8 @@ file bd opens in ``.beads/`` (and in the short socket directory) goes through he
 - directories bd creates are 0700 and runtime files 0600 whatever the umask; files that travel
   with the repository (the JSONL) or sit beside it (the database) get at most the repository
   root's read bits, never write bits for others;
-- a replaced file is written to a fresh temp file in the same directory (``O_EXCL``), fsynced
-  and renamed over the old one; the temp file is removed on any failure, and temp files of
-  dead processes are removed by :func:`clean_stale_temps`.
+- a replaced file is written by ``files.atomic_write`` (a fresh ``O_EXCL`` temp file, fsync,
+  rename); temp files of dead processes are removed by :func:`clean_stale_temps`.
 
 Anything unsafe raises :class:`~bdgit.errors.UnsafePathError` naming the path and what is
 wrong; nothing is read or written through it. Ordinary I/O failures (a full disk) stay
@@ -253,53 +252,11 @@ def read_text(path: str | os.PathLike[str], *, limit: int | None = None) -> str:
 _tmp_seq = 0
 
 
-def _tmp_name(name: str) -> str:
+def tmp_name(name: str) -> str:
+    """A fresh temp name for replacing ``name``: ``.<name>.tmp.<pid>.<n>``."""
     global _tmp_seq
     _tmp_seq += 1
     return f".{name}.tmp.{os.getpid()}.{_tmp_seq}"
-
-
-def atomic_write(path: str | os.PathLike[str], data: bytes | str, *, mode: int = PRIVATE_FILE,
-                 check_target: bool = True) -> None:
-    """Replace ``path`` with ``data``: a fresh temp file beside it (``O_EXCL``, never through a
-    planted link), written, fsynced, given ``mode``, renamed over ``path``; then the directory
-    is fsynced. The temp file is removed on any failure (a full disk leaves nothing behind).
-
-    ``check_target``: refuse (UnsafePathError) when ``path`` exists as anything but a regular
-    file of ours (a file in ``.beads/``); False for a target the user named (``bd export -o``).
-    Raises OSError when the disk refuses the write."""
-    p = os.fspath(path)
-    if check_target:
-        lstat_file(p)
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    parent, name = os.path.split(p)
-    for attempt in range(100):  # a name planted in advance (even as a link) is skipped, never opened
-        tmp = os.path.join(parent, _tmp_name(name))
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _SAFE, mode)
-            break
-        except FileExistsError:
-            if attempt == 99:
-                raise
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-            os.fchmod(fd, mode)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(parent or ".")
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:

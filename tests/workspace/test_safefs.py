@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bdgit.workspace import safefs
+from bdgit.workspace.files import atomic_write
 from bdgit.errors import LockTimeoutError, UnsafePathError
 
 from testing.hostile import as_user, fill, other_user, shared_dir, small_tmpfs, temp_files
@@ -43,7 +44,7 @@ def test_symlink_is_refused_for_read_write_and_lock(beads: Path, outside: Path) 
     with pytest.raises(UnsafePathError, match="symbolic link"):
         safefs.FileLock(beads / "bd.lock", timeout=1).acquire()
     with pytest.raises(UnsafePathError, match="symbolic link"):
-        safefs.atomic_write(beads / "issues.jsonl", "x\n")
+        atomic_write(beads / "issues.jsonl", "x\n", mode=0o600, exact_mode=True, check_target=True)
     with pytest.raises(UnsafePathError, match="symbolic link"):
         safefs.lstat_file(beads / "daemon.log")
     assert outside.read_text() == "do not touch\n"
@@ -100,8 +101,8 @@ def test_modes_whatever_the_umask(tmp_path: Path) -> None:
         assert safefs.ensure_dir(d)
         fd = safefs.open_file(d / "bd.lock", os.O_RDWR | os.O_CREAT)
         os.close(fd)
-        safefs.atomic_write(d / "daemon.json", "{}\n")
-        safefs.atomic_write(d / "issues.jsonl", "", mode=safefs.shared_mode(tmp_path))
+        atomic_write(d / "daemon.json", "{}\n", mode=0o600, exact_mode=True, check_target=True)
+        atomic_write(d / "issues.jsonl", "", mode=safefs.shared_mode(tmp_path), exact_mode=True, check_target=True)
     finally:
         os.umask(old)
     assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
@@ -168,8 +169,8 @@ def test_another_users_directory_is_refused() -> None:
 
 def test_atomic_write_replaces_and_leaves_no_temp(beads: Path) -> None:
     target = beads / "issues.jsonl"
-    safefs.atomic_write(target, "one\n")
-    safefs.atomic_write(target, b"two\n")
+    atomic_write(target, "one\n", mode=0o600, exact_mode=True, check_target=True)
+    atomic_write(target, b"two\n", mode=0o600, exact_mode=True, check_target=True)
     assert target.read_text() == "two\n"
     assert temp_files(beads) == []
 
@@ -179,7 +180,7 @@ def test_atomic_write_skips_planted_temp_names(beads: Path, outside: Path) -> No
     pid = os.getpid()
     for n in range(safefs._tmp_seq + 1, safefs._tmp_seq + 6):
         (beads / f".issues.jsonl.tmp.{pid}.{n}").symlink_to(outside)
-    safefs.atomic_write(beads / "issues.jsonl", "mine\n")
+    atomic_write(beads / "issues.jsonl", "mine\n", mode=0o600, exact_mode=True, check_target=True)
     assert outside.read_text() == "do not touch\n"
     assert (beads / "issues.jsonl").read_text() == "mine\n"
 
@@ -189,10 +190,10 @@ def test_atomic_write_on_a_full_disk_removes_its_temp() -> None:
         d = mnt / ".beads"
         safefs.ensure_dir(d)
         target = d / "issues.jsonl"
-        safefs.atomic_write(target, "old\n")
+        atomic_write(target, "old\n", mode=0o600, exact_mode=True, check_target=True)
         fill(mnt)
         with pytest.raises(OSError) as e:
-            safefs.atomic_write(target, "x" * 200_000)
+            atomic_write(target, "x" * 200_000, mode=0o600, exact_mode=True, check_target=True)
         assert e.value.errno == errno.ENOSPC
         assert temp_files(d) == []
         assert target.read_text() == "old\n"
