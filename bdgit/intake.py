@@ -135,7 +135,15 @@ def read_input(path: str, limit: int | None = None) -> str:
     limit = max_input() if limit is None else limit
     name = "standard input" if path == "-" else path
     if path == "-":
-        fd = 0
+        import sys
+        try:
+            fd = sys.stdin.fileno()
+        except (AttributeError, OSError, ValueError):  # stdin replaced by a text stream (in-process use)
+            text = sys.stdin.read(limit + 1)
+            if len(text.encode("utf-8", "surrogateescape")) > limit:
+                raise ValidationError(f"{name} holds more than {limit} bytes; bd imports at most that",
+                                      "split the input, or raise BD_MAX_INPUT_BYTES") from None
+            return text
     else:
         try:
             st = os.stat(path)
@@ -173,7 +181,7 @@ def read_input(path: str, limit: int | None = None) -> str:
                                       "split the input, or raise BD_MAX_INPUT_BYTES")
             chunks.append(chunk)
     finally:
-        if fd != 0:
+        if path != "-":
             os.close(fd)
     data = b"".join(chunks)
     try:

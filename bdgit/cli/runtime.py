@@ -115,6 +115,4 @@ def read_text(path: str) -> str:
     bound; a device (``/dev/zero``) or a directory is refused before anything is read. Raises
     UsageError (missing, not a file, not UTF-8) or ValidationError (too large)."""
     from ..intake import read_input
-    if path == "-":
-        sys.stdout.flush()
     return read_input(path)

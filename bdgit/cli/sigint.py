@@ -36,8 +36,12 @@ def _exit_quietly(signum: int, frame: Any) -> None:
 
 
 def _is_bd_process() -> bool:
-    argv0 = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    return argv0 in ("bd", "__main__.py")
+    """The console script ``bd``, ``python -m bdgit...`` (argv[0] is "-m" while the package
+    imports), or bdgit's own ``__main__.py``; never another program that imports bdgit."""
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if argv0 == "-m" or os.path.basename(argv0) == "bd":
+        return True
+    return os.path.basename(argv0) == "__main__.py" and os.path.basename(os.path.dirname(argv0)) == "bdgit"
 
 
 def _set(handler: Any) -> bool:

@@ -17,12 +17,12 @@ When neither side's issue is in the base, ours (the local one) is renumbered.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ImportFormatError
+from ..intake import loads
 from .files import line_hash
 from .importer import same_creation
 from ..model import dumps_compact, ts_micros
@@ -65,7 +65,13 @@ class MergeResult:
 
 
 def parse(text: str, side: str = "") -> dict[str, Rec]:
-    """Lines by id. Raises ImportFormatError on conflict markers or a line that is not JSON."""
+    """Lines by id. Raises ImportFormatError on conflict markers, a line that is not JSON, or a
+    record that import would refuse (the same checks as every other way in: IDs, fields, text)."""
+    from .parse import parse as check
+    try:
+        check(text)
+    except ImportFormatError as e:
+        raise ImportFormatError(f"{side} side: {e.message}" if side else e.message, e.hint, **e.details) from None
     out: dict[str, Rec] = {}
     for n, raw in enumerate(text.splitlines(), start=1):
         line = raw.rstrip("\r")
@@ -74,9 +80,9 @@ def parse(text: str, side: str = "") -> dict[str, Rec]:
         if line.startswith(("<<<<<<<", ">>>>>>>", "|||||||")) or line == "=======":
             raise ImportFormatError.at(n, f"{side} side has git conflict markers")
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ImportFormatError.at(n, f"{side} side: invalid JSON: {e.msg}") from None
+            obj = loads(line)
+        except ValueError as e:
+            raise ImportFormatError.at(n, f"{side} side: invalid JSON: {e}") from None
         if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
             raise ImportFormatError.at(n, f"{side} side: a line without a string 'id'")
         prev = out.get(obj["id"])
