@@ -18,8 +18,12 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from .runtime import Globals
+
+if TYPE_CHECKING:
+    from ..errors import StorageError
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -36,10 +40,12 @@ def run(argv: list[str]) -> int:
     try:
         from .runtime import split_globals
         g, rest = split_globals(list(argv))
-        code = _fast(g, rest)
-        if code is None:
+        fast = _fast(g, rest)
+        if fast is None:
             from .app import run as run_typer
             code = run_typer(rest, g)
+        else:
+            code = fast
         unexported = getattr(g._backend, "export_error", None)
         if code == 0 and unexported is not None:
             report(unexported, g, wire=False)  # after the command's own output
@@ -64,9 +70,9 @@ def run(argv: list[str]) -> int:
         if g.debug:
             import traceback
             traceback.print_exc()
-        err = storage_error(e)
-        report(err, g)
-        code = err.exit_code
+        failed = storage_error(e)
+        report(failed, g)
+        code = failed.exit_code
         return code
     except Exception as e:
         from ..errors import internal
@@ -104,11 +110,10 @@ def report(e: BaseException, g: Globals, *, wire: bool = True) -> None:
         sys.stderr.write(f"  {clean(e.hint)}\n")
 
 
-def storage_error(e: OSError) -> BaseException:
+def storage_error(e: OSError) -> StorageError:
     """An OSError that reached the boundary (a full disk, permissions) as a core error naming
     the file and the reason, with what to do."""
     import errno as en
-    from ..errors import StorageError
     where = f"{e.filename}: " if e.filename else ""
     if e.errno == en.ENOSPC:
         hint = "free some disk space, then run the command again"
@@ -116,6 +121,7 @@ def storage_error(e: OSError) -> BaseException:
         hint = "check the permissions of the file and its directory (or a read-only disk)"
     else:
         hint = "check the disk, then run the command again"
+    from ..errors import StorageError
     return StorageError(f"{where}{e.strerror or e}", hint, errno=e.errno)
 
 

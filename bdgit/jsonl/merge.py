@@ -67,11 +67,6 @@ class MergeResult:
 def parse(text: str, side: str = "") -> dict[str, Rec]:
     """Lines by id. Raises ImportFormatError on conflict markers, a line that is not JSON, or a
     record that import would refuse (the same checks as every other way in: IDs, fields, text)."""
-    from .parse import parse as check
-    try:
-        check(text)
-    except ImportFormatError as e:
-        raise ImportFormatError(f"{side} side: {e.message}" if side else e.message, e.hint, **e.details) from None
     out: dict[str, Rec] = {}
     for n, raw in enumerate(text.splitlines(), start=1):
         line = raw.rstrip("\r")
@@ -89,6 +84,11 @@ def parse(text: str, side: str = "") -> dict[str, Rec]:
         rec = Rec(line, obj)
         if prev is None or (rec.updated, line_hash(rec.line)) > (prev.updated, line_hash(prev.line)):
             out[obj["id"]] = rec
+    from .parse import parse as check
+    try:
+        check(text)
+    except ImportFormatError as e:
+        raise ImportFormatError(f"{side} side: {e.message}" if side else e.message, e.hint, **e.details) from None
     return out
 
 
