@@ -11,14 +11,13 @@ import fcntl
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from .. import BEADS_COMPAT_VERSION, __version__
+from .. import __version__
 from ..errors import DaemonError
 from ..rpc.protocol import POINTER_NAME, socket_path_for
 from ..workspace import Workspace

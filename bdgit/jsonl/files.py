@@ -10,7 +10,6 @@ from ..model import dumps_compact, issue_to_json
 from ..store import Store
 from ..workspace.files import atomic_write
 
-CONFLICT_MARKERS = ("<<<<<<< ", ">>>>>>> ", "<<<<<<<\n", ">>>>>>>\n")
 
 
 def _sha256(data: bytes) -> str:
@@ -49,7 +48,7 @@ def export_lines(store: Store, ids: list[str] | None = None, status: str | None 
     if ids is not None and len(ids) <= 200:
         # a few issues (incremental flush, import's tie check): per-issue queries, not whole tables
         labels = {i: v for i in ids if (v := store.labels(i))}
-        deps = {i: v for i in ids if (v := store.dep_records(i))}
+        deps = {i: d for i in ids if (d := store.dep_records(i))}
         comments = {i: [{k: cm[k] for k in ("author", "text", "created_at")} for cm in cs]
                     for i in ids if (cs := store.comments(i))}
     else:

@@ -7,6 +7,7 @@ from typing import Any
 from ..errors import ImportFormatError
 from ..model import DEP_TYPES, ISSUE_TYPES, STATUSES, ts_micros
 from .files import line_hash
+from .markers import is_marker
 
 # --- parsing -------------------------------------------------------------------------------
 
@@ -52,7 +53,7 @@ def parse(text: str, *, strict: bool = False) -> tuple[list[Record], list[str]]:
         line = raw.rstrip("\r")
         if not line.strip():
             continue
-        if line.startswith(("<<<<<<<", ">>>>>>>", "|||||||")) or line == "=======":
+        if is_marker(line):
             raise ImportFormatError.at(n, "git conflict marker: the file is in the middle of a merge",
                                        "resolve the merge of .beads/issues.jsonl first (keep both sides' lines)")
         try:
