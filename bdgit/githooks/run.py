@@ -55,8 +55,8 @@ def run(hook: str, args: list[str], *, cwd: str | os.PathLike[str] | None = None
     top = _top(Path(cwd or os.getcwd()))
     if top is None:
         return 0
-    from ..workspace import Workspace, _db_in
-    db = _db_in(top / ".beads")
+    from ..workspace import Workspace, db_in
+    db = db_in(top / ".beads")
     if db is None:
         return 0
     ws = Workspace(db)

@@ -12,7 +12,7 @@ from ..workspace.files import atomic_write
 
 
 
-def _sha256(data: bytes) -> str:
+def sha256(data: bytes) -> str:
     # hashlib is imported on first use: loading OpenSSL costs ~3 ms, and most direct-mode
     # commands never hash anything (needs_import only hashes when the file's stat changed).
     import hashlib
@@ -20,7 +20,7 @@ def _sha256(data: bytes) -> str:
 
 
 def line_hash(line: str) -> str:
-    return _sha256(line.encode())[:32]
+    return sha256(line.encode())[:32]
 
 
 # --- export --------------------------------------------------------------------------------
@@ -114,7 +114,7 @@ def flush(store: Store, path: Path, *, full: bool = False) -> dict[str, Any]:
         text = render(lines)
         atomic_write(path, text)
         store.clear_dirty(dirty)
-        store.set_meta("jsonl_sha256", _sha256(text.encode()))
+        store.set_meta("jsonl_sha256", sha256(text.encode()))
         store.set_meta("jsonl_fingerprint", fingerprint(path) or "")
     return {"written": True, "changed": len(changed), "issues": len(lines)}
 
@@ -146,7 +146,7 @@ def needs_import(store: Store, path: Path, *, update: bool = True) -> bool:
         return False
     if fp == store.get_meta("jsonl_fingerprint"):
         return False
-    digest = _sha256(Path(path).read_bytes())
+    digest = sha256(Path(path).read_bytes())
     if digest == store.get_meta("jsonl_sha256"):
         if not update:
             return False
