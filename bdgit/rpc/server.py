@@ -468,7 +468,13 @@ class Server:
             wrote = False
         self.stats["groups"] += 1
         self.stats["writes"] += len(live)
-        if wrote:
+        flushed = any(job.op == "flush" and (job.response or {}).get("success") for job in live)
+        if wrote and flushed and store.dirty_count() == 0:
+            # An explicit flush (the pre-commit hook's) left nothing unexported: say so now, so
+            # that the hook's stamp of bd.state is a clean state and the next write changes it.
+            if self.state is not None:
+                self.state.mark_exported()
+        elif wrote:
             # The hint only has to say "something is not exported yet": one bump per flush
             # interval is enough (a mapped read is cheap; a bump takes the file's lock).
             if self.state is not None and not self.state.get().dirty:
