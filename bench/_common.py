@@ -29,7 +29,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, UTC
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ _LABELS = ("backend", "frontend", "cli", "daemon", "sync", "docs", "perf", "secu
            "tests", "infra", "db", "good-first-issue", "needs-triage", "p0-incident", "tech-debt",
            "windows", "macos", "linux")
 _ASSIGNEES = ("alice", "bob", "carol", "dave", "erin", "mallory", "agent-1", "agent-2", "agent-3")
-_ZONES = (timezone(timedelta(hours=-7)), timezone(timedelta(hours=-8)), timezone.utc,
+_ZONES = (timezone(timedelta(hours=-7)), timezone(timedelta(hours=-8)), UTC,
           timezone(timedelta(hours=1)), timezone(timedelta(hours=5, minutes=30)))
 _VERBS = ("Fix", "Add", "Refactor", "Document", "Investigate", "Speed up", "Remove", "Support",
           "Test", "Harden")
@@ -94,7 +94,7 @@ def generate_issues(n: int, seed: int = 42, prefix: str = PREFIX) -> list[dict[s
     several zones; closed issues carry closed_at.
     """
     rng = random.Random(seed)
-    base = datetime(2025, 9, 1, 12, 0, tzinfo=timezone.utc)
+    base = datetime(2025, 9, 1, 12, 0, tzinfo=UTC)
     epics: list[int] = []
     issues = []
     for k in range(1, n + 1):

@@ -206,7 +206,7 @@ class Server:
             while not self._stop.is_set():
                 try:
                     chunk = conn.recv(1 << 20)
-                except (socket.timeout, OSError):
+                except (TimeoutError, OSError):
                     return
                 if not chunk:
                     return
