@@ -10,14 +10,13 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from .. import BEADS_COMPAT_VERSION, __version__
+from .. import __version__
 from ..errors import DaemonError, UnsafePathError
 from ..rpc.protocol import POINTER_NAME, socket_path_for
 from ..workspace import Workspace, safefs
@@ -50,7 +49,7 @@ def open_log(ws: Workspace) -> int:
     return safefs.open_file(log_path(ws), os.O_WRONLY | os.O_APPEND | os.O_CREAT, safefs.PRIVATE_FILE)
 
 
-def _lock_held(ws: Workspace) -> bool:
+def lock_held(ws: Workspace) -> bool:
     """Whether some process holds the daemon's lifetime lock (i.e. a daemon is alive)."""
     try:
         fd = open_lock(ws)
@@ -90,7 +89,7 @@ def _ping(ws: Workspace, timeout: float = 2.0) -> dict[str, Any] | None:
 
 def status(ws: Workspace) -> dict[str, Any]:
     """What we know about the workspace's daemon (``running`` false when there is none)."""
-    held = _lock_held(ws)
+    held = lock_held(ws)
     st = read_status(ws) or {}
     if not held:
         return {"running": False, "workspace": str(ws.root),
@@ -134,7 +133,7 @@ def start(ws: Workspace, options: dict[str, Any] | None = None, *, wait: float =
     none is left running unreported.
     """
     opts = {**DEFAULTS, **(options or {})}
-    if _lock_held(ws):
+    if lock_held(ws):
         st = _wait_answering(ws, wait)
         st["already_running"] = True
         return st
@@ -237,7 +236,7 @@ def _wait_answering(ws: Workspace, wait: float) -> dict[str, Any]:
     while time.monotonic() < deadline:
         if _ping(ws, timeout=0.5) is not None:
             return status(ws)
-        if not _lock_held(ws):
+        if not lock_held(ws):
             break
         time.sleep(0.02)
     st = status(ws)
@@ -256,8 +255,8 @@ def _log_tail(ws: Workspace, offset: int = 0, lines: int = 5) -> str:
 
 def stop(ws: Workspace, *, wait: float = 10.0) -> dict[str, Any]:
     """Stop the daemon: ask it to shut down (it flushes first), then SIGTERM, then SIGKILL."""
-    if not _lock_held(ws):
-        _cleanup_files(ws)
+    if not lock_held(ws):
+        cleanup_files(ws)
         return {"stopped": False, "running": False, "message": "no daemon is running"}
     st = read_status(ws) or {}
     pid = st.get("pid")
@@ -283,7 +282,7 @@ def stop(ws: Workspace, *, wait: float = 10.0) -> dict[str, Any]:
             return {"stopped": True, "pid": pid}
         _signal(pid, signal.SIGKILL)
         if _wait_released(ws, 5.0):
-            _cleanup_files(ws)
+            cleanup_files(ws)
             return {"stopped": True, "pid": pid, "killed": True}
     raise DaemonError(f"the daemon (pid {pid}) did not stop", f"see {log_path(ws)}")
 
@@ -298,7 +297,7 @@ def _signal(pid: int, sig: int) -> None:
 def _wait_released(ws: Workspace, wait: float) -> bool:
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        if not _lock_held(ws):
+        if not lock_held(ws):
             return True
         time.sleep(0.02)
     return False
@@ -316,7 +315,7 @@ def restart_for_version(ws: Workspace, reason: str) -> None:
     restart(ws)
 
 
-def _cleanup_files(ws: Workspace) -> None:
+def cleanup_files(ws: Workspace) -> None:
     for p in (status_path(ws), ws.beads_dir / POINTER_NAME):
         try:
             p.unlink()

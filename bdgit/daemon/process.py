@@ -17,7 +17,7 @@ from ..rpc import peer
 from ..rpc.protocol import POINTER_NAME, socket_path_for
 from ..workspace import Workspace, safefs
 from ..workspace.files import atomic_write
-from .lifecycle import (DEFAULTS, EXIT_ALREADY_RUNNING, READY_FD_ENV, _cleanup_files, log, open_lock, read_status,
+from .lifecycle import (DEFAULTS, EXIT_ALREADY_RUNNING, READY_FD_ENV, cleanup_files, log, open_lock, read_status,
                         status_path)
 
 EXIT_CANNOT_START = 1
@@ -40,7 +40,7 @@ def run_foreground(ws: Workspace, options: dict[str, Any] | None = None) -> int:
         return EXIT_ALREADY_RUNNING
     try:
         # We hold the lock: any socket/status/state file is left over from a dead daemon.
-        _cleanup_files(ws)
+        cleanup_files(ws)
         safefs.clean_stale_temps(ws.beads_dir)  # temp files of a crash or a full disk
         try:
             sock, sock_path = _bind(ws)
@@ -168,7 +168,7 @@ def _serve(ws: Workspace, sock: socket.socket, sock_path: Path, opts: dict[str, 
             raise
     except (BdError, OSError) as e:
         sock.close()
-        _cleanup_files(ws)
+        cleanup_files(ws)
         return _cannot_start(ready, e)
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -189,7 +189,7 @@ def _serve(ws: Workspace, sock: socket.socket, sock_path: Path, opts: dict[str, 
         try:
             sock.close()
         finally:
-            _cleanup_files(ws)
+            cleanup_files(ws)
             try:
                 state.update(pid=0)
                 state.close()

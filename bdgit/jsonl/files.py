@@ -12,10 +12,9 @@ from ..store import Store
 from ..workspace import safefs
 from ..workspace.files import atomic_write
 
-CONFLICT_MARKERS = ("<<<<<<< ", ">>>>>>> ", "<<<<<<<\n", ">>>>>>>\n")
 
 
-def _sha256(data: bytes) -> str:
+def sha256(data: bytes) -> str:
     # hashlib is imported on first use: loading OpenSSL costs ~3 ms, and most direct-mode
     # commands never hash anything (needs_import only hashes when the file's stat changed).
     import hashlib
@@ -23,7 +22,7 @@ def _sha256(data: bytes) -> str:
 
 
 def line_hash(line: str) -> str:
-    return _sha256(line.encode())[:32]
+    return sha256(line.encode())[:32]
 
 
 # --- export --------------------------------------------------------------------------------
@@ -51,7 +50,7 @@ def export_lines(store: Store, ids: list[str] | None = None, status: str | None 
     if ids is not None and len(ids) <= 200:
         # a few issues (incremental flush, import's tie check): per-issue queries, not whole tables
         labels = {i: v for i in ids if (v := store.labels(i))}
-        deps = {i: v for i in ids if (v := store.dep_records(i))}
+        deps = {i: d for i in ids if (d := store.dep_records(i))}
         comments = {i: [{k: cm[k] for k in ("author", "text", "created_at")} for cm in cs]
                     for i in ids if (cs := store.comments(i))}
     else:
@@ -171,7 +170,7 @@ def flush(store: Store, path: Path, *, full: bool = False, force: bool = False) 
                                "database and the next write brings the file up to date",
                                path=str(path), errno=e.errno) from None
         store.clear_dirty(dirty)
-        store.set_meta("jsonl_sha256", _sha256(text.encode()))
+        store.set_meta("jsonl_sha256", sha256(text.encode()))
         store.set_meta("jsonl_fingerprint", fingerprint(path) or "")
     out: dict[str, Any] = {"written": True, "changed": len(changed), "issues": len(lines)}
     if moved is not None:
@@ -208,7 +207,7 @@ def needs_import(store: Store, path: Path, *, update: bool = True) -> bool:
         return False
     if fp == store.get_meta("jsonl_fingerprint"):
         return False
-    digest = _sha256(read_bytes(Path(path)))
+    digest = sha256(read_bytes(Path(path)))
     if digest == store.get_meta("jsonl_sha256"):
         if not update:
             return False

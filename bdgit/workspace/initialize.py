@@ -16,7 +16,7 @@ from ..errors import ConflictError
 from ..intake import max_input
 from ..store import Store
 from ..validate import check_prefix
-from . import BEADS_DIRNAME, _db_in, actor as default_actor, safefs
+from . import BEADS_DIRNAME, actor as default_actor, db_in, safefs
 from .files import atomic_write
 
 GITIGNORE = """\
@@ -61,7 +61,7 @@ def init_workspace(cwd: Path, prefix: str | None, *, actor: str | None = None,
     else:
         beads_dir = cwd / BEADS_DIRNAME
         db_path = None  # decided once the prefix is known
-    existing = _db_in(beads_dir)
+    existing = db_in(beads_dir)
     if existing is not None and (db_path is None or existing == db_path):
         raise ConflictError(f"already initialized: {existing}",
                             "use the existing database; 'bd info' shows its details")
