@@ -312,7 +312,7 @@ def _jsonl(ws: Any) -> Check:
         try:
             jsonl.parse(jsonl.read_jsonl(path))
         except ImportFormatError as e:  # a hand-broken line: every bd command refuses it
-            from .jsonl.importer import broken_file_hint
+            from .jsonl.files import broken_file_hint
             msg = e.message if e.message.startswith(str(path)) else f"{rel}: {e.message}"
             return Check("jsonl", ERROR, f"{msg}; every bd command refuses it until it is fixed",
                          e.hint or broken_file_hint(path, e.line), details={"line": e.line})

@@ -93,10 +93,16 @@ def read_jsonl(path: Path) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        from .importer import broken_file_hint
         line = data.count(b"\n", 0, e.start) + 1
         raise ImportFormatError(f"{path}: line {line}: not UTF-8 text", broken_file_hint(path, line),
                                 line=line) from None
+
+
+def broken_file_hint(path: Path, line: int | None) -> str:
+    """The ways out of a workspace JSONL that does not parse (both work)."""
+    where = f"line {line} of {path}" if line else str(path)
+    return (f"fix {where} (the next bd command imports it), or run 'bd export --force' to rewrite "
+            "it from the database (the broken file is kept beside it)")
 
 
 def set_aside(path: Path) -> Path:

@@ -8,7 +8,7 @@ from ..errors import CollisionError, ImportFormatError
 from ..model import DEP_FIELDS, ISSUE_FIELDS, KNOWN_ISSUE_KEYS, dep_to_json, dumps_compact, issue_to_json, now
 from ..store import Store
 from ..store.rename import rename_ids, rewrite_mentions
-from .files import sha256, export_lines, fingerprint, line_hash
+from .files import broken_file_hint, export_lines, fingerprint, line_hash, sha256
 from .parse import Record, unknown_value, parse
 
 class ImportResult:
@@ -50,13 +50,6 @@ def _row_from(o: dict[str, Any]) -> dict[str, Any]:
         row["closed_at"] = row["updated_at"]
     row["extra"] = {k: v for k, v in o.items() if k not in KNOWN_ISSUE_KEYS} or None
     return row
-
-
-def broken_file_hint(path: Path, line: int | None) -> str:
-    """The ways out of a workspace JSONL that does not parse (both work)."""
-    where = f"line {line} of {path}" if line else str(path)
-    return (f"fix {where} (the next bd command imports it), or run 'bd export --force' to rewrite "
-            "it from the database (the broken file is kept beside it)")
 
 
 class _DryRun(Exception):

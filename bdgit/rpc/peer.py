@@ -23,8 +23,8 @@ from pathlib import Path
 
 from ..workspace import safefs
 from ..errors import UnsafePathError
-from .protocol import POINTER_NAME
 
+POINTER_NAME = "bd.sock.path"
 SOCKET_NAME = "bd.sock"
 #: the pointer holds one path; anything longer is not ours
 _POINTER_LIMIT = 4096
