@@ -453,6 +453,14 @@ class Store:
         self.conn.executemany("INSERT INTO jsonl_state(issue_id, line_hash) VALUES(?,?)", items.items())
 
 
+def _no_space(path: Path) -> bool:
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 64 * 1024
+
+
 def storage_failure(e: sqlite3.Error) -> bool:
     """Whether SQLite failed because of the disk (full, read-only, I/O), not the SQL."""
     msg = str(e).lower()
@@ -465,7 +473,7 @@ def database_error(path: Path, e: sqlite3.Error) -> BdError:
     if "locked" in msg or "busy" in msg:
         return LockTimeoutError(f"{path} stayed locked by another process: {msg}",
                                 "wait for the other bd process to finish, then retry")
-    if "full" in msg:
+    if "full" in msg or (storage_failure(e) and _no_space(path)):  # a full disk may say "I/O error"
         return StorageError(f"cannot write {path}: the disk is full; nothing was saved",
                             "free some disk space, then run the command again")
     if storage_failure(e):
