@@ -289,3 +289,37 @@ def test_init_makes_a_cloned_beads_private(git_repo: Path) -> None:
     (git_repo / ".beads").mkdir(mode=0o755)
     ok(bd("init", "--prefix", "test", "--quiet", cwd=git_repo))
     assert _mode(git_repo / ".beads") == 0o700
+
+
+# --- doctor, and what is left behind ----------------------------------------------------------------
+
+def test_doctor_flags_links_special_files_and_tracked_runtime_files(beads_repo: Path, victim: Path) -> None:
+    import subprocess
+    beads = beads_repo / ".beads"
+    ok(bd("create", "X", cwd=beads_repo))  # bd.state exists from now on
+    (beads / "extra.txt").symlink_to(victim)
+    os.mkfifo(beads / "bd.hookstate")
+    subprocess.run(["git", "add", "-f", ".beads/bd.state", ".beads/.gitignore", ".beads/issues.jsonl"],
+                   cwd=beads_repo, check=True, capture_output=True)
+    p = clean_exit(bd("doctor", "--json", cwd=beads_repo))
+    assert p.returncode != 0
+    files = next(c for c in json.loads(p.stdout)["checks"] if c["name"] == "files")
+    assert files["status"] == "error"
+    unsafe = {Path(x["path"]).name: x["problem"] for x in files["details"]["unsafe"]}
+    assert "symbolic link" in unsafe["extra.txt"] and "FIFO" in unsafe["bd.hookstate"]
+    assert files["details"]["tracked"] == [".beads/bd.state"]
+    (beads / "extra.txt").unlink()
+    (beads / "bd.hookstate").unlink()
+    p = clean_exit(bd("doctor", "--json", cwd=beads_repo))
+    files = next(c for c in json.loads(p.stdout)["checks"] if c["name"] == "files")
+    assert files["status"] == "warn" and "bd.state" in files["message"]
+    assert victim.read_text() == "precious\n"
+
+
+def test_stale_temp_files_are_cleaned_at_the_next_write(beads_repo: Path) -> None:
+    beads = beads_repo / ".beads"
+    gone_pid = 4_000_000  # above any pid_max: never alive
+    (beads / f".issues.jsonl.tmp.{gone_pid}").write_bytes(b"x" * 100_000)  # a full disk's leftover
+    (beads / f".daemon.json.tmp.{gone_pid}.2").write_text("{")
+    ok(bd("create", "X", cwd=beads_repo))
+    assert not [n for n in os.listdir(beads) if ".tmp." in n]
