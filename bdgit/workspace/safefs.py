@@ -92,7 +92,8 @@ def check_regular(path: str | os.PathLike[str], st: os.stat_result) -> None:
 
 
 def check_dir(path: str | os.PathLike[str], *, private: bool = False) -> os.stat_result:
-    """``path`` is a real directory (not a symlink), ours, and not writable by every user;
+    """``path`` is a real directory (not a symlink), ours, and not writable by every user (unless
+    sticky, as /tmp is: then nobody else can replace what is ours);
     ``private``: no access for group or others at all (the socket directory).
     Raises FileNotFoundError when absent, UnsafePathError otherwise."""
     st = os.lstat(path)
@@ -108,7 +109,7 @@ def check_dir(path: str | os.PathLike[str], *, private: bool = False) -> os.stat
         raise UnsafePathError.at(p, f"is open to other users (mode {stat.S_IMODE(st.st_mode):04o}); "
                               "bd needs it private (0700)",
                               "bd does not use it; remove it, or point TMPDIR at a private directory")
-    if st.st_mode & stat.S_IWOTH:
+    if st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:  # sticky (/tmp): others cannot replace ours
         raise UnsafePathError.at(p, f"is writable by every user (mode {stat.S_IMODE(st.st_mode):04o}): anyone "
                               "could replace the files in it", f"make it private: chmod 700 {p} "
                               "('bd doctor --fix' does it)")
