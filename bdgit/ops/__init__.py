@@ -70,7 +70,15 @@ def is_write(name: str, args: Any = None) -> bool:
         return False
     if name == "delete" and isinstance(args, dict) and not args.get("force", True):
         return False
+    if name in _WRITES_WHEN:
+        # checks that repair only when asked: a plain check is a read (runs beside writers)
+        return isinstance(args, dict) and bool(args.get(_WRITES_WHEN[name]))
+    if name == "epic_close_eligible" and isinstance(args, dict) and args.get("dry_run"):
+        return False
     return o.write
+
+
+_WRITES_WHEN = {"repair_deps": "fix", "validate": "fix", "pollution": "clean"}
 
 
 def run(store: Store, name: str, args: Any, actor: str, ctx: Ctx | None = None) -> Any:
@@ -180,4 +188,4 @@ def _subst(args: Any, results: list[dict[str, Any]]) -> Any:
 
 
 # Register the handlers (import for side effects).
-from . import admin, graph, issues  # noqa: E402,F401
+from . import admin, epics, graph, integrity, issues, meta, prime, records  # noqa: E402,F401

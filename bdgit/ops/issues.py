@@ -20,7 +20,8 @@ def issue_json(ctx: Ctx, row: dict[str, Any], *, labels: bool = True, deps: bool
 
 
 def rows_json(ctx: Ctx, rows: list[dict[str, Any]], extra_keys: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Issues for list-like output, with their labels (one query for all)."""
+    """Issues for list-like output, with their labels and link counts (a few queries for all)."""
+    from .counts import add_counts
     labels = ctx.store.labels_for([r["id"] for r in rows]) if rows else {}
     out = []
     for r in rows:
@@ -29,7 +30,7 @@ def rows_json(ctx: Ctx, rows: list[dict[str, Any]], extra_keys: tuple[str, ...] 
             if k in r:
                 j[k] = r[k]
         out.append(j)
-    return out
+    return add_counts(ctx.store, out)
 
 
 def parse_dep_spec(spec: str) -> tuple[str, str]:
