@@ -66,6 +66,8 @@ class DirectBackend:
                 if want_import:
                     self._auto_import(store, path)
                 result = ops.run(store, op, args, ctx.actor, ctx)
+                if write:
+                    store.mark_changed()  # a running daemon keeps the WAL: say so to file watchers
                 # after a write, or an auto-import that kept newer local versions (the file
                 # is stale for them), bring the JSONL up to date before we exit
                 if (write or want_import) and self.auto_flush and op != "flush" and store.dirty_count():

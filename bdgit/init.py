@@ -23,6 +23,7 @@ GITIGNORE = """\
 *.db-wal
 *.db-shm
 bd.sock
+beads.sock
 bd.lock
 bd.state
 bd.hookstate

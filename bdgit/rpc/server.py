@@ -444,6 +444,7 @@ class Server:
         self.stats["groups"] += 1
         self.stats["writes"] += len(live)
         if wrote:
+            store.mark_changed()
             # The hint only has to say "something is not exported yet": one bump per flush
             # interval is enough (a mapped read is cheap; a bump takes the file's lock).
             if self.state is not None and not self.state.get().dirty:
@@ -536,3 +537,4 @@ class Server:
                 hook(store)
             except Exception as e:
                 self.log(f"housekeeping hook failed: {type(e).__name__}: {e}")
+

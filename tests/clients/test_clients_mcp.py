@@ -63,4 +63,4 @@ def test_mcp_beads_daemon_client_finds_the_daemon_and_every_socket_tool_works(cl
     assert r["health"]["value"]["status"] == "healthy"
     assert r["show"]["value"]["labels"] == ["sock"]
     assert [i["title"] for i in r["list_issues"]["value"]] == ["Via the socket"]
-    assert r["close"]["value"]["status"] == "closed"
+    assert r["close"]["value"][0]["status"] == "closed"
