@@ -239,3 +239,49 @@ def test_restore_reads_the_newest_committed_version(store: Store, beads_repo: Pa
     assert got["title"] == "Original title" and len(got["restored_from"]["commit"]) == 40
     with pytest.raises(NotFoundError):
         run(store, "restore", id="test-404")
+
+
+# --- filters and no-op changes ---------------------------------------------------------------
+
+def test_a_mistyped_filter_is_an_error_naming_the_valid_values(store: Store) -> None:
+    new(store)
+    for op_ in ("list", "ready", "blocked"):
+        with pytest.raises(ValidationError) as e:
+            run(store, op_, status="opne")
+        assert "open, in_progress" in e.value.message and "'opne'" in e.value.message
+        with pytest.raises(ValidationError) as e:
+            run(store, op_, issue_type="story")
+        assert "bug, feature, task, epic, chore" in e.value.message
+        with pytest.raises(NotFoundError):
+            run(store, op_, parent="test-999")
+    assert run(store, "list", status="deferred") == []  # newer beads' statuses are real filters
+    assert len(run(store, "list", status="all")) == 1
+
+
+def test_filters_accept_values_imported_from_newer_beads(store: Store) -> None:
+    new(store, "imported")
+    with store.tx():
+        store.conn.execute("UPDATE issues SET issue_type='message', status='review'")
+    new(store, "plain")
+    assert [r["issue_type"] for r in run(store, "list", issue_type="message")] == ["message"]
+    assert [r["status"] for r in run(store, "list", status="review")] == ["review"]
+
+
+def test_no_op_changes_say_nothing_changed(store: Store) -> None:
+    from bdgit.ops import Ctx
+    from bdgit.ops.issues import UNCHANGED
+    a = new(store)
+
+    def notices(op_: str, **args: Any) -> list[str]:
+        ctx = Ctx(store, "t")
+        ops.run(store, op_, args, "t", ctx)
+        return ctx.notices
+
+    assert notices("reopen", id=a) == [f"{a}: {UNCHANGED}: it is already open"]
+    assert notices("update", id=a) == [f"{a}: {UNCHANGED}: no fields were given"]
+    assert notices("update", id=a, priority=2) == [f"{a}: {UNCHANGED}: it already has those values"]
+    assert notices("close", id=a) == []
+    events = len(store.events(a))
+    got = notices("close", id=a)
+    assert len(got) == 1 and got[0].startswith(f"{a}: {UNCHANGED}: it was already closed")
+    assert len(store.events(a)) == events  # nothing recorded
