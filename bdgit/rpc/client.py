@@ -86,8 +86,11 @@ class Client:
             raise TimeoutError_(f"timed out connecting to the daemon at {self.socket_path}") from None
         except OSError as e:
             s.close()
-            raise DaemonError(f"no daemon answers at {self.socket_path}: {e.strerror or e}",
-                              "start one with 'bd daemon start', or use --no-daemon") from None
+            # The advice is in the message too: a library caller sees str(e) in a traceback,
+            # never the hint the CLI prints below it.
+            raise DaemonError(f"no daemon answers at {self.socket_path} ({e.strerror or e}): "
+                              "start one with 'bd daemon start'",
+                              "or run bd with --no-daemon (direct mode needs no daemon)") from None
         self._sock = s
         self._buf = b""
 
