@@ -188,4 +188,4 @@ def _subst(args: Any, results: list[dict[str, Any]]) -> Any:
 
 
 # Register the handlers (import for side effects).
-from . import admin, epics, graph, integrity, issues, meta, prime, records  # noqa: E402,F401
+from . import admin, epics, graph, inspect, integrity, issues, prime, records  # noqa: E402,F401
