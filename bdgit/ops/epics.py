@@ -5,7 +5,7 @@ from typing import Any
 
 from ..model import issue_to_json
 from ..validate import Args
-from . import Ctx, op
+from .registry import Ctx, op
 
 _STATUS_SQL = """
 SELECT i.*, COALESCE(c.total, 0) AS total_children, COALESCE(c.closed, 0) AS closed_children

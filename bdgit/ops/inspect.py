@@ -7,7 +7,7 @@ from typing import Any
 from .. import BEADS_COMPAT_VERSION
 from ..store import schema
 from ..validate import Args
-from . import Ctx, op
+from .registry import Ctx, op
 
 #: what bdgit checks holds before and after every migration (names, as beads lists them)
 INVARIANTS = ("required_config_present", "foreign_keys_valid", "issue_count_stable")

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..model import now, parse_ts
 from ..validate import Args
-from . import Ctx, op
+from .registry import Ctx, op
 
 # --- orphaned dependencies -------------------------------------------------------------------
 

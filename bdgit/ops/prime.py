@@ -6,7 +6,7 @@ from typing import Any
 
 from ..store import queries as q
 from ..validate import Args
-from . import Ctx, op
+from .registry import Ctx, op
 
 _SHOW = 5
 

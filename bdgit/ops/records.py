@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import NotFoundError, ValidationError
 from ..model import now
 from ..validate import Args, check_label, check_type, parse_priority
-from . import Ctx, op
+from .registry import Ctx, op
 
 # --- templates -------------------------------------------------------------------------------
 
