@@ -25,6 +25,7 @@ from typing import Any
 COMMAND_MODULES = (
     "bdgit.cli.commands.issues", "bdgit.cli.commands.graph", "bdgit.cli.commands.data",
     "bdgit.cli.commands.daemon", "bdgit.cli.commands.git", "bdgit.cli.commands.setup",
+    "bdgit.cli.commands.clients",
 )
 
 #: command groups (``bd dep add``): name -> help
@@ -33,6 +34,9 @@ GROUPS = {
     "label": "Manage issue labels.",
     "config": "Read and set workspace configuration.",
     "hooks": "Install, check or remove bd's git hooks.",
+    "epic": "Epic progress and closing.",
+    "template": "Issue templates.",
+    "audit": "Record and label agent interactions (.beads/interactions.jsonl).",
 }
 
 
@@ -126,6 +130,9 @@ GLOBAL_FLAGS: tuple[GlobalFlag, ...] = (
     GlobalFlag("no_auto_import", "--no-auto-import", "bool", "Do not import a changed JSONL first."),
     GlobalFlag("timeout", "--timeout", "float", "Daemon request timeout in seconds (env BD_TIMEOUT)."),
     GlobalFlag("debug", "--debug", "bool", "Show the traceback of an unexpected error (env BD_DEBUG=1)."),
+    GlobalFlag("sandbox", "--sandbox", "bool", "Sandbox: never start a daemon, never reach a remote (a running "
+                                               "daemon is still used)."),
+    GlobalFlag("readonly", "--readonly", "bool", "Refuse every command that would change the database."),
 )
 
 

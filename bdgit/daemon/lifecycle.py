@@ -93,6 +93,11 @@ def status(ws: Workspace) -> dict[str, Any]:
     return out
 
 
+#: where log lines also go (stderr for ``bd daemon start --foreground``: service managers
+#: collect a foreground daemon's stderr, not a file of its own)
+ECHO: list[Any] = []
+
+
 def log(ws: Workspace, msg: str) -> None:
     line = f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {msg}\n"
     try:
@@ -100,6 +105,12 @@ def log(ws: Workspace, msg: str) -> None:
             f.write(line)
     except OSError:
         pass
+    for stream in ECHO:
+        try:
+            stream.write(line)
+            stream.flush()
+        except (OSError, ValueError):
+            pass
 
 
 # --- start / stop ----------------------------------------------------------------------------

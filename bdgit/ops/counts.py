@@ -37,9 +37,29 @@ def link_counts(store: Store, ids: list[str]) -> dict[str, tuple[int, int, int]]
     return {i: (deps.get(i, 0), rdeps.get(i, 0), comments.get(i, 0)) for i in ids}
 
 
+def parents(store: Store, ids: list[str]) -> dict[str, str]:
+    """``{id: parent id}`` through ``parent-child`` edges (beads lists carry it as ``parent``)."""
+    if not ids:
+        return {}
+    cur = store.conn.cursor()
+    cur.row_factory = None
+    if len(ids) <= _PAGE:
+        rows = cur.execute("SELECT issue_id, min(depends_on_id) FROM dependencies WHERE type='parent-child' AND "
+                           f"issue_id IN ({','.join('?' * len(ids))}) GROUP BY issue_id", ids)
+    else:
+        rows = cur.execute("SELECT issue_id, min(depends_on_id) FROM dependencies WHERE type='parent-child' "
+                           "GROUP BY issue_id")
+    return {k: v for k, v in rows}
+
+
 def add_counts(store: Store, issues: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Set the three counts on each issue JSON object (in place; returned for chaining)."""
-    counts = link_counts(store, [j["id"] for j in issues])
+    """Set the three counts, and ``parent`` where there is one, on each issue JSON object (in
+    place; returned for chaining)."""
+    ids = [j["id"] for j in issues]
+    counts = link_counts(store, ids)
+    up = parents(store, ids)
     for j in issues:
         j["dependency_count"], j["dependent_count"], j["comment_count"] = counts.get(j["id"], (0, 0, 0))
+        if j["id"] in up:
+            j["parent"] = up[j["id"]]
     return issues

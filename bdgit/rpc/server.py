@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .. import BEADS_COMPAT_VERSION, __version__, jsonl, ops
-from ..errors import (BatchFailed, BdError, DaemonError, DeadlineExceeded, InternalError, UsageError,
+from ..errors import (BatchFailed, BdError, DaemonError, DeadlineExceeded, InternalError, ReadOnlyError, UsageError,
                       VersionMismatch, internal)
 from ..store import Store
 from ..workspace import Workspace
@@ -290,6 +290,8 @@ class Server:
         if op not in ops.OPS and op != "batch":
             raise UsageError(f"unknown operation: {op}")
         if op == "batch" or ops.is_write(op, args):
+            if req.get("readonly"):
+                raise ReadOnlyError.refusing(op)
             return self._submit(Job(op, args, actor, deadline))
         return self._read(op, args, actor, deadline)
 

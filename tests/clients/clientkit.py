@@ -282,8 +282,10 @@ def workspace(root: Path, env: dict[str, str], prefix: str = "demo") -> Path:
     """A real git repository with a bd workspace (hooks off: clients do not need them)."""
     repo = root / "repo"
     repo.mkdir(parents=True)
+    (repo / "README.md").write_text("a project\n")
     for args in (["init", "-q", "-b", "main"], ["config", "user.name", "UI Tester"],
-                 ["config", "user.email", "ui@example.com"]):
+                 ["config", "user.email", "ui@example.com"], ["config", "commit.gpgsign", "false"],
+                 ["add", "README.md"], ["commit", "-qm", "start"]):
         subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, env=env)
     p = subprocess.run(["bd", "init", "--prefix", prefix, "--no-hooks", "-q"], cwd=repo, env=env,
                        capture_output=True, text=True, timeout=60)

@@ -99,11 +99,15 @@ def rename_prefix(g: Globals, new_prefix: Annotated[str, Arg(help="The new prefi
     return 0
 
 
-@command("info", examples=["bd info", "bd info --json"])
-def info(g: Globals) -> int:
+@command("info", examples=["bd info", "bd info --json", "bd info --schema --json"])
+def info(g: Globals, schema: Annotated[bool, Opt("--schema", help="Add the schema: tables, version, prefix, "
+                                                                  "sample IDs.")] = False) -> int:
     """Show the database, JSONL and mode in use."""
     data = g.call("info")
     data["mode"] = g.backend().mode
+    data["daemon_connected"] = data["mode"] == "daemon"
+    if schema:
+        data["schema"] = g.call("schema_info")
     if g.json:
         emit(data)
     else:
