@@ -102,10 +102,18 @@ def command(path: str, *, examples: tuple[str, ...] | list[str] = (), hidden: bo
     def deco(fn: Callable[..., int]) -> Callable[..., int]:
         if path in REGISTRY:
             raise ValueError(f"command {path!r} is declared twice")
-        text = help if help is not None else (fn.__doc__ or "").strip()
+        text = help if help is not None else _clean_doc(fn.__doc__ or "")
         REGISTRY[path] = Command(path, fn, text, tuple(examples), hidden, fast, passthrough)
         return fn
     return deco
+
+
+def _clean_doc(doc: str) -> str:
+    """A docstring without its indentation (``inspect.cleandoc``, without importing inspect)."""
+    lines = doc.strip().splitlines()
+    rest = [ln for ln in lines[1:] if ln.strip()]
+    indent = min((len(ln) - len(ln.lstrip()) for ln in rest), default=0)
+    return "\n".join([lines[0].strip(), *[ln[indent:] for ln in lines[1:]]]) if lines else ""
 
 
 class GlobalFlag:

@@ -354,7 +354,7 @@ def check_filters(ctx: Ctx, a: Args) -> None:
             raise ValidationError(f"invalid issue type {issue_type!r}: expected one of {', '.join(valid)}")
     parent = a.str("parent")
     if parent and ctx.store.get_issue(parent) is None:
-        raise NotFoundError(f"parent issue {parent} not found", "check the ID with 'bd list'")
+        raise NotFoundError(f"parent issue {parent} not found", "check the ID with 'bd list' (IDs are case-sensitive)")
 
 
 @op("list", write=False)
@@ -420,7 +420,8 @@ def count(ctx: Ctx, a: Args) -> dict[str, Any]:
 def require_ids(ctx: Ctx, ids: list[str]) -> None:
     missing = [i for i in ids if ctx.store.get_issue(i) is None]
     if missing:
-        raise NotFoundError(f"issue {', '.join(missing)} not found")
+        raise NotFoundError(f"issue {', '.join(missing)} not found",
+                            "check the ID with 'bd list' (IDs are case-sensitive)")
 
 
 __all__ = ["issue_json", "rows_json", "apply_changes", "parse_dep_spec", "mention_re", "check_dep_type"]

@@ -209,7 +209,7 @@ def audit_record(ctx: Ctx, a: Args) -> dict[str, Any]:
     if isinstance(a.raw.get("extra"), dict):
         entry["extra"] = a.raw["extra"]
     if entry.get("issue_id") and ctx.store.get_issue(entry["issue_id"]) is None:
-        raise NotFoundError(f"issue {entry['issue_id']} not found", "check the ID with 'bd list'")
+        raise NotFoundError(f"issue {entry['issue_id']} not found", "check the ID with 'bd list' (IDs are case-sensitive)")
     return _append_audit(ctx, entry)
 
 

@@ -55,6 +55,9 @@ def sync(g: Globals,
     """Sync issues through git: export, commit, pull (merged per issue), import, push."""
     if status:
         dry_run, no_pull, no_push = True, True, True
+    if g.sandbox and not (no_pull and no_push):
+        no_pull = no_push = True
+        r.err(f"{r.yellow('!')} --sandbox: exporting and committing only (no fetch, no push)")
     from ...gitsync.sync import sync as run_sync
     from ...workspace import actor, find
     ws = find(g.db)

@@ -13,6 +13,7 @@ from ..runtime import Globals, csv, emit, read_text
 @command("create", examples=[
     'bd create "Fix the login redirect" -p 1 -t bug -l auth,web',
     'bd create "Write the parser" -d "Tokens first" --deps blocks:proj-3 --json',
+    'bd create --from-template bug "Crash on save" -p 0',
     "bd create -f plan.md   # one issue per '## Title' section"])
 def create(
     g: Globals,
@@ -36,7 +37,13 @@ def create(
     from_template: Annotated[str | None, Opt("--from-template", help="Start from a template (bd template list); "
                                                                    "flags given override it.")] = None,
 ) -> int:
-    """Create an issue."""
+    """Create an issue.
+
+    With -f FILE, one issue per '## Title' section of a markdown file; text under the title is
+    the description, and '### Name' sub-sections set fields: Priority (0-4 or P0-P4), Type,
+    Description, Design, Acceptance Criteria, Notes, Assignee, Labels and Dependencies
+    (comma-separated), External Ref. All issues of a file are created or none.
+    """
     if title_opt is not None:
         if title and title != title_opt:
             raise UsageError("give the title once: as the argument or with --title")
