@@ -145,11 +145,15 @@ GLOBAL_FLAGS: tuple[GlobalFlag, ...] = (
 
 
 def load_all() -> dict[str, Command]:
-    """Import every command module; returns the registry (for the generators and typer)."""
+    """Import every command module; returns the commands in their declaration order (module
+    order of COMMAND_MODULES, then source order), whatever was imported first."""
     import importlib
     for name in COMMAND_MODULES:
         importlib.import_module(name)
-    return REGISTRY
+
+    def order(c: Command) -> tuple[int, int]:
+        return COMMAND_MODULES.index(c.func.__module__), c.func.__code__.co_firstlineno
+    return {c.path: c for c in sorted(REGISTRY.values(), key=order)}
 
 
 def params_of(cmd: Command) -> list[tuple[str, Any, Arg | Opt, Any]]:

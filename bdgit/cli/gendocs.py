@@ -1,8 +1,7 @@
-"""Generate ``docs/CLI.md`` (every command: what it does, its arguments and flags, examples)
-from the command declarations.
+"""Generate ``docs/CLI.md`` (the command reference) from the command declarations.
 
-Run ``python -m bdgit.cli.gendocs`` after changing a command; a test fails while the committed
-file is out of date, and a command without an example cannot be declared into it.
+Run ``python -m bdgit.cli.gendocs`` after changing a command; a test fails while the
+committed file is out of date, and while a command has no example.
 """
 from __future__ import annotations
 
@@ -11,88 +10,85 @@ from pathlib import Path
 
 from .decl import GLOBAL_FLAGS, GROUPS, REQUIRED, Arg, Command, base_type, load_all, params_of
 
-DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "CLI.md"
+DOC_PATH = Path(__file__).resolve().parent.parent.parent / "docs" / "CLI.md"
 
 _INTRO = """\
 # bd command reference
 
-Generated from the command declarations (`python -m bdgit.cli.genspec` and `python -m
-bdgit.cli.gendocs` after changing a command; tests check both). `bd help` lists the commands and
-`bd COMMAND --help` shows one.
+Generated from the command declarations (`python -m bdgit.cli.gendocs`); `bd help COMMAND`
+and `bd COMMAND --help` print the same text. Every command takes `--json` for machine-readable
+output (beads' shapes), and the global flags below anywhere on the line; a boolean flag also
+takes `--flag=true|false`.
 
-Every command gives the same results through a running daemon and in direct mode. With
-`--json` the output is one JSON document: indented on a terminal, one line when a program reads
-it (set `BD_JSON_INDENT=1` to indent anyway). Errors print `Error: what happened` and a hint on
-stderr (and, with `--json`, `{"error", "kind", "hint"?, "details"?}` on stdout); the exit code is
-1, or 2 for a usage error.
+With `--json` the output is one JSON document: indented on a terminal, one line when a program
+reads it (`BD_JSON_INDENT=1` indents anyway).
 
-## Global flags
-
-Accepted anywhere on the line (`bd --json ready` and `bd ready --json` alike); a boolean flag
-also takes `--flag=true|false`.
-
-| flag | meaning |
-|---|---|
-"""
-
-_SANDBOX = """
 `--sandbox` (beads' flag, which beads-ui passes on every call): bd never starts a daemon and never
-talks to a git remote. A daemon that already runs is still used: it is the workspace's one
-writer, a sandboxed write through it is as safe as any other, and file watchers see it at once.
-What that daemon does with git (auto-commit, auto-push) is its own configuration, set when it was
-started. `--readonly`: every command that would change the database fails with a `read_only`
-error before anything is written (reads, `prime`, `where` and `doctor` checks without a fix work).
+talks to a git remote (`bd sync` only exports and commits). A daemon that already runs is still
+used: it is the workspace's one writer, a sandboxed write through it is as safe as any other, and
+file watchers see it at once; what that daemon does with git is the configuration it was started
+with. `--readonly`: every command that would change the database fails with a `read_only` error
+before anything is written.
 """
 
 
-def _flag_doc(cmd: Command) -> list[str]:
+def _usage(cmd: Command) -> str:
+    parts = [f"bd {cmd.path}"]
+    for name, t, marker, default in params_of(cmd):
+        if not isinstance(marker, Arg):
+            continue
+        _, many = base_type(t)
+        word = (marker.metavar or name).upper() + ("..." if many else "")
+        parts.append(word if default is REQUIRED else f"[{word}]")
+    if any(not isinstance(m, Arg) for _, _, m, _ in params_of(cmd)):
+        parts.append("[OPTIONS]")
+    return " ".join(parts)
+
+
+def _section(cmd: Command) -> list[str]:
+    out = [f"### `bd {cmd.path}`", "", cmd.help, "", "```", _usage(cmd), "```", ""]
     rows = []
     for name, t, marker, default in params_of(cmd):
         kind, many = base_type(t)
         if isinstance(marker, Arg):
-            rows.append(f"| `{name.upper()}{'...' if many else ''}` | {marker.help}"
-                        f"{'' if default is not REQUIRED else ' (required)'} |")
-            continue
-        if marker.hidden:
-            continue
-        decls = ", ".join(f"`{d}`" for d in marker.decls)
-        value = "" if kind == "bool" else f" {kind.upper()}"
-        extra = " (repeatable)" if many else ""
-        if default not in (None, False, REQUIRED) and not many:
-            extra += f" (default {default})"
-        rows.append(f"| {decls}{value} | {marker.help}{extra} |")
-    return rows
+            flag = f"`{(marker.metavar or name).upper()}`"
+        else:
+            if marker.hidden:
+                continue
+            flag = ", ".join(f"`{d}`" for d in marker.decls) + ("" if kind == "bool" else f" {kind.upper()}")
+            if many:
+                flag += " (repeatable)"
+        dflt = "" if default in (None, False, REQUIRED) or many else f" (default: `{default}`)"
+        rows.append(f"| {flag} | {marker.help.replace('|', '/')}{dflt} |")
+    if rows:
+        out += ["| argument / option | meaning |", "|---|---|", *rows, ""]
+    out += ["Examples:", "", "```sh", *cmd.examples, "```", ""]
+    return out
 
 
 def render() -> str:
-    """The text of docs/CLI.md. Raises ValueError for a visible command without an example."""
-    reg = load_all()
-    out = [_INTRO.rstrip("\n")]
-    for f in GLOBAL_FLAGS:
-        out.append(f"| `{f.decl}`{'' if f.kind == 'bool' else ' ' + f.kind.upper()} | {f.help} |")
-    out.append(_SANDBOX)
-    out.append("## Commands\n")
-    groups_done: set[str] = set()
-    for path in sorted(reg):
-        cmd = reg[path]
-        if cmd.hidden:
-            continue
-        if not cmd.examples:
-            raise ValueError(f"bd {path} has no example: give @command(..., examples=[...])")
-        group, _, sub = path.partition(" ")
-        if sub and group not in groups_done:
-            groups_done.add(group)
-            out.append(f"### bd {group}\n\n{GROUPS[group]}\n")
-        level = "####" if sub else "###"
-        out.append(f"{level} bd {path}\n")
-        out.append(cmd.help.strip() + "\n")
-        rows = _flag_doc(cmd)
-        if rows:
-            out.append("| argument / flag | meaning |\n|---|---|")
-            out.extend(rows)
-            out.append("")
-        out.append("```sh\n" + "\n".join(cmd.examples) + "\n```\n")
-    return "\n".join(out).rstrip("\n") + "\n"
+    cmds = load_all()
+    lines = [_INTRO, "## Global flags", "", "| flag | meaning |", "|---|---|"]
+    lines += [f"| `{f.decl}`{'' if f.kind == 'bool' else ' ' + f.kind.upper()} | {f.help} |" for f in GLOBAL_FLAGS]
+    lines += ["", "## Commands", ""]
+    plain = [c for c in cmds.values() if " " not in c.path and not c.hidden]
+    for cmd in plain:
+        lines += _section(cmd)
+    for group, text in GROUPS.items():
+        lines += [f"## `bd {group}`: {text}", ""]
+        for cmd in cmds.values():
+            if cmd.path.startswith(group + " ") and not cmd.hidden:
+                lines += _section(cmd)
+    hidden = [c for c in cmds.values() if c.hidden]
+    if hidden:
+        lines += ["## Commands git runs", ""]
+        for cmd in hidden:
+            lines += _section(cmd)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def missing_examples() -> list[str]:
+    return [c.path for c in load_all().values() if not c.examples]
 
 
 if __name__ == "__main__":

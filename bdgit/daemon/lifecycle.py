@@ -11,14 +11,13 @@ import fcntl
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from .. import BEADS_COMPAT_VERSION, __version__
+from .. import __version__
 from ..errors import DaemonError
 from ..rpc.protocol import POINTER_NAME, socket_path_for
 from ..workspace import Workspace
@@ -39,7 +38,7 @@ def log_path(ws: Workspace) -> Path:
     return ws.beads_dir / "daemon.log"
 
 
-def _lock_held(ws: Workspace) -> bool:
+def lock_held(ws: Workspace) -> bool:
     """Whether some process holds the daemon's lifetime lock (i.e. a daemon is alive)."""
     try:
         fd = os.open(lock_path(ws), os.O_RDWR | os.O_CREAT, 0o600)
@@ -75,7 +74,7 @@ def _ping(ws: Workspace, timeout: float = 2.0) -> dict[str, Any] | None:
 
 def status(ws: Workspace) -> dict[str, Any]:
     """What we know about the workspace's daemon (``running`` false when there is none)."""
-    held = _lock_held(ws)
+    held = lock_held(ws)
     st = read_status(ws) or {}
     if not held:
         return {"running": False, "workspace": str(ws.root),
@@ -122,7 +121,7 @@ def start(ws: Workspace, options: dict[str, Any] | None = None, *, wait: float =
     DaemonError with the reason from the log when the new daemon does not come up.
     """
     opts = {**DEFAULTS, **(options or {})}
-    if _lock_held(ws):
+    if lock_held(ws):
         st = _wait_answering(ws, wait)
         st["already_running"] = True
         return st
@@ -162,7 +161,7 @@ def _wait_answering(ws: Workspace, wait: float) -> dict[str, Any]:
     while time.monotonic() < deadline:
         if _ping(ws, timeout=0.5) is not None:
             return status(ws)
-        if not _lock_held(ws):
+        if not lock_held(ws):
             break
         time.sleep(0.02)
     st = status(ws)
@@ -183,8 +182,8 @@ def _log_tail(ws: Workspace, offset: int = 0, lines: int = 5) -> str:
 
 def stop(ws: Workspace, *, wait: float = 10.0) -> dict[str, Any]:
     """Stop the daemon: ask it to shut down (it flushes first), then SIGTERM, then SIGKILL."""
-    if not _lock_held(ws):
-        _cleanup_files(ws)
+    if not lock_held(ws):
+        cleanup_files(ws)
         return {"stopped": False, "running": False, "message": "no daemon is running"}
     st = read_status(ws) or {}
     pid = st.get("pid")
@@ -204,7 +203,7 @@ def stop(ws: Workspace, *, wait: float = 10.0) -> dict[str, Any]:
             return {"stopped": True, "pid": pid}
         _signal(pid, signal.SIGKILL)
         if _wait_released(ws, 5.0):
-            _cleanup_files(ws)
+            cleanup_files(ws)
             return {"stopped": True, "pid": pid, "killed": True}
     raise DaemonError(f"the daemon (pid {pid}) did not stop", f"see {log_path(ws)}")
 
@@ -219,7 +218,7 @@ def _signal(pid: int, sig: int) -> None:
 def _wait_released(ws: Workspace, wait: float) -> bool:
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        if not _lock_held(ws):
+        if not lock_held(ws):
             return True
         time.sleep(0.02)
     return False
@@ -255,7 +254,7 @@ def _link_alias(beads_dir: Path, sock_path: Path) -> None:
         pass
 
 
-def _cleanup_files(ws: Workspace) -> None:
+def cleanup_files(ws: Workspace) -> None:
     for p in (status_path(ws), ws.beads_dir / POINTER_NAME):
         try:
             p.unlink()

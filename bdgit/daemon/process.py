@@ -15,7 +15,7 @@ from .. import BEADS_COMPAT_VERSION, __version__
 from ..rpc.protocol import POINTER_NAME, socket_path_for
 from ..workspace import Workspace
 from ..workspace.files import atomic_write
-from .lifecycle import (DEFAULTS, EXIT_ALREADY_RUNNING, _cleanup_files, _link_alias, lock_path, log, read_status,
+from .lifecycle import (DEFAULTS, EXIT_ALREADY_RUNNING, _link_alias, cleanup_files, lock_path, log, read_status,
                         status_path)
 
 
@@ -30,7 +30,7 @@ def run_foreground(ws: Workspace, options: dict[str, Any] | None = None) -> int:
         return EXIT_ALREADY_RUNNING
     try:
         # We hold the lock: any socket/status/state file is left over from a dead daemon.
-        _cleanup_files(ws)
+        cleanup_files(ws)
         sock, sock_path = _bind(ws)
         _serve(ws, sock, sock_path, opts)
     finally:
@@ -110,7 +110,7 @@ def _serve(ws: Workspace, sock: socket.socket, sock_path: Path, opts: dict[str, 
         try:
             sock.close()
         finally:
-            _cleanup_files(ws)
+            cleanup_files(ws)
             try:
                 state.update(pid=0)
                 state.close()

@@ -8,8 +8,8 @@ from ..errors import CollisionError, ImportFormatError
 from ..model import DEP_FIELDS, ISSUE_FIELDS, KNOWN_ISSUE_KEYS, dep_to_json, dumps_compact, issue_to_json, now
 from ..store import Store
 from ..store.rename import rename_ids, rewrite_mentions
-from .files import _sha256, export_lines, fingerprint, line_hash
-from .parse import Record, _unknown, parse
+from .files import sha256, export_lines, fingerprint, line_hash
+from .parse import Record, unknown_value, parse
 
 def kept_summary(kept_newer: int, kept_tie: int) -> str:
     """The import report's words for local versions that were kept (empty when none)."""
@@ -102,7 +102,7 @@ def import_text(store: Store, text: str, *, actor: str, workspace: bool = False,
                    skip_existing=skip_existing, strict=strict, dry_run=dry_run, progress=progress)
             if workspace and path is not None:
                 store.replace_jsonl_state({i: r.hash for i, r in by_id.items()})
-                store.set_meta("jsonl_sha256", _sha256(Path(path).read_bytes()))
+                store.set_meta("jsonl_sha256", sha256(Path(path).read_bytes()))
                 store.set_meta("jsonl_fingerprint", fingerprint(Path(path)) or "")
             if dry_run:
                 raise _DryRun()
@@ -212,7 +212,7 @@ def _apply(store: Store, by_id: dict[str, Record], result: ImportResult, *, acto
     for i, target in edges:
         if target not in present:
             msg = f"{i} depends on {target}, which is not in the database (kept)"
-            _unknown(msg, by_id[i].line_no, strict, result.warnings)
+            unknown_value(msg, by_id[i].line_no, strict, result.warnings)
     # 3. lines that left the workspace file: deleted elsewhere, unless changed here since
     if workspace and not by_id and base:
         result.warnings.append("the JSONL has no issues; not treating that as deleting all "

@@ -38,7 +38,7 @@ def epic_statuses(ctx: Ctx, eligible_only: bool = False) -> list[dict[str, Any]]
 
 @op("epic_status", write=False)
 def epic_status(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
-    return epic_statuses(ctx, a.bool("eligible_only"))
+    return epic_statuses(ctx, a.flag("eligible_only"))
 
 
 @op("epic_close_eligible", write=True)
@@ -47,8 +47,8 @@ def epic_close_eligible(ctx: Ctx, a: Args) -> dict[str, Any]:
     from .issues import apply_changes
     eligible = epic_statuses(ctx, eligible_only=True)
     ids = [e["epic"]["id"] for e in eligible]
-    if not a.bool("dry_run"):
+    if not a.flag("dry_run"):
         for i in ids:
             apply_changes(ctx, ctx.store.require_issue(i), {"status": "closed"},
                           comment="All children completed")
-    return {"closed": [] if a.bool("dry_run") else ids, "eligible": ids, "dry_run": a.bool("dry_run")}
+    return {"closed": [] if a.flag("dry_run") else ids, "eligible": ids, "dry_run": a.flag("dry_run")}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..jsonl.markers import find_marker, is_marker
 from ..model import now, parse_ts
 from ..validate import Args
 from .registry import Ctx, op
@@ -40,7 +41,7 @@ def repair_deps(ctx: Ctx, a: Args) -> dict[str, Any]:
     removes them (``fixed`` is present only then)."""
     orphans = find_orphans(ctx)
     out: dict[str, Any] = {"orphans_found": len(orphans), "orphans": orphans}
-    if a.bool("fix"):
+    if a.flag("fix"):
         out["fixed"] = remove_orphans(ctx, orphans)
     return out
 
@@ -104,7 +105,7 @@ def pollution(ctx: Ctx, a: Args) -> dict[str, Any]:
     high = sum(1 for p in found if p["score"] >= 0.9)
     out: dict[str, Any] = {"polluted_count": len(found), "high_confidence": high,
                            "medium_confidence": len(found) - high, "issues": found}
-    if a.bool("clean"):
+    if a.flag("clean"):
         if found:
             from .issues import delete
             delete(ctx, Args("delete", {"ids": [p["id"] for p in found], "force": True}))
@@ -113,9 +114,6 @@ def pollution(ctx: Ctx, a: Args) -> dict[str, Any]:
 
 
 # --- validate: the data-integrity suite ------------------------------------------------------
-
-_CONFLICT = re.compile(rb"^(<<<<<<< |=======$|>>>>>>> )", re.M)
-
 
 def _check(name: str, status: str, message: str, detail: str = "", fix: str = "") -> dict[str, Any]:
     c: dict[str, Any] = {"name": name, "status": status, "message": message, "category": "Data Integrity"}
@@ -161,9 +159,9 @@ def _conflicts(ctx: Ctx) -> dict[str, Any]:
         return _check("Git Conflicts", "ok", "No issues.jsonl yet")
     except OSError as e:
         return _check("Git Conflicts", "error", f"cannot read {path.name}: {e.strerror}")
-    hits = [data.count(b"\n", 0, m.start()) + 1 for m in _CONFLICT.finditer(data)]
-    if not hits:
+    if find_marker(data) is None:
         return _check("Git Conflicts", "ok", "No git conflict markers in issues.jsonl")
+    hits = [n for n, line in enumerate(data.decode("utf-8", "replace").split("\n"), 1) if is_marker(line)]
     return _check("Git Conflicts", "error", f"git conflict markers in issues.jsonl at line(s) "
                   f"{', '.join(map(str, hits[:10]))}", fix="resolve the merge, then 'bd import'")
 
@@ -178,7 +176,7 @@ def validate(ctx: Ctx, a: Args) -> dict[str, Any]:
     "overall_ok"}``; ``fix`` repairs what can be repaired safely (orphaned dependencies) and
     reports the state after it, with ``fixed`` naming what was done."""
     fixed: list[str] = []
-    if a.bool("fix"):
+    if a.flag("fix"):
         orphans = find_orphans(ctx)
         if orphans:
             remove_orphans(ctx, orphans)
@@ -186,7 +184,7 @@ def validate(ctx: Ctx, a: Args) -> dict[str, Any]:
     checks = validate_checks(ctx)
     out: dict[str, Any] = {"path": str(ctx.store.beads_dir), "checks": checks,
                            "overall_ok": all(c["status"] == "ok" for c in checks)}
-    if a.bool("fix"):
+    if a.flag("fix"):
         out["fixed"] = fixed
     return out
 

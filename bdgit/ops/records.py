@@ -200,10 +200,10 @@ def audit_record(ctx: Ctx, a: Args) -> dict[str, Any]:
     entry: dict[str, Any] = {"id": "int-" + secrets.token_hex(4), "kind": kind, "created_at": now(),
                              "actor": ctx.actor}
     for f in _AUDIT_FIELDS:
-        v = a.str(f)
+        v = a.text(f)
         if v:
             entry[f] = v
-    code = a.int("exit_code")
+    code = a.integer("exit_code")
     if code is not None and code >= 0:
         entry["exit_code"] = code
     if isinstance(a.raw.get("extra"), dict):
@@ -227,8 +227,8 @@ def audit_label(ctx: Ctx, a: Args) -> dict[str, Any]:
         raise NotFoundError(f"audit entry {parent} not found in {path.name}", "entry ids look like int-1a2b3c4d")
     entry: dict[str, Any] = {"id": "int-" + secrets.token_hex(4), "kind": "label", "created_at": now(), "actor": ctx.actor,
              "parent_id": parent, "label": label}
-    if a.str("reason"):
-        entry["reason"] = a.str("reason")
+    if a.text("reason"):
+        entry["reason"] = a.text("reason")
     return _append_audit(ctx, entry)
 
 

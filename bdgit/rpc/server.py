@@ -206,7 +206,7 @@ class Server:
             while not self._stop.is_set():
                 try:
                     chunk = conn.recv(1 << 20)
-                except (socket.timeout, OSError):
+                except (TimeoutError, OSError):
                     return
                 if not chunk:
                     return
@@ -471,7 +471,14 @@ class Server:
         self.stats["groups"] += 1
         self.stats["writes"] += len(live)
         if wrote:
-            store.mark_changed()
+            store.mark_changed()  # file watchers (beads-ui) see the main db file change
+        flushed = any(job.op == "flush" and (job.response or {}).get("success") for job in live)
+        if wrote and flushed and store.dirty_count() == 0:
+            # An explicit flush (the pre-commit hook's) left nothing unexported: say so now, so
+            # that the hook's stamp of bd.state is a clean state and the next write changes it.
+            if self.state is not None:
+                self.state.mark_exported()
+        elif wrote:
             # The hint only has to say "something is not exported yet": one bump per flush
             # interval is enough (a mapped read is cheap; a bump takes the file's lock).
             if self.state is not None and not self.state.get().dirty:

@@ -14,7 +14,7 @@ from .. import BEADS_COMPAT_VERSION, __version__, jsonl
 from ..errors import ConflictError
 from ..store import Store
 from ..validate import check_prefix
-from . import BEADS_DIRNAME, _db_in, actor as default_actor
+from . import BEADS_DIRNAME, db_in, actor as default_actor
 
 GITIGNORE = """\
 # bd: machine-local state. Only issues.jsonl travels with git.
@@ -57,7 +57,7 @@ def enclosing_workspace(cwd: Path) -> Path | None:
     for d in start.parents:
         if d == home:
             continue  # ~/.beads holds beads' global files (default.db, registry), not a workspace
-        found = _db_in(d / BEADS_DIRNAME)
+        found = db_in(d / BEADS_DIRNAME)
         if found is not None:
             return found
     return None
@@ -81,7 +81,7 @@ def init_workspace(cwd: Path, prefix: str | None, *, actor: str | None = None,
     else:
         beads_dir = cwd / BEADS_DIRNAME
         db_path = None  # decided once the prefix is known
-    existing = _db_in(beads_dir)
+    existing = db_in(beads_dir)
     if existing is not None and (db_path is None or existing == db_path):
         raise ConflictError(f"already initialized: {existing}",
                             "use the existing database; 'bd info' shows its details")

@@ -43,7 +43,7 @@ import json  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 import subprocess  # noqa: E402
-from typing import Any, Callable  # noqa: E402
+from typing import Callable  # noqa: E402
 
 from testing import run_bd  # noqa: E402
 
@@ -91,7 +91,7 @@ def test_docs_cli_md_is_generated_from_the_declarations() -> None:
     assert text == render(), "run: python -m bdgit.cli.gendocs"
     for path, cmd in load_all().items():
         if not cmd.hidden:
-            assert f"# bd {path}\n" in text and cmd.examples[0] in text
+            assert f"`bd {path}`" in text and cmd.examples[0] in text
 
 
 def test_daemon_action_help_is_about_the_action(bd: Bd) -> None:

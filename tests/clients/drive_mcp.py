@@ -83,7 +83,7 @@ async def mcp_beads_cli(ws: str, bd: str) -> dict[str, Any]:
     a = await call(r, "create", c.create(m.CreateIssueParams(title="From mcp-beads", priority=1, issue_type="bug",
                                                              labels=["fork"])))
     aid = a.id if a else "missing"
-    b = await call(r, "create_with_deps", c.create(m.CreateIssueParams(title="After it", deps=[aid])))
+    await call(r, "create_with_deps", c.create(m.CreateIssueParams(title="After it", deps=[aid])))
     await call(r, "show", c.show(m.ShowIssueParams(issue_id=aid)))
     await call(r, "list_issues", c.list_issues(m.ListIssuesParams(status="open")))
     await call(r, "ready", c.ready(m.ReadyWorkParams(limit=20)))
