@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import jsonl, ops
-from ..errors import BdError, LockTimeoutError
+from ..errors import BdError, LockTimeoutError, ReadOnlyError
 from ..store import Store
 from ..workspace import Workspace
 
@@ -35,6 +35,8 @@ class DirectBackend:
         #: progress(done, total) for long imports (set by the CLI on a terminal)
         self.progress: Callable[[int, int], None] | None = None
         self.notices: list[str] = []
+        #: --readonly: refuse writes (ReadOnlyError) before taking any lock
+        self.readonly = False
 
     @property
     def store(self) -> Store:
@@ -56,6 +58,8 @@ class DirectBackend:
         store = self.store
         args = args or {}
         write = ops.is_write(op, args)
+        if write and self.readonly:
+            raise ReadOnlyError.refusing(op)
         path = self.ws.jsonl_path
         want_import = self.auto_import and op not in _NO_AUTO_IMPORT and jsonl.needs_import(store, path)
         ctx = ops.Ctx(store, actor or self.actor, progress=self.progress)
@@ -67,6 +71,8 @@ class DirectBackend:
                 if want_import:
                     self._auto_import(store, path)
                 result = ops.run(store, op, args, ctx.actor, ctx)
+                if write:
+                    store.mark_changed()  # a running daemon keeps the WAL: say so to file watchers
                 # after a write, or an auto-import that kept newer local versions (the file
                 # is stale for them), bring the JSONL up to date before we exit
                 if (write or want_import) and self.auto_flush and op != "flush" and store.dirty_count():

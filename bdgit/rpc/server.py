@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .. import BEADS_COMPAT_VERSION, __version__, jsonl, ops
-from ..errors import (BatchFailed, BdError, DaemonError, DeadlineExceeded, InternalError, UsageError,
+from ..errors import (BatchFailed, BdError, DaemonError, DeadlineExceeded, InternalError, ReadOnlyError, UsageError,
                       VersionMismatch, internal)
 from ..store import Store
 from ..workspace import Workspace
@@ -290,6 +290,8 @@ class Server:
         if op not in ops.OPS and op != "batch":
             raise UsageError(f"unknown operation: {op}")
         if op == "batch" or ops.is_write(op, args):
+            if req.get("readonly"):
+                raise ReadOnlyError.refusing(op)
             return self._submit(Job(op, args, actor, deadline))
         return self._read(op, args, actor, deadline)
 
@@ -468,6 +470,8 @@ class Server:
             wrote = False
         self.stats["groups"] += 1
         self.stats["writes"] += len(live)
+        if wrote:
+            store.mark_changed()  # file watchers (beads-ui) see the main db file change
         flushed = any(job.op == "flush" and (job.response or {}).get("success") for job in live)
         if wrote and flushed and store.dirty_count() == 0:
             # An explicit flush (the pre-commit hook's) left nothing unexported: say so now, so
@@ -508,7 +512,7 @@ class Server:
                                         workspace=True, collisions="auto", path=path)
                 self._absorbed_fp = jsonl.fingerprint(path)
             self.log(f"imported {path.name}: {len(res.created)} created, {len(res.updated)} updated, "
-                     f"{len(res.deleted)} deleted, {len(res.kept_newer)} kept (newer here)"
+                     f"{len(res.deleted)} deleted" + jsonl.kept_summary(len(res.kept_newer), len(res.kept_tie))
                      + (f"; renumbered {res.renumbered}" if res.renumbered else "")
                      + (f"; remapped {res.remapped}" if res.remapped else ""))
             if store.dirty_count() and self.flush_due is None:
