@@ -26,6 +26,8 @@ class DaemonBackend:
         self.progress: Callable[[int, int], None] | None = None  # the daemon reports none
         #: set when a write was committed but the daemon could not write the JSONL (exit 4)
         self.export_error: NotExportedError | None = None
+        #: --readonly: every request says so and the daemon refuses writes
+        self.readonly = False
 
     @classmethod
     def try_connect(cls, ws: Workspace, actor: str, timeout: float | None = None,
@@ -48,7 +50,7 @@ class DaemonBackend:
         return cls(ws, client)
 
     def call(self, op: str, args: dict[str, Any] | None = None) -> Any:
-        resp = self.client.request(op, args)
+        resp = self.client.request(op, args, readonly=self.readonly)
         if not resp.get("success") and resp.get("kind") == "version_mismatch":
             resp = self._replace_daemon(op, args, resp)
         self.notices.extend(resp.get("notices") or [])

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import jsonl, ops
-from ..errors import BdError, LockTimeoutError, NotExportedError, UnsafePathError
+from ..errors import BdError, LockTimeoutError, NotExportedError, ReadOnlyError, UnsafePathError
 from ..store import Store
 from ..workspace import Workspace, safefs
 
@@ -37,6 +37,8 @@ class DirectBackend:
         self.notices: list[str] = []
         #: set when a write was committed but the JSONL could not be updated (exit status 4)
         self.export_error: NotExportedError | None = None
+        #: --readonly: refuse writes (ReadOnlyError) before taking any lock
+        self.readonly = False
 
     @property
     def store(self) -> Store:
@@ -57,6 +59,8 @@ class DirectBackend:
         store = self.store
         args = args or {}
         write = ops.is_write(op, args)
+        if write and self.readonly:
+            raise ReadOnlyError.refusing(op)
         path = self.ws.jsonl_path
         want_import = self.auto_import and op not in _NO_AUTO_IMPORT and jsonl.needs_import(store, path)
         ctx = ops.Ctx(store, actor or self.actor, progress=self.progress)
@@ -75,6 +79,8 @@ class DirectBackend:
                 if want_import:
                     self._auto_import(store, path)
                 result = ops.run(store, op, args, ctx.actor, ctx)
+                if write:
+                    store.mark_changed()  # a running daemon keeps the WAL: say so to file watchers
                 # after a write, or an auto-import that kept newer local versions (the file
                 # is stale for them), bring the JSONL up to date before we exit
                 if (write or want_import) and self.auto_flush and op != "flush" and store.dirty_count():

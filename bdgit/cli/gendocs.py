@@ -17,7 +17,18 @@ _INTRO = """\
 
 Generated from the command declarations (`python -m bdgit.cli.gendocs`); `bd help COMMAND`
 and `bd COMMAND --help` print the same text. Every command takes `--json` for machine-readable
-output (beads' shapes), and the global flags below anywhere on the line.
+output (beads' shapes), and the global flags below anywhere on the line; a boolean flag also
+takes `--flag=true|false`.
+
+With `--json` the output is one JSON document: indented on a terminal, one line when a program
+reads it (`BD_JSON_INDENT=1` indents anyway).
+
+`--sandbox` (beads' flag, which beads-ui passes on every call): bd never starts a daemon and never
+talks to a git remote (`bd sync` only exports and commits). A daemon that already runs is still
+used: it is the workspace's one writer, a sandboxed write through it is as safe as any other, and
+file watchers see it at once; what that daemon does with git is the configuration it was started
+with. `--readonly`: every command that would change the database fails with a `read_only` error
+before anything is written.
 """
 
 

@@ -107,6 +107,11 @@ def status(ws: Workspace) -> dict[str, Any]:
     return out
 
 
+#: where log lines also go (stderr for ``bd daemon start --foreground``: service managers
+#: collect a foreground daemon's stderr, not a file of its own)
+ECHO: list[Any] = []
+
+
 def log(ws: Workspace, msg: str) -> None:
     line = f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {msg}\n"
     try:
@@ -119,6 +124,12 @@ def log(ws: Workspace, msg: str) -> None:
         pass
     finally:
         os.close(fd)
+    for stream in ECHO:
+        try:
+            stream.write(line)
+            stream.flush()
+        except (OSError, ValueError):
+            pass
 
 
 # --- start / stop ----------------------------------------------------------------------------
@@ -315,19 +326,37 @@ def restart_for_version(ws: Workspace, reason: str) -> None:
     restart(ws)
 
 
+#: the socket name beads' own daemon clients look for (mcp-beads discovers ``.beads/beads.sock``)
+ALIAS_NAME = "beads.sock"
+
+
+def _link_alias(beads_dir: Path, sock_path: Path) -> None:
+    """A hard link to our socket under beads' name: the same inode, so either path reaches this
+    daemon, with the same 0600 mode. A hard link, never a symlink (bd follows none in .beads/).
+    Best effort: a client that dials bd.sock needs none of it."""
+    alias = beads_dir / ALIAS_NAME
+    try:
+        if alias.is_socket():
+            alias.unlink()  # we hold the lifetime lock: it is a dead daemon's
+        if not os.path.lexists(alias):
+            os.link(sock_path, alias)
+    except OSError:
+        pass
+
+
 def cleanup_files(ws: Workspace) -> None:
     for p in (status_path(ws), ws.beads_dir / POINTER_NAME):
         try:
             p.unlink()
         except FileNotFoundError:
             pass
-    sock = socket_path_for(ws.beads_dir)
-    try:
-        import stat as st
-        if st.S_ISSOCK(os.lstat(sock).st_mode):  # a link or a file there is not ours to remove
-            sock.unlink()
-    except OSError:
-        pass
+    for sock in (socket_path_for(ws.beads_dir), ws.beads_dir / ALIAS_NAME):
+        try:
+            import stat as st
+            if st.S_ISSOCK(os.lstat(sock).st_mode):  # a link or a file there is not ours to remove
+                sock.unlink()
+        except OSError:
+            pass
 
 
 def logs(ws: Workspace, lines: int = 50) -> str:

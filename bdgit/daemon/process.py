@@ -17,7 +17,8 @@ from ..rpc import peer
 from ..rpc.protocol import POINTER_NAME, socket_path_for
 from ..workspace import Workspace, safefs
 from ..workspace.files import atomic_write
-from .lifecycle import (DEFAULTS, EXIT_ALREADY_RUNNING, READY_FD_ENV, cleanup_files, log, open_lock, read_status,
+from .lifecycle import (DEFAULTS, EXIT_ALREADY_RUNNING, READY_FD_ENV, _link_alias, cleanup_files, log, open_lock,
+                        read_status,
                         status_path)
 
 EXIT_CANNOT_START = 1
@@ -134,6 +135,8 @@ def _bind(ws: Workspace) -> tuple[socket.socket, Path]:
         except BaseException:
             sock.close()
             raise
+    else:
+        _link_alias(ws.beads_dir, sock_path)
     return sock, sock_path
 
 

@@ -132,10 +132,11 @@ class Sync:
         d = res.as_dict()
         prev = self.report["imported"] or {}
         self.report["imported"] = {k: prev.get(k, 0) + d[k] for k in
-                                   ("created", "updated", "deleted", "kept_newer", "unchanged")}
+                                   ("created", "updated", "deleted", "kept_newer", "kept_tie", "unchanged")}
         if res.renumbered:
             self.report["renumbered"].update(res.renumbered)
-        kept = f", {len(res.kept_newer)} kept (newer here)" if res.kept_newer else ""
+        from ..jsonl.importer import kept_summary
+        kept = kept_summary(len(res.kept_newer), len(res.kept_tie))
         self.step(f"{verb} {self.path.name}: {len(res.created)} created, {len(res.updated)} updated, "
                   f"{len(res.deleted)} deleted{kept}")
 

@@ -11,12 +11,25 @@ from ..store.rename import rename_ids, rewrite_mentions
 from .files import broken_file_hint, export_lines, fingerprint, line_hash, sha256
 from .parse import Record, unknown_value, parse
 
+def kept_summary(kept_newer: int, kept_tie: int) -> str:
+    """The import report's words for local versions that were kept (empty when none)."""
+    out = ""
+    if kept_newer:
+        out += f", {kept_newer} kept (newer here)"
+    if kept_tie:
+        out += (f", {kept_tie} kept (same updated_at with different content: the local version "
+                "wins the tie-break)")
+    return out
+
+
 class ImportResult:
     def __init__(self, warnings: list[str] | None = None, dry_run: bool = False) -> None:
         self.created: list[str] = []
         self.updated: list[str] = []
         self.unchanged = 0
         self.kept_newer: list[str] = []
+        #: same updated_at, different content: the local version won the (deterministic) tie-break
+        self.kept_tie: list[str] = []
         self.deleted: list[str] = []
         self.remapped: dict[str, str] = {}
         self.renumbered: dict[str, str] = {}
@@ -30,7 +43,8 @@ class ImportResult:
     def as_dict(self) -> dict[str, Any]:
         return {
             "created": len(self.created), "updated": len(self.updated), "unchanged": self.unchanged,
-            "kept_newer": len(self.kept_newer), "deleted": len(self.deleted),
+            "kept_newer": len(self.kept_newer), "kept_tie": len(self.kept_tie), "deleted": len(self.deleted),
+            "kept_tie_ids": self.kept_tie,
             "created_ids": self.created, "updated_ids": self.updated, "kept_newer_ids": self.kept_newer,
             "deleted_ids": self.deleted, "remapped": self.remapped, "renumbered": self.renumbered,
             "collisions": self.collisions, "warnings": self.warnings, "dry_run": self.dry_run,
@@ -187,7 +201,7 @@ def _apply(store: Store, by_id: dict[str, Record], result: ImportResult, *, acto
             theirs = _canonical_line(rec.obj)
             if mine == theirs or line_hash(mine) >= line_hash(theirs):
                 if mine != theirs:
-                    result.kept_newer.append(i)
+                    result.kept_tie.append(i)
                     store.mark_dirty([i], ts)
                 else:
                     result.unchanged += 1

@@ -14,7 +14,7 @@ from ..errors import BatchFailed, BdError, UsageError
 from ..store import Store
 from ..store.db import database_error
 from ..validate import Args
-from . import exchange, graph, issues, meta  # noqa: F401  (registers the handlers)
+from . import epics, exchange, graph, inspect, integrity, issues, meta, prime, records  # noqa: F401  (registers the handlers)
 from .registry import OPS, Ctx, Handler, Op, op
 
 __all__ = ["OPS", "Ctx", "Handler", "Op", "op", "is_write", "run", "run_batch"]
@@ -31,7 +31,15 @@ def is_write(name: str, args: Any = None) -> bool:
         return False
     if name == "delete" and isinstance(args, dict) and not args.get("force", True):
         return False
+    if name in _WRITES_WHEN:
+        # checks that repair only when asked: a plain check is a read (runs beside writers)
+        return isinstance(args, dict) and bool(args.get(_WRITES_WHEN[name]))
+    if name == "epic_close_eligible" and isinstance(args, dict) and args.get("dry_run"):
+        return False
     return o.write
+
+
+_WRITES_WHEN = {"repair_deps": "fix", "validate": "fix", "pollution": "clean"}
 
 
 def run(store: Store, name: str, args: Any, actor: str, ctx: Ctx | None = None) -> Any:
@@ -132,5 +140,4 @@ def _subst(args: Any, results: list[dict[str, Any]]) -> Any:
     if isinstance(args, dict):
         return {k: ([one(x) for x in v] if isinstance(v, list) else one(v)) for k, v in args.items()}
     return args
-
 

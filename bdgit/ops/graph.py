@@ -17,7 +17,8 @@ def add_dependency(ctx: Ctx, issue_id: str, target: str, dep_type: str, *, touch
     check_dep_type(dep_type)
     s.require_issue(issue_id)
     if s.get_issue(target) is None:
-        raise NotFoundError(f"dependency target {target} not found", "check the ID with 'bd list'")
+        raise NotFoundError(f"dependency target {target} not found",
+                            "check the ID with 'bd list' (IDs are case-sensitive)")
     if issue_id == target:
         raise ValidationError("issue cannot depend on itself")
     existing = s.get_dep(issue_id, target)
@@ -155,6 +156,5 @@ def comment_list(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
 @op("events", write=False)
 def events(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
     issue_id = a.req("id")
-    if ctx.store.get_issue(issue_id) is None:
-        raise NotFoundError(f"issue {issue_id} not found")
+    ctx.store.require_issue(issue_id)  # one not-found error (and hint) everywhere
     return ctx.store.events(issue_id, a.integer("limit", 0) or 0)

@@ -5,7 +5,7 @@ import re
 from typing import Any
 
 from ..errors import ConflictError, NotFoundError, UsageError, ValidationError
-from ..model import DEFAULT_PRIORITY, DEFAULT_TYPE, issue_to_json, now, ts_micros
+from ..model import DEFAULT_PRIORITY, DEFAULT_TYPE, issue_to_json, now, short_time, ts_micros
 from ..store import queries as q
 from ..validate import Args, check_dep_type, check_label, check_status, check_title, check_type
 from .registry import Ctx, op
@@ -20,7 +20,8 @@ def issue_json(ctx: Ctx, row: dict[str, Any], *, labels: bool = True, deps: bool
 
 
 def rows_json(ctx: Ctx, rows: list[dict[str, Any]], extra_keys: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Issues for list-like output, with their labels (one query for all)."""
+    """Issues for list-like output, with their labels and link counts (a few queries for all)."""
+    from .counts import add_counts
     labels = ctx.store.labels_for([r["id"] for r in rows]) if rows else {}
     out = []
     for r in rows:
@@ -29,7 +30,7 @@ def rows_json(ctx: Ctx, rows: list[dict[str, Any]], extra_keys: tuple[str, ...] 
             if k in r:
                 j[k] = r[k]
         out.append(j)
-    return out
+    return add_counts(ctx.store, out)
 
 
 def parse_dep_spec(spec: str) -> tuple[str, str]:
@@ -135,10 +136,21 @@ def update(ctx: Ctx, a: Args) -> dict[str, Any]:
                                 "pick another issue from 'bd ready'")
         changes["assignee"] = ctx.actor
         changes["status"] = "in_progress"
+    asked = bool(changes)
     changes = {k: v for k, v in changes.items() if cur.get(k) != v}
     if changes:
         apply_changes(ctx, cur, changes)
+    else:
+        ctx.notices.append(unchanged(issue_id, "it already has those values" if asked else "no fields were given"))
     return show_one(ctx, issue_id)
+
+
+UNCHANGED = "nothing changed"
+
+
+def unchanged(issue_id: str, why: str) -> str:
+    """The notice for a request that changed nothing (clients show it instead of "Updated")."""
+    return f"{issue_id}: {UNCHANGED}: {why}"
 
 
 def apply_changes(ctx: Ctx, cur: dict[str, Any], changes: dict[str, Any], comment: str | None = None) -> None:
@@ -187,6 +199,9 @@ def close(ctx: Ctx, a: Args) -> dict[str, Any]:
     reason = a.text("reason") or "Closed"
     if cur["status"] != "closed":
         apply_changes(ctx, cur, {"status": "closed"}, comment=reason)
+    else:
+        ctx.notices.append(unchanged(cur["id"], f"it was already closed ({short_time(cur['closed_at'])})"
+                                     if cur.get("closed_at") else "it was already closed"))
     return show_one(ctx, cur["id"])
 
 
@@ -197,6 +212,9 @@ def reopen(ctx: Ctx, a: Args) -> dict[str, Any]:
     reason = a.text("reason")
     if cur["status"] != "open":
         apply_changes(ctx, cur, {"status": "open"}, comment=reason)
+    else:
+        ctx.notices.append(unchanged(cur["id"], "it is already open" + (" (the reason was added as a comment)"
+                                                                         if reason else "")))
     if reason:
         s.add_comment(cur["id"], ctx.actor, reason)
         s.touch(cur["id"])
@@ -312,8 +330,36 @@ def _linked(ctx: Ctx, other: str, dep_type: str, linked_at: str | None = None) -
     return j
 
 
+#: statuses a filter may name: ours and the ones newer beads writes (its clients filter by them)
+FILTER_STATUSES = ("open", "in_progress", "blocked", "closed", "deferred", "pinned", "hooked", "tombstone")
+
+
+def check_filters(ctx: Ctx, a: Args) -> None:
+    """Filter values must name something that can exist: a mistyped status, type or parent is
+    an error listing the valid ones, never a silent empty answer. Values imported from newer
+    beads (other statuses or types) are valid while some issue has them."""
+    from ..model import ISSUE_TYPES
+    c = ctx.store.conn
+    status = a.text("status")
+    if status and status != "all" and status not in FILTER_STATUSES:
+        present = [r["status"] for r in c.execute("SELECT DISTINCT status FROM issues ORDER BY status")]
+        if status not in present:
+            valid = list(FILTER_STATUSES) + [x for x in present if x not in FILTER_STATUSES] + ["all"]
+            raise ValidationError(f"invalid status {status!r}: expected one of {', '.join(valid)}")
+    issue_type = a.text("issue_type") or a.text("type")
+    if issue_type and issue_type not in ISSUE_TYPES:
+        present = [r["issue_type"] for r in c.execute("SELECT DISTINCT issue_type FROM issues ORDER BY 1")]
+        if issue_type not in present:
+            valid = list(ISSUE_TYPES) + [x for x in present if x not in ISSUE_TYPES]
+            raise ValidationError(f"invalid issue type {issue_type!r}: expected one of {', '.join(valid)}")
+    parent = a.text("parent")
+    if parent and ctx.store.get_issue(parent) is None:
+        raise NotFoundError(f"parent issue {parent} not found", "check the ID with 'bd list' (IDs are case-sensitive)")
+
+
 @op("list", write=False)
 def list_(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
+    check_filters(ctx, a)
     status = a.text("status")
     labels = [check_label(x) for x in a.strlist("labels") + a.strlist("label")]
     assignee = "" if a.flag("no_assignee") or a.flag("unassigned") else a.text("assignee")
@@ -334,6 +380,7 @@ def _sort(v: str | None) -> str:
 
 @op("ready", write=False)
 def ready(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
+    check_filters(ctx, a)
     assignee = "" if a.flag("unassigned") or a.flag("no_assignee") else a.text("assignee")
     sort = a.text("sort") or "priority"
     if sort not in ("priority", "hybrid", "oldest"):
@@ -348,6 +395,7 @@ def ready(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
 
 @op("blocked", write=False)
 def blocked(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
+    check_filters(ctx, a)
     rows = q.blocked_issues(ctx.store)
     parent = a.text("parent")
     if parent:
@@ -372,7 +420,8 @@ def count(ctx: Ctx, a: Args) -> dict[str, Any]:
 def require_ids(ctx: Ctx, ids: list[str]) -> None:
     missing = [i for i in ids if ctx.store.get_issue(i) is None]
     if missing:
-        raise NotFoundError(f"issue {', '.join(missing)} not found")
+        raise NotFoundError(f"issue {', '.join(missing)} not found",
+                            "check the ID with 'bd list' (IDs are case-sensitive)")
 
 
 __all__ = ["issue_json", "rows_json", "apply_changes", "parse_dep_spec", "mention_re", "check_dep_type"]

@@ -83,8 +83,9 @@ class Client:
         try:
             peer.check_socket(self.socket_path)  # a socket of ours, not a link to someone else's
         except FileNotFoundError:
-            raise DaemonError(f"no daemon answers at {self.socket_path}: no such socket",
-                              "start one with 'bd daemon start', or use --no-daemon") from None
+            raise DaemonError(f"no daemon answers at {self.socket_path} (no such socket): "
+                              "start one with 'bd daemon start'",
+                              "or run bd with --no-daemon (direct mode needs no daemon)") from None
         s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         s.settimeout(timeout if timeout is not None else self.timeout)
         try:
@@ -94,8 +95,11 @@ class Client:
             raise DeadlineExceeded(f"timed out connecting to the daemon at {self.socket_path}") from None
         except OSError as e:
             s.close()
-            raise DaemonError(f"no daemon answers at {self.socket_path}: {e.strerror or e}",
-                              "start one with 'bd daemon start', or use --no-daemon") from None
+            # The advice is in the message too: a library caller sees str(e) in a traceback,
+            # never the hint the CLI prints below it.
+            raise DaemonError(f"no daemon answers at {self.socket_path} ({e.strerror or e}): "
+                              "start one with 'bd daemon start'",
+                              "or run bd with --no-daemon (direct mode needs no daemon)") from None
         try:
             peer.check_peer(s, self.socket_path)  # before a byte is sent
         except BaseException:
@@ -120,7 +124,7 @@ class Client:
     # --- requests ---------------------------------------------------------------------------
 
     def request(self, operation: str, args: dict[str, Any] | None = None, *,
-                timeout: float | None = None, actor: str | None = None) -> dict[str, Any]:
+                timeout: float | None = None, actor: str | None = None, readonly: bool = False) -> dict[str, Any]:
         """Send one request and return the whole response object (no error raised for
         ``success: false``). Raises DaemonError/DeadlineExceeded for transport failures."""
         deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
@@ -132,6 +136,8 @@ class Client:
             req["cwd"] = self.cwd
         if self.client_version:
             req["client_version"] = self.client_version
+        if readonly:
+            req["readonly"] = True  # the daemon refuses a write (it knows which operations write)
         pause = 0.01
         for _ in range(50):
             fresh = self._sock is None

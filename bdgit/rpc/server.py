@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from .. import BEADS_COMPAT_VERSION, __version__, jsonl, ops
 from ..errors import (BatchFailed, BdError, DaemonError, DeadlineExceeded, InternalError, LockTimeoutError,
-                      UsageError, ValidationError, VersionMismatch, internal)
+                      ReadOnlyError, UsageError, ValidationError, VersionMismatch, internal)
 from ..intake import loads, strings_problem
 from ..store import Store
 from ..workspace import Workspace, safefs
@@ -326,6 +326,8 @@ class Server:
         if op not in ops.OPS and op != "batch":
             raise UsageError(f"unknown operation: {op}")
         if op == "batch" or ops.is_write(op, args):
+            if req.get("readonly"):
+                raise ReadOnlyError.refusing(op)
             return self._submit(Job(op, args, actor, deadline, alive=alive))
         return self._read(op, args, actor, deadline)
 
@@ -536,6 +538,8 @@ class Server:
             for job in live:
                 if job.state == _RUNNING and job.response is not None and job.response.get("success"):
                     job.response["export_error"] = self.flush_error
+        if wrote:
+            store.mark_changed()  # file watchers (beads-ui) see the main db file change
         flushed = any(job.op == "flush" and (job.response or {}).get("success") for job in live)
         if wrote and flushed and store.dirty_count() == 0:
             # An explicit flush (the pre-commit hook's) left nothing unexported: say so now, so
@@ -579,7 +583,7 @@ class Server:
                 self._absorbed_fp = jsonl.fingerprint(path)
                 self.import_error = None
             self.log(f"imported {path.name}: {len(res.created)} created, {len(res.updated)} updated, "
-                     f"{len(res.deleted)} deleted, {len(res.kept_newer)} kept (newer here)"
+                     f"{len(res.deleted)} deleted" + jsonl.kept_summary(len(res.kept_newer), len(res.kept_tie))
                      + (f"; renumbered {res.renumbered}" if res.renumbered else "")
                      + (f"; remapped {res.remapped}" if res.remapped else ""))
             if store.dirty_count() and self.flush_due is None:

@@ -18,7 +18,7 @@ from ..errors import UnsafePathError
 #: files of ``.beads/`` that belong in git besides the JSONL files
 TRACKED_OK = frozenset({".gitignore", "config.yaml", "metadata.json", "README.md"})
 #: names under which bd itself keeps a socket
-_SOCKETS = frozenset({"bd.sock"})
+_SOCKETS = frozenset({"bd.sock", "beads.sock"})
 
 
 class Finding:

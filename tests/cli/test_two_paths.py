@@ -56,14 +56,27 @@ INVOCATIONS: dict[str, list[tuple[str, ...]]] = {
     "version": [("version",), ("version", "--json")],
     "help": [("help",), ("help", "dep", "add")],
     "completion": [("completion", "bash")],
+    "epic status": [("epic", "status"), ("epic", "status", "--eligible-only", "--json")],
+    "epic close-eligible": [("epic", "close-eligible", "--dry-run", "--json")],
+    "repair-deps": [("repair-deps",), ("repair-deps", "--fix", "--json")],
+    "migrate": [("migrate", "--inspect", "--json")],
+    "prime": [("prime",), ("prime", "--mcp", "--stealth")],
+    "where": [("where", "--json")],
+    "template list": [("template", "list")],
+    "template show": [("template", "show", "bug", "--json"), ("template", "show", "nope")],
+    "template create": [("template", "create", "perf", "--json")],
+    "audit record": [("audit", "record", "--kind", "tool_call", "--tool-name", "t", "--exit-code", "0")],
+    "audit label": [("audit", "label", "int-00000000", "--label", "good")],
+    "restore": [("restore", "test-1")],
 }
 
 _TS = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?")
-_VOLATILE = re.compile(r"(\"(pid|seconds|uptime_seconds)\": )[0-9.]+")
+_VOLATILE = re.compile(r"(\"(pid|seconds|uptime_seconds)\": ?)[0-9.]+")
+_AUDIT_ID = re.compile(r"int-[0-9a-f]{8}")
 
 
 def _normal(text: str, root: Path) -> str:
-    return _VOLATILE.sub(r"\1N", _TS.sub("TS", text.replace(str(root), "ROOT")))
+    return _AUDIT_ID.sub("int-ID", _VOLATILE.sub(r"\1N", _TS.sub("TS", text.replace(str(root), "ROOT"))))
 
 
 def test_every_command_has_an_invocation() -> None:
