@@ -57,7 +57,7 @@ def run(argv: list[str]) -> int:
             code = run_typer(rest, g)
         else:
             code = fast
-        unexported = getattr(g._backend, "export_error", None)
+        unexported = g.unexported or getattr(g._backend, "export_error", None)
         if code == 0 and unexported is not None:
             report(unexported, g, wire=False)  # after the command's own output
             code = unexported.exit_code

@@ -9,7 +9,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UsageError
+from ..errors import BdError, UsageError
 from . import render as r
 from .decl import GLOBAL_FLAGS
 
@@ -34,6 +34,9 @@ class Globals:
         #: notices of the last call that say a request changed nothing (the body reports them)
         self.unchanged: list[str] = []
         self._backend: Backend | None = None
+        #: a write that is saved but not in the JSONL (the boundary reports it, exit 4); the
+        #: backend's ``export_error`` counts too
+        self.unexported: BdError | None = None
 
     def backend(self) -> Backend:
         if self._backend is None:
