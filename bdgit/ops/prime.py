@@ -67,11 +67,11 @@ def guide(state: dict[str, Any], *, brief: bool = False, stealth: bool = False) 
         out += ["## Epics", *[f"  {e['id']} {e['title']}: {e['closed_children']}/{e['total_children']} children closed"
                               for e in state["epics"]], ""]
     if brief:
-        out += ["Use bd for all task tracking (no markdown TODO lists): claim with update --claim, file new work "
+        out += ["Use bd for all task tracking (no markdown to-do lists): claim with update --claim, file new work "
                 "with a discovered-from link, close with a reason."]
         return "\n".join(out) + "\n"
     out += ["## Rules",
-            "- Track all work in bd, not in markdown TODO lists or comments.",
+            "- Track all work in bd, not in markdown to-do lists or comments.",
             "- Before starting: bd ready, then bd update <id> --claim (assignee = you, status in_progress).",
             "- Found new work while on <id>? bd create \"Title\" -t bug|feature|task -p 0-4 "
             "--deps discovered-from:<id>",
