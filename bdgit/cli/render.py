@@ -1,5 +1,9 @@
 """Human-readable output. Colour only on a terminal, never with NO_COLOR; plain text in pipes.
 
+Data is cleaned of terminal control characters before it is laid out (``safetext``), and every
+line printed passes ``clean_output`` as well: a title from a pulled JSONL cannot clear the
+screen, set the window title or rewrite lines. ``--json`` output does not come through here.
+
 Lines keep beads' key strings (``Created issue:``, ``Status:``, ``Depends on``, ...) so that
 people and scripts used to beads find them.
 """
@@ -10,6 +14,7 @@ import sys
 from typing import Any
 
 from ..model import short_time
+from .safetext import clean, clean_data, clean_output
 
 _COLOR: bool | None = None
 
@@ -64,14 +69,15 @@ def status(s: str) -> str:
 
 
 def out(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
+    sys.stdout.write(clean_output(text) + "\n")
 
 
 def err(text: str) -> None:
-    sys.stderr.write(text + "\n")
+    sys.stderr.write(clean_output(text) + "\n")
 
 
 def created(issue: dict[str, Any]) -> None:
+    issue = clean_data(issue)
     out(f"{green('✓')} Created issue: {bold(issue['id'])}")
     out(f"  Title: {issue['title']}")
     out(f"  Priority: {prio(issue['priority'])}")
@@ -79,6 +85,7 @@ def created(issue: dict[str, Any]) -> None:
 
 
 def issue_detail(i: dict[str, Any]) -> None:
+    i = clean_data(i)
     out()
     out(f"{bold(i['id'])}: {i['title']}")
     out(f"Status: {status(i['status'])}")
@@ -127,6 +134,7 @@ def issue_detail(i: dict[str, Any]) -> None:
 
 
 def issue_list(issues: list[dict[str, Any]]) -> None:
+    issues = clean_data(issues)
     if not issues:
         out("No issues found.")
         return
@@ -143,7 +151,30 @@ def issue_list(issues: list[dict[str, Any]]) -> None:
         out()
 
 
+def issue_tree(issues: list[dict[str, Any]]) -> None:
+    """The list with each issue under its parent (when the parent is listed too)."""
+    if not issues:
+        out("No issues found.")
+        return
+    listed = {i["id"] for i in issues}
+    kids: dict[str | None, list[dict[str, Any]]] = {}
+    for i in issues:
+        p = i.get("parent")
+        kids.setdefault(p if p in listed else None, []).append(i)
+
+    def walk(parent: str | None, depth: int, seen: set[str]) -> None:
+        for i in kids.get(parent, []):
+            if i["id"] in seen:
+                continue
+            seen.add(i["id"])
+            pad = "  " * depth + ("└─ " if depth else "")
+            out(f"{pad}{bold(i['id'])} [{prio(i['priority'])}] [{i['issue_type']}] {status(i['status'])} {i['title']}")
+            walk(i["id"], depth + 1, seen)
+    walk(None, 0, set())
+
+
 def ready(issues: list[dict[str, Any]]) -> None:
+    issues = clean_data(issues)
     if not issues:
         out()
         out(f"{green('✨')} No ready work found (all issues have blocking dependencies)")
@@ -162,6 +193,7 @@ def ready(issues: list[dict[str, Any]]) -> None:
 
 
 def blocked(issues: list[dict[str, Any]]) -> None:
+    issues = clean_data(issues)
     if not issues:
         out()
         out(f"{green('✨')} No blocked issues")
@@ -193,6 +225,7 @@ def stats(s: dict[str, Any]) -> None:
 
 
 def tree(root: str, nodes: list[dict[str, Any]]) -> None:
+    root, nodes = clean(root), clean_data(nodes)
     if len(nodes) <= 1:
         out()
         out(f"{root} has no dependencies")
@@ -219,6 +252,7 @@ def tree(root: str, nodes: list[dict[str, Any]]) -> None:
 
 
 def cycles(cs: list[list[str]]) -> None:
+    cs = clean_data(cs)
     if not cs:
         out(f"{green('✓')} No dependency cycles detected")
         return
@@ -228,6 +262,7 @@ def cycles(cs: list[list[str]]) -> None:
 
 
 def events(evs: list[dict[str, Any]]) -> None:
+    evs = clean_data(evs)
     if not evs:
         out("No events.")
         return

@@ -26,7 +26,6 @@ See docs/HOOKS.md.
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -140,7 +139,7 @@ bd_idle() {
 
 # A daemon auto-commits issue changes, on this branch or a sync branch (it keeps its pid here).
 bd_autocommit() {
-	[ -f .beads/daemon.autocommit ] || return 1
+	[ -f .beads/daemon.autocommit ] && [ ! -L .beads/daemon.autocommit ] || return 1
 	bd_p=
 	IFS= read -r bd_p <.beads/daemon.autocommit
 	[ -n "$bd_p" ] && kill -0 "$bd_p" 2>/dev/null
@@ -174,11 +173,16 @@ bd_chain "$@" || exit
 bd_here || exit 0
 # Done without starting Python when no merge is being concluded and the commit carries no
 # JSONL you staged yourself (bd checks that one), and either a daemon auto-commits issue
-# changes (your commit carries only what you staged), or nothing was written
-# since this hook last flushed and staged the JSONL (bd.state is byte for byte the copy it kept).
+# changes (your commit carries only what you staged), or nothing was written since this hook
+# last flushed and staged the JSONL (bd.state is byte for byte the copy it kept). (Only
+# regular files are read: a FIFO or a link planted there goes to bd, which refuses it.)
 if [ ! -f "${GIT_DIR:-.git}/MERGE_HEAD" ] && git diff --cached --quiet -- .beads/issues.jsonl 2>/dev/null; then
 	bd_autocommit && exit 0
-	cmp -s .beads/bd.state .beads/bd.hookstate 2>/dev/null && exit 0
+	if [ -f .beads/bd.state ] && [ ! -L .beads/bd.state ] \
+		&& [ -f .beads/bd.hookstate ] && [ ! -L .beads/bd.hookstate ] \
+		&& cmp -s .beads/bd.state .beads/bd.hookstate 2>/dev/null; then
+		exit 0
+	fi
 fi
 bd_run pre-commit "$@"
 bd_rc=$?

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import jsonl
-from ..errors import BdError
+from ..errors import BdError, LockTimeoutError
 from ..workspace import Workspace
 from .busy import SLOW, Watcher
 from .commit import CommitResult, commit_jsonl
@@ -344,7 +344,8 @@ class GitAgent:
 
     def _attempt(self, repo: Any, fp: str | None, *, final: bool = False,
                  guard: Any = None) -> bool:
-        from filelock import FileLock, Timeout
+        from ..errors import LockTimeoutError
+        from ..workspace.safefs import FileLock
         gen = self.state.get().export_gen if self.state is not None else 0
         res: CommitResult | None = None
         if not final and self.holds_flushes() and self.host is not None:
@@ -353,10 +354,10 @@ class GitAgent:
                 gen = self.state.get().export_gen if self.state is not None else 0
                 fp = jsonl.fingerprint(self.jsonl_path)
         if res is None:  # nothing to flush: commit the JSONL as it is (an edit, a checkout)
-            flock = FileLock(str(self.ws.lock_path), thread_local=False)
+            flock = FileLock(self.ws.lock_path)
             try:
                 flock.acquire(timeout=1.0 if final else 0)
-            except Timeout:
+            except LockTimeoutError:
                 self._wait("another bd process holds .beads/bd.lock (bd sync, or a direct-mode write)", 0.05)
                 return False
             try:
@@ -426,12 +427,10 @@ class GitAgent:
             self.host.flush_now(before_replace=commit_new)
         except _NotCommitted:
             pass  # the flush was rolled back: nothing changed
-        except BdError as e:
-            return CommitResult(waiting=str(e))
-        except Exception as e:  # filelock's Timeout: bd sync or a direct-mode write
-            if type(e).__name__ != "Timeout":
-                raise
+        except LockTimeoutError:
             return CommitResult(waiting="another bd process holds .beads/bd.lock (bd sync, or a direct-mode write)")
+        except BdError as e:  # the disk refused the new file, ...: the flush is retried later
+            return CommitResult(waiting=str(e))
         return out[-1] if out else None
 
     @staticmethod

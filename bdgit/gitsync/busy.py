@@ -339,7 +339,10 @@ class Watcher:
         return None, self.deadline if self.scan else time.perf_counter() + FORK_TO_READ
 
     def why(self) -> str | None:
-        return self.look()[0]
+        """Why the user's git counts as busy now, or None (a slow look is still a look here:
+        only its deadline is stale)."""
+        reason = self.look()[0]
+        return None if reason == SLOW else reason
 
 
 # --- the hooks' side ---------------------------------------------------------------------------

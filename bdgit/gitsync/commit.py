@@ -33,8 +33,8 @@ import pygit2
 
 from ..errors import GitError, ImportFormatError
 from . import indexfile, refs
-from .repo import (blob_at, checked_out_elsewhere, head_branch, in_progress, ref_target, rel_path, short,
-                   signature)
+from .repo import (as_commit, blob_at, changed_paths, checked_out_elsewhere, head_branch, in_progress, ref_target,
+                   rel_path, short, signature)
 
 #: (reason the user's git is busy, or None; until when a None holds: a time.perf_counter())
 Guard = Callable[[], "tuple[str | None, float]"]
@@ -203,12 +203,13 @@ def replace_path(repo: pygit2.Repository, tree: pygit2.Tree | None, parts: list[
     if len(parts) == 1:
         tb.insert(name, blob, mode)
     else:
-        sub = None
+        sub: pygit2.Tree | None = None
         if tree is not None and name in tree:
             entry = tree[name]
-            if entry.filemode != pygit2.GIT_FILEMODE_TREE:
+            obj = repo[entry.id]
+            if entry.filemode != pygit2.GIT_FILEMODE_TREE or not isinstance(obj, pygit2.Tree):
                 raise GitError(f"cannot commit under {name}: it is a file in the branch's tree")
-            sub = repo[entry.id]
+            sub = obj
         tb.insert(name, replace_path(repo, sub, parts[1:], blob, mode), pygit2.GIT_FILEMODE_TREE)
     return tb.write()
 
@@ -340,12 +341,12 @@ def advance_branch(repo: pygit2.Repository, jsonl_path: Path, target: pygit2.Oid
         return CommitResult(waiting=why)
     tip = ref_target(repo, ref)
     assert tip is not None
-    new = repo[target]
-    other = [d.new_file.path for d in repo.diff(repo[tip].tree, new.tree).deltas  # type: ignore[attr-defined]
-             if d.new_file.path != rel or d.old_file.path != rel]
+    new = as_commit(repo[target])
+    assert new is not None
+    other = [new_path for old_path, new_path in changed_paths(repo[tip], new) if new_path != rel or old_path != rel]
     if other:
         raise GitError(f"cannot move {short(ref)} over changes outside {rel}: {', '.join(other[:5])}")
-    entry = new.tree[rel]  # type: ignore[attr-defined]
+    entry = new.tree[rel]
     with open(jsonl_path, "rb") as f:
         data = f.read()
         st = os.fstat(f.fileno())
@@ -440,7 +441,7 @@ def commit_jsonl(repo: pygit2.Repository, jsonl_path: Path, *, branch: str | Non
         parents: list[pygit2.Oid] = []
         base: pygit2.Commit | None = None
         if tip is not None:
-            base = repo[tip]  # type: ignore[assignment]
+            base = as_commit(repo[tip])
             parents = [tip]
         elif branch is not None and not repo.head_is_unborn:
             base = repo.head.peel(pygit2.Commit)  # a new sync branch starts at HEAD
@@ -489,7 +490,9 @@ def commit_jsonl(repo: pygit2.Repository, jsonl_path: Path, *, branch: str | Non
         tree = base.tree if base is not None else None
         tree_id = replace_path(repo, tree, rel.split("/"), blob, mode)
         for r, b, _ in extra:
-            tree_id = replace_path(repo, repo[tree_id], r.split("/"), b, pygit2.GIT_FILEMODE_BLOB)  # type: ignore[arg-type]
+            built = repo[tree_id]
+            assert isinstance(built, pygit2.Tree)
+            tree_id = replace_path(repo, built, r.split("/"), b, pygit2.GIT_FILEMODE_BLOB)
         changes = count_changes(old_data or b"", data)
         names = [r for r, _, _ in extra]
         msg = message if message else default_message(changes, title, names)

@@ -91,7 +91,7 @@ def prepare(repo: pygit2.Repository, rel: str, blob: pygit2.Oid, mode: int, st: 
         if conflicted:
             return Prepared(b"", raw, staged, True, before)
         for r, b, m, _ in entries:
-            idx.add(pygit2.IndexEntry(r, b, m))  # type: ignore[arg-type]
+            idx.add(pygit2.IndexEntry(r, b, pygit2.enums.FileMode(m)))
         idx.write()
         data = tmp.read_bytes()
     finally:

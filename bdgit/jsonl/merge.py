@@ -17,13 +17,14 @@ When neither side's issue is in the base, ours (the local one) is renumbered.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ImportFormatError
+from ..intake import loads
 from .files import line_hash
+from .markers import is_marker
 from .importer import same_creation
 from ..model import dumps_compact, ts_micros
 from ..store.rename import rewrite_mentions
@@ -65,24 +66,30 @@ class MergeResult:
 
 
 def parse(text: str, side: str = "") -> dict[str, Rec]:
-    """Lines by id. Raises ImportFormatError on conflict markers or a line that is not JSON."""
+    """Lines by id. Raises ImportFormatError on conflict markers, a line that is not JSON, or a
+    record that import would refuse (the same checks as every other way in: IDs, fields, text)."""
     out: dict[str, Rec] = {}
     for n, raw in enumerate(text.splitlines(), start=1):
         line = raw.rstrip("\r")
         if not line.strip():
             continue
-        if line.startswith(("<<<<<<<", ">>>>>>>", "|||||||")) or line == "=======":
+        if is_marker(line):
             raise ImportFormatError.at(n, f"{side} side has git conflict markers")
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ImportFormatError.at(n, f"{side} side: invalid JSON: {e.msg}") from None
+            obj = loads(line)
+        except ValueError as e:
+            raise ImportFormatError.at(n, f"{side} side: invalid JSON: {e}") from None
         if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
             raise ImportFormatError.at(n, f"{side} side: a line without a string 'id'")
         prev = out.get(obj["id"])
         rec = Rec(line, obj)
         if prev is None or (rec.updated, line_hash(rec.line)) > (prev.updated, line_hash(prev.line)):
             out[obj["id"]] = rec
+    from .parse import parse as check
+    try:
+        check(text)
+    except ImportFormatError as e:
+        raise ImportFormatError(f"{side} side: {e.message}" if side else e.message, e.hint, **e.details) from None
     return out
 
 
@@ -143,7 +150,7 @@ def rename_side(side: dict[str, Rec], mapping: dict[str, str]) -> dict[str, Rec]
                 o[f] = rewrite_mentions(o[f], mapping)
         if isinstance(o.get("dependencies"), list):
             o["dependencies"] = [
-                dict(d, issue_id=new_id, depends_on_id=mapping.get(d.get("depends_on_id"), d.get("depends_on_id")))
+                dict(d, issue_id=new_id, depends_on_id=mapping.get(str(d.get("depends_on_id")), d.get("depends_on_id")))
                 if isinstance(d, dict) else d for d in o["dependencies"]]
         out[new_id] = Rec(dumps_compact(o), o)
     return out

@@ -36,7 +36,7 @@ def config_get(ctx: Ctx, a: Args) -> dict[str, Any]:
 
 @op("config_set", write=True)
 def config_set(ctx: Ctx, a: Args) -> dict[str, Any]:
-    key, value = a.req("key"), a.str("value", "") or ""
+    key, value = a.req("key"), a.text("value", "") or ""
     if key == "issue_prefix":
         raise ValidationError("use 'bd rename-prefix' to change the issue prefix")
     ctx.store.set_config(key, value)
