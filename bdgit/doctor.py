@@ -465,8 +465,8 @@ def _index_lock(ws: Any, repo: Any, health: dict[str, Any] | None) -> Check:
         return Check("index_lock", OK, f"{rel} is held ({age:.1f}s): a git command is running", details=details)
     wait = _waiting(health)
     daemon = ""
-    if wait and "index.lock" in wait[0]:
-        daemon = f" The daemon has been waiting {wait[1]:.0f}s on it to commit issue changes."
+    if wait and ("index.lock" in wait[0] or wait[0].startswith("your git is busy")):
+        daemon = f" The daemon has been waiting {wait[1]:.0f}s for it to commit issue changes."
         details["daemon_waiting_seconds"] = wait[1]
     if procs:
         who = ", ".join(f"git {p.command} (pid {p.pid})" for p in procs[:3])

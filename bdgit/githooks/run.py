@@ -229,9 +229,11 @@ def daemon_auto_commits(ws: Any) -> bool:
     """Whether a live daemon auto-commits issue changes, on the checked-out branch or a sync
     branch (it keeps its pid in ``.beads/daemon.autocommit`` while it does; the shell asks the
     same)."""
+    from ..errors import UnsafePathError
+    from ..workspace import safefs
     try:
-        pid = int((ws.beads_dir / AUTOCOMMIT_FILE).read_text().strip() or 0)
-    except (OSError, ValueError):
+        pid = int(safefs.read_bytes(ws.beads_dir / AUTOCOMMIT_FILE, limit=64).strip() or 0)
+    except (OSError, ValueError, UnsafePathError):
         return False
     return statefile.State(pid=pid).daemon_alive()
 
@@ -244,10 +246,27 @@ def check_jsonl(text: str) -> tuple[int | None, str] | None:
     try:
         parse(text)
     except ImportFormatError as e:
-        msg = str(e)
-        prefix = f"line {e.line}: "
-        return e.line, msg[len(prefix):] if e.line is not None and msg.startswith(prefix) else msg
+        return _problem(e)
     return None
+
+
+def _problem(e: Any) -> tuple[int | None, str]:
+    msg = e.message if hasattr(e, "message") else str(e)
+    prefix = f"line {e.line}: "
+    return e.line, msg.split(prefix, 1)[1] if e.line is not None and prefix in msg else msg
+
+
+def _worktree_jsonl(ws: Any) -> str | tuple[int | None, str] | None:
+    """The work tree's JSONL (read as bd reads it: a regular file of ours, never a link), a
+    problem (line, what) when it is not UTF-8, or None when there is none."""
+    from ..errors import ImportFormatError
+    from ..jsonl.files import read_jsonl
+    try:
+        return read_jsonl(ws.jsonl_path)
+    except FileNotFoundError:
+        return None
+    except ImportFormatError as e:
+        return _problem(e)
 
 
 def refuse(rel: str, where: str, problem: tuple[int | None, str]) -> int:
@@ -283,21 +302,15 @@ def pre_commit(ws: Any, top: Path) -> int:
         if bad:
             return refuse(rel, "as staged", bad)
     st = statefile.read(ws.state_path)
+    text = _worktree_jsonl(ws)
+    bad = check_jsonl(text) if isinstance(text, str) else text
     if daemon_auto_commits(ws):
         # Issue changes are the daemon's to commit: this commit carries what the user staged.
-        if ws.jsonl_path.exists():
-            bad = check_jsonl(ws.jsonl_path.read_text(encoding="utf-8", errors="replace"))
-            if bad:
-                warn(f"{rel} line {bad[0]}: {bad[1]}; the daemon does not commit it until it is fixed")
-        return 0
-    try:
-        text = ws.jsonl_path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        text = None
-    if text is not None and not sync_branch_mode(ws, st) and not partial_commit():
-        bad = check_jsonl(text)
         if bad:
-            return refuse(rel, "in the work tree, to be staged", bad)
+            warn(f"{rel} line {bad[0]}: {bad[1]}; the daemon does not commit it until it is fixed")
+        return 0
+    if bad and not sync_branch_mode(ws, st) and not partial_commit():
+        return refuse(rel, "in the work tree, to be staged", bad)
     ok = flush(ws, st)
     if sync_branch_mode(ws, st):
         return 0  # the JSONL travels on the sync branch: never in the user's own commits

@@ -144,14 +144,16 @@ class GitAgent:
     def _mark_autocommit(self, on: bool) -> None:
         """Keep ``.beads/daemon.autocommit`` (our pid) while we auto-commit: the pre-commit hook
         then has nothing to flush or stage (on the user's branch or the sync branch)."""
+        from ..workspace import safefs
+        from ..workspace.files import atomic_write
         path = self.ws.beads_dir / AUTOCOMMIT_FILE
         try:
             if on:
-                from ..workspace.files import atomic_write
-                atomic_write(path, f"{os.getpid()}\n", durable=False)
-            else:
-                path.unlink(missing_ok=True)
-        except OSError as e:
+                atomic_write(path, f"{os.getpid()}\n", mode=safefs.PRIVATE_FILE, exact_mode=True, durable=False,
+                             check_target=True)
+            elif safefs.lstat_file(path) is not None:
+                path.unlink()
+        except (OSError, BdError) as e:
             self.log(f"git: cannot update {path.name}: {e}")
 
     def _watcher(self, repo: Any) -> Watcher:

@@ -347,9 +347,7 @@ def advance_branch(repo: pygit2.Repository, jsonl_path: Path, target: pygit2.Oid
     if other:
         raise GitError(f"cannot move {short(ref)} over changes outside {rel}: {', '.join(other[:5])}")
     entry = new.tree[rel]
-    with open(jsonl_path, "rb") as f:
-        data = f.read()
-        st = os.fstat(f.fileno())
+    data, st = _read(jsonl_path)
     if pygit2.hash(data) != entry.id:
         raise GitError(f"{rel} in the work tree is not the version being committed")
     prep = _prepare(repo, rel, entry.id, entry.filemode, st)
@@ -368,26 +366,38 @@ def _companions(repo: pygit2.Repository, jsonl_path: Path, base: pygit2.Commit |
                 ) -> list[tuple[str, pygit2.Oid, os.stat_result]]:
     """The files that go with the JSONL's first commit: each of ``COMPANIONS`` beside it that
     exists (a regular file, not a symlink) and that the base tree lacks. (rel, blob, stat)."""
+    from ..errors import UnsafePathError
     out = []
     for name in COMPANIONS:
         path = jsonl_path.parent / name
-        try:
-            st = os.lstat(path)
-        except OSError:
-            continue
-        if not (st.st_mode & 0o170000 == 0o100000):
-            continue
         rel = rel_path(repo, path)
         if blob_at(repo, base, rel) is not None:
             continue
         try:
-            with open(path, "rb") as f:
-                data = f.read()
-                st = os.fstat(f.fileno())
-        except OSError:
-            continue
+            data, st = _read(path)
+        except (OSError, UnsafePathError):
+            continue  # absent, or not a file bd reads (a link): not ours to commit
         out.append((rel, repo.create_blob(data), st))
     return out
+
+
+def _read(path: Path) -> tuple[bytes, os.stat_result]:
+    """A file of ``.beads/`` as bd reads it (a regular file of ours, never through a link: a
+    clone may plant one pointing anywhere), with the stat of exactly what was read. Raises
+    OSError and UnsafePathError."""
+    from ..workspace import safefs
+    fd = safefs.open_file(path)
+    try:
+        st = os.fstat(fd)
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks), st
+    finally:
+        os.close(fd)
 
 
 def commit_jsonl(repo: pygit2.Repository, jsonl_path: Path, *, branch: str | None = None,
@@ -405,7 +415,8 @@ def commit_jsonl(repo: pygit2.Repository, jsonl_path: Path, *, branch: str | Non
     ``guard`` (index mode): asked at the last moment whether the user's git is running.
     ``source``: commit this file's content (and stat data) as the JSONL (the daemon's new JSONL,
     before it replaces the work tree's copy: see ``jsonl.flush(before_replace=)``).
-    Raises GitError only for configuration problems (path outside the work tree, bad branch).
+    Raises GitError only for configuration problems (path outside the work tree, bad branch),
+    UnsafePathError when the JSONL is not a regular file of ours (a link, a FIFO).
     """
     rel = rel_path(repo, jsonl_path)
     why = in_progress(repo)
@@ -428,9 +439,7 @@ def commit_jsonl(repo: pygit2.Repository, jsonl_path: Path, *, branch: str | Non
             return CommitResult(branch=ref, waiting=f"sync branch {short(ref)} is checked out in the worktree "
                                                     f"{where}; bd never commits to a checked-out branch")
     try:
-        with open(source or jsonl_path, "rb") as f:
-            data = f.read()
-            st = os.fstat(f.fileno())
+        data, st = _read(source or jsonl_path)  # UnsafePathError for a link or a FIFO
     except FileNotFoundError:
         return CommitResult(branch=ref, up_to_date=True)
     blob = repo.create_blob(data)

@@ -416,3 +416,17 @@ def test_bd_sync_with_a_daemon_running_and_bd_hooks_installed(
     assert run_bd("sync", cwd=other).returncode == 0
     p = run_bd("--no-daemon", "list", "--json", cwd=other)
     assert {i["id"] for i in json.loads(p.stdout)} >= {*mine, "test-30"}
+
+
+def test_the_daemons_first_commit_carries_the_gitignore(beads_repo: Path) -> None:
+    """.beads/ never committed yet: the daemon's first commit brings .gitignore with the JSONL."""
+    dm = Daemon(beads_repo).start(flush_interval=0.05, auto_commit=True)
+    try:
+        new = dm.create("first issue")
+        assert wait_for(lambda: new in head_ids(beads_repo), timeout=20)
+    finally:
+        dm.stop()
+    assert set(changed(beads_repo, "HEAD")) == {".beads/issues.jsonl", ".beads/.gitignore"}
+    assert git(beads_repo, "status", "--porcelain", "--", ".beads").stdout == ""
+    body = git(beads_repo, "log", "-1", "--format=%B").stdout
+    assert "test-1 created: first issue" in body and "with .beads/.gitignore" in body
