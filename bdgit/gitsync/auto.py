@@ -32,7 +32,7 @@ from typing import Any
 from .. import jsonl
 from ..errors import BdError, LockTimeoutError
 from ..workspace import Workspace
-from .busy import SLOW, Watcher
+from .busy import SLOW, Watcher, proc_available
 from .commit import CommitResult, commit_jsonl
 from .repo import common_dir, config_get, default_remote, open_repo, run_git, short, upstream
 
@@ -200,8 +200,8 @@ class GitAgent:
 
     def housekeeping(self, store: Any) -> None:
         with self.cond:
-            if self.holds_flushes() and store.dirty_count():
-                self.pending = True  # flushes are ours: make sure none is forgotten
+            if self.holds_flushes() and store.dirty_count() and getattr(self.host, "flush_due", None) is None:
+                self.pending = True  # flushes are ours: none is forgotten (but the debounce is kept)
             self.cond.notify()
 
     def status(self) -> dict[str, Any]:
@@ -225,7 +225,7 @@ class GitAgent:
             "index_lock_waits": self.index_lock_waits, "deferrals": self.deferrals,
             "guard_aborts": self.guard_aborts, "forced_commits": self.forced,
             "busy_timeout": cfg.get("busy_timeout"),
-            "watching": ("hooks + git processes" if self.watcher is not None and self.watcher.scan else "hooks")
+            "watching": ("hooks + git processes" if cfg.get("watch_processes", True) and proc_available() else "hooks")
             if not cfg.get("sync_branch") else None,
             "max_index_lock_hold_ms": round(self.max_lock_hold * 1000, 3),
             "push": dict(self.push_state),

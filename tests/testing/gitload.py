@@ -40,13 +40,17 @@ def git_out(repo: Path, *args: str) -> str:
 
 
 class Agents:
-    """``n`` agent processes creating issues through the daemon's socket until ``stop``."""
+    """``n`` agent processes writing through the daemon's socket until ``stop`` (agent.py's
+    modes, in turn: "create" creates nonstop, "mixed" creates, updates and reads)."""
 
-    def __init__(self, socket: str | os.PathLike[str], n: int = 4, env: dict[str, str] | None = None) -> None:
-        self.procs = [subprocess.Popen([sys.executable, AGENT, str(socket), f"agent{k}", "create", str(10**7)],
+    def __init__(self, socket: str | os.PathLike[str], n: int = 4, env: dict[str, str] | None = None,
+                 modes: tuple[str, ...] = ("create",)) -> None:
+        self.procs = [subprocess.Popen([sys.executable, AGENT, str(socket), f"agent{k}", modes[k % len(modes)],
+                                        str(10**7)],
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                        env=env) for k in range(n)]
         self.acks: list[str] = []
+        self.times: dict[str, float] = {}   # id -> when it was acknowledged (time.monotonic())
         self.errors: list[str] = []
 
     def stop(self) -> list[str]:
@@ -62,6 +66,8 @@ class Agents:
                     continue  # the line cut by the signal
                 if "ack" in obj:
                     self.acks.append(obj["ack"])
+                    if "t" in obj:
+                        self.times[obj["ack"]] = obj["t"]
                 elif "error" in obj:
                     self.errors.append(obj["error"])
             if p.returncode not in (0, -signal.SIGTERM) and "KeyboardInterrupt" not in err:
@@ -99,13 +105,17 @@ class UserSession:
         self.expected[message] = set(files)
 
     def run(self, iterations: int = 50, *, amends: tuple[int, ...] = (12, 33), merge_at: int = 20,
-            rebase_at: int = 40, pause_every: int = 5, pause: float = 0.4, seed: int = 7) -> None:
+            rebase_at: int = 40, pause_every: int = 5, pause: float = 0.4, seed: int = 7,
+            until: float | None = None) -> None:
         """``iterations`` rounds of edit + ``git add`` + ``git commit`` + ``git status``, with an
         ``--amend`` at ``amends``, a side branch merged at ``merge_at``, a small branch rebased
-        at ``rebase_at``, and a pause (a person reading) every ``pause_every`` rounds."""
+        at ``rebase_at``, and a pause (a person reading) every ``pause_every`` rounds; fewer
+        when ``until`` (a ``time.monotonic()``) comes first."""
         rng = random.Random(seed)
         t0 = time.monotonic()
         for i in range(iterations):
+            if until is not None and time.monotonic() >= until:
+                break
             f = f"user{i % 5}.txt"
             self.commit(f"user {i}", f)
             self.git("status", "--porcelain")
