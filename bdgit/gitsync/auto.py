@@ -64,6 +64,7 @@ class GitAgent:
         self.commit_lock = threading.Lock()
         self.push_event = threading.Event()
         self.pending = True          # check once at start: the JSONL may be ahead of HEAD
+        self.flush_wanted = False    # (flushes held) the server announced unexported writes
         self.checked_fp: str | None = None
         self.last_commit = 0.0       # monotonic time of our last commit
         self.retry_at = 0.0
@@ -190,6 +191,7 @@ class GitAgent:
         writer lock held): only signal."""
         with self.cond:
             self.pending = True
+            self.flush_wanted = True
             self.cond.notify()
 
     def holds_flushes(self) -> bool:
@@ -201,7 +203,7 @@ class GitAgent:
     def housekeeping(self, store: Any) -> None:
         with self.cond:
             if self.holds_flushes() and store.dirty_count() and getattr(self.host, "flush_due", None) is None:
-                self.pending = True  # flushes are ours: none is forgotten (but the debounce is kept)
+                self.pending = self.flush_wanted = True  # flushes are ours: none is forgotten (debounce kept)
             self.cond.notify()
 
     def status(self) -> dict[str, Any]:
@@ -350,7 +352,7 @@ class GitAgent:
         from ..workspace.safefs import FileLock
         gen = self.state.get().export_gen if self.state is not None else 0
         res: CommitResult | None = None
-        if not final and self.holds_flushes() and self.host is not None:
+        if not final and self.holds_flushes() and self.host is not None and self.flush_wanted:
             res = self._flush_and_commit(repo, guard)
             if res is not None:
                 gen = self.state.get().export_gen if self.state is not None else 0
@@ -379,7 +381,8 @@ class GitAgent:
             self.log(f"git: committed {res.changes.get('changed', 0)} issue change(s){extra} as "
                      f"{(res.commit or '')[:10]} on {short(res.branch or '')}")
         if res.committed or res.up_to_date:
-            self.pending = bool(self.holds_flushes() and self.state is not None and self.state.get().dirty)
+            # writes made meanwhile are announced after their debounce (or by housekeeping)
+            self.pending = self.flush_wanted = False
             self.defer_since = None
             if res.committed and not self.cfg.get("sync_branch"):
                 self.own_sig = self._git_sig(repo)
