@@ -479,23 +479,32 @@ class GitAgent:
             self._mark_autocommit(False)
 
     def _final_commit(self) -> None:
-        """Commit what the last flush wrote, trying for a bounded time."""
+        """Commit what the last flush wrote, trying for a bounded time, as the loop does: on
+        the user's branch only in a pause of their git, with the guard. What is left uncommitted
+        goes with the user's next commit (no daemon: the pre-commit hook stages it) or with the
+        next daemon's first commit."""
         if not self.cfg.get("auto_commit"):
             return
         repo = open_repo(self.ws.root)
         if repo is None:
             return
+        index_mode = not self.cfg.get("sync_branch")
         deadline = time.monotonic() + 3.0
         while time.monotonic() < deadline:
             try:
-                if self._attempt(repo, jsonl.fingerprint(self.jsonl_path), final=True):
+                if index_mode and self._user_git(repo):
+                    time.sleep(0.02)
+                    continue
+                if self._attempt(repo, jsonl.fingerprint(self.jsonl_path), final=True,
+                                 guard=self._guard if index_mode else None):
                     return
             except Exception as e:
                 self.log(f"git: final commit failed: {type(e).__name__}: {e}")
                 return
-            if self.waiting and "index.lock" not in self.waiting and "bd.lock" not in self.waiting:
+            if self.waiting and not self._transient(self.waiting) and "bd.lock" not in self.waiting:
                 return  # a merge in progress etc.: the next daemon commits it
             time.sleep(0.02)
+        self.log(f"git: stopping without the last commit ({self.waiting or 'your git was busy'})")
 
     # --- auto-push ----------------------------------------------------------------------------
 
