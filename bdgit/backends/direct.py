@@ -3,7 +3,8 @@
 Writers serialise through ``filelock`` on ``.beads/bd.lock`` (bounded wait, clear error on
 timeout); the same lock guards the JSONL, so a daemon and direct-mode writers never write
 it at once. Before an operation, a JSONL that changed under us (``git pull``) is imported,
-newer-wins (auto-import); after a write the JSONL is brought up to date (auto-flush).
+newer-wins (auto-import); leases that have run out are returned to ready (lazily: before the
+operation that would see them); after a write the JSONL is brought up to date (auto-flush).
 """
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import jsonl, ops
+from ..ops import claim
 from ..errors import BdError, LockTimeoutError
 from ..store import Store
 from ..workspace import Workspace
 
 #: operations that must not trigger an auto-import first (they handle the file themselves)
 _NO_AUTO_IMPORT = frozenset({"import", "ping", "flush"})
+#: operations that need no expired lease returned first
+_NO_LEASE_SWEEP = frozenset({"ping", "info", "config_get", "config_list", "flush", "export"})
 
 
 class DirectBackend:
@@ -58,25 +62,28 @@ class DirectBackend:
         write = ops.is_write(op, args)
         path = self.ws.jsonl_path
         want_import = self.auto_import and op not in _NO_AUTO_IMPORT and jsonl.needs_import(store, path)
+        sweep = op not in _NO_LEASE_SWEEP and claim.due(store)
         ctx = ops.Ctx(store, actor or self.actor, progress=self.progress)
-        if not write and not want_import:
+        if not write and not want_import and not sweep:
             return ops.run(store, op, args, ctx.actor, ctx)
         from filelock import Timeout
         try:
             with self._lock():
                 if want_import:
                     self._auto_import(store, path)
+                if sweep:
+                    claim.expire_due(store)
                 result = ops.run(store, op, args, ctx.actor, ctx)
                 # after a write, or an auto-import that kept newer local versions (the file
                 # is stale for them), bring the JSONL up to date before we exit
-                if (write or want_import) and self.auto_flush and op != "flush" and store.dirty_count():
+                if (write or want_import or sweep) and self.auto_flush and op != "flush" and store.dirty_count():
                     try:
                         jsonl.flush(store, path)
                     except BdError as e:
                         # the write itself is committed: report, don't fail the command for it
                         ctx.notices.append(f"saved, but {path.name} was not updated: {e}"
                                            + (f" ({e.hint})" if e.hint else ""))
-                self.note_state(store, wrote=write)
+                self.note_state(store, wrote=write or sweep)
         except Timeout:
             raise LockTimeoutError(
                 f"another bd process held {self.ws.lock_path} for more than {self.lock_timeout:g}s",

@@ -25,6 +25,7 @@ from typing import Any
 COMMAND_MODULES = (
     "bdgit.cli.commands.issues", "bdgit.cli.commands.graph", "bdgit.cli.commands.data",
     "bdgit.cli.commands.daemon", "bdgit.cli.commands.git", "bdgit.cli.commands.setup",
+    "bdgit.cli.commands.agents",
 )
 
 #: command groups (``bd dep add``): name -> help

@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import BatchFailed, BdError, UsageError
 from ..store import Store
 from ..validate import Args
-from . import exchange, graph, issues, meta  # noqa: F401  (registers the handlers)
+from . import claim, exchange, graph, issues, meta  # noqa: F401  (registers the handlers)
 from .registry import OPS, Ctx, Handler, Op, op
 
 
@@ -27,6 +27,8 @@ def is_write(name: str, args: Any = None) -> bool:
         return False
     if name == "delete" and isinstance(args, dict) and not args.get("force", True):
         return False
+    if name == "ready":  # ready --claim takes the issue it finds
+        return isinstance(args, dict) and args.get("claim") in (True, "true", "1", "yes")
     return o.write
 
 
@@ -41,8 +43,21 @@ def run(store: Store, name: str, args: Any, actor: str, ctx: Ctx | None = None) 
     a = Args(name.replace("_", " "), args)
     if is_write(name, args):
         with store.tx():
-            return o.handler(ctx, a)
+            outer, store.touched = store.touched, set()
+            try:
+                result = o.handler(ctx, a)
+                # a write by a lease's holder renews it (a new issue has none; heartbeat renews itself)
+                if store.touched and name not in _NO_RENEW:
+                    claim.renew_touched(ctx, store.touched)
+            finally:
+                if outer is not None:
+                    outer.update(store.touched)
+                store.touched = outer
+            return result
     return o.handler(ctx, a)
+
+
+_NO_RENEW = frozenset({"create", "heartbeat", "import"})
 
 
 def run_batch(store: Store, args: Any, actor: str, ctx: Ctx | None = None) -> dict[str, Any]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..errors import ConflictError, NotFoundError, UsageError, ValidationError
+from ..errors import NotFoundError, UsageError, ValidationError
 from ..model import DEFAULT_PRIORITY, DEFAULT_TYPE, issue_to_json, now, ts_micros
 from ..store import queries as q
 from ..validate import Args, check_dep_type, check_label, check_status, check_title, check_type
+from . import claim
 from .registry import Ctx, op
 
 _TEXT_FIELDS = ("description", "design", "acceptance_criteria", "notes")
@@ -125,44 +126,59 @@ def update(ctx: Ctx, a: Args) -> dict[str, Any]:
             raise ValidationError("estimated_minutes must be >= 0")
         changes["estimated_minutes"] = est
     unknown = set(a.raw) - {"id", "title", "status", "priority", "issue_type", "assignee", "external_ref",
-                            "estimated_minutes", "acceptance", "claim", *_TEXT_FIELDS}
+                            "estimated_minutes", "acceptance", "claim", "lease", *_TEXT_FIELDS}
     if unknown:
         raise UsageError(f"invalid field for update: {', '.join(sorted(unknown))}")
-    if a.bool("claim"):
-        # claim = take the issue atomically: refuse if someone else already has it in progress
-        if cur.get("assignee") and cur["assignee"] != ctx.actor and cur["status"] == "in_progress":
-            raise ConflictError(f"{issue_id} is already claimed by {cur['assignee']}",
-                                "pick another issue from 'bd ready'")
-        changes["assignee"] = ctx.actor
-        changes["status"] = "in_progress"
+    claimed = a.bool("claim")
+    if claimed:
+        # claim = take the issue atomically (beads' rule: open, and unassigned or yours)
+        changes.update(claim.claim_changes(ctx, cur, claim.lease_seconds(ctx, a)))
+    elif a.has("lease"):
+        raise UsageError("--lease goes with --claim (renew a lease with 'bd heartbeat')")
     changes = {k: v for k, v in changes.items() if cur.get(k) != v}
     if changes:
-        apply_changes(ctx, cur, changes)
+        apply_changes(ctx, cur, changes, event="claimed" if claimed else None)
     return show_one(ctx, issue_id)
 
 
-def apply_changes(ctx: Ctx, cur: dict[str, Any], changes: dict[str, Any], comment: str | None = None) -> None:
-    """Write ``changes`` to issue ``cur`` with the status/closed_at rules and one audit event."""
+def apply_changes(ctx: Ctx, cur: dict[str, Any], changes: dict[str, Any], comment: str | None = None,
+                  *, event: str | None = None) -> None:
+    """Write ``changes`` to issue ``cur`` with the status/closed_at rules and one audit event
+    (``event``, else one named for the change: updated, closed, reopened, status_changed).
+
+    ``changes`` may hold ``lease`` (a lease, or None to end it); a change of status away from
+    in_progress, or to another assignee, ends the issue's lease by itself."""
     s = ctx.store
     ts = now()
-    old = {k: cur.get(k) for k in changes}
-    fields = dict(changes)
+    held = claim.lease_of(cur)
+    if held is not None and claim.LEASE_KEY not in changes and claim.ends_lease(held, changes):
+        changes = {**changes, claim.LEASE_KEY: None}
+    old = {k: held if k == claim.LEASE_KEY else cur.get(k) for k in changes}
+    fields = {k: v for k, v in changes.items() if k != claim.LEASE_KEY}
     fields["updated_at"] = ts
-    event = "updated"
     if "status" in changes:
         if changes["status"] == "closed":
             fields["closed_at"] = ts
-            event = "closed"
         elif cur["status"] == "closed":
             fields["closed_at"] = None
-            event = "reopened"
-        elif len(changes) == 1:
-            event = "status_changed"
+    if event is None:
+        event = "updated"
+        if "status" in changes:
+            if changes["status"] == "closed":
+                event = "closed"
+            elif cur["status"] == "closed":
+                event = "reopened"
+            elif len(changes) == 1:
+                event = "status_changed"
+    extra: dict[str, Any] | None = None
     # content_hash (written by newer beads) describes the old content; drop it rather than lie.
     if cur.get("extra") and '"content_hash"' in cur["extra"]:
         import json
         extra = json.loads(cur["extra"])
         extra.pop("content_hash", None)
+    if claim.LEASE_KEY in changes:
+        extra = claim.extra_with(cur, changes[claim.LEASE_KEY], base=extra)
+    if extra is not None:
         fields["extra"] = extra
     s.set_fields(cur["id"], fields)
     s.mark_dirty([cur["id"]], ts)
@@ -263,7 +279,7 @@ def delete(ctx: Ctx, a: Args) -> dict[str, Any]:
         s.touch(iid, ts)
         s.add_event(iid, "dependency_removed", ctx.actor, old=sorted(gone & set(ids)), ts=ts)
     for i in ids:
-        s.delete_issue_row(i)
+        s.delete_issue_row(i, ctx.actor)
     s.mark_dirty(ids, ts)
     return result
 
@@ -295,6 +311,10 @@ def show_one(ctx: Ctx, issue_id: str) -> dict[str, Any]:
     comments = s.comments(issue_id)
     if comments:
         out["comments"] = comments
+    if row["status"] == "open":
+        gone = claim.abandoned(s, issue_id)
+        if gone is not None:
+            out["abandoned"] = gone
     return out
 
 
@@ -334,6 +354,9 @@ def _sort(v: str | None) -> str:
 
 @op("ready", write=False)
 def ready(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
+    """Ready issues; with ``claim`` (a write), claims the first of them (see ``claim.claim_ready``)."""
+    if a.bool("claim"):
+        return claim.claim_ready(ctx, a)
     assignee = "" if a.bool("unassigned") or a.bool("no_assignee") else a.str("assignee")
     sort = a.str("sort") or "priority"
     if sort not in ("priority", "hybrid", "oldest"):

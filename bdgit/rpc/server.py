@@ -8,7 +8,10 @@
   savepoint, so one failure rolls back only itself) and answers after COMMIT. A request whose
   deadline passes while it waits is cancelled, never run.
 - A maintenance thread (under the same lock) flushes the JSONL (debounced), imports it when it
-  changed under us, and runs the after-flush and housekeeping hooks (git commits live there).
+  changed under us, expires leases when the next one is due, and runs the after-flush and
+  housekeeping hooks (git commits live there).
+- Every COMMIT of the writer publishes its changes to the change feed (``feed.Feed``); a
+  ``subscribe`` request hands its connection over to the feed's thread.
 """
 from __future__ import annotations
 
@@ -28,8 +31,10 @@ from typing import Any, Protocol
 from .. import BEADS_COMPAT_VERSION, __version__, jsonl, ops
 from ..errors import (BatchFailed, BdError, DaemonError, DeadlineExceeded, InternalError, UsageError,
                       VersionMismatch, internal)
+from ..ops import claim
 from ..store import Store
 from ..workspace import Workspace
+from .feed import Feed
 from .protocol import MAX_LINE, PROTOCOL_VERSION, encode
 
 _PENDING, _RUNNING, _DONE, _CANCELLED = range(4)
@@ -70,6 +75,17 @@ class Job:
                 self.done.set()
                 return True
             return False
+
+
+class Subscribe:
+    """What ``handle_line`` returns for a ``subscribe`` request: the connection becomes a
+    change-feed stream (``Feed.attach``) instead of getting one answer."""
+
+    __slots__ = ("args", "request_id")
+
+    def __init__(self, args: dict[str, Any], request_id: Any) -> None:
+        self.args = args
+        self.request_id = request_id
 
 
 def _cancelled(op: str) -> dict[str, Any]:
@@ -137,6 +153,10 @@ class Server:
         #: bound on one request line (BD_DAEMON_MAX_LINE overrides, e.g. to test the bound)
         self.max_line = int(os.environ.get("BD_DAEMON_MAX_LINE") or MAX_LINE)
         self.writer_store = Store(ws.db_path)
+        self.feed = Feed(log=log)
+        self.writer_store.on_commit = self._committed
+        #: when the next lease expires (epoch seconds; None: no lease), kept by the writer
+        self.lease_due = claim.next_due(self.writer_store)
         from filelock import FileLock
         # one instance, used only under _wlock: FileLock is reentrant per instance
         self._flock = FileLock(str(ws.lock_path), thread_local=False)
@@ -174,6 +194,7 @@ class Server:
             sel.close()
             self._wake_maint.set()
             self._maint.join(timeout=60)
+            self.feed.close()
             while not self._readers.empty():
                 self._readers.get().close()
             for plugin in self.plugins:
@@ -198,7 +219,8 @@ class Server:
 
     # --- connections ---------------------------------------------------------------------------
 
-    def _serve_conn(self, conn: socket.socket) -> None:
+    def _serve_conn(self, conn: socket.socket | None) -> None:
+        assert conn is not None
         buf = b""
         discarding = False
         conn.settimeout(600)  # an idle connection is dropped after ten minutes
@@ -223,7 +245,12 @@ class Server:
                         conn.sendall(encode(failure(UsageError(f"invalid request: line longer than {self.max_line} bytes"))))
                         continue
                     if line.strip():
-                        conn.sendall(encode(self.handle_line(line)))
+                        resp = self.handle_line(line)
+                        if isinstance(resp, Subscribe):  # the connection is the feed's from now on
+                            self.feed.attach(conn, resp.args, resp.request_id, buf)
+                            conn = None
+                            return
+                        conn.sendall(encode(resp))
                 if len(buf) > self.max_line:
                     if not discarding:
                         conn.sendall(encode(failure(UsageError(f"invalid request: line longer than {self.max_line} bytes"))))
@@ -235,12 +262,13 @@ class Server:
             with self._conns_lock:
                 self._conns -= 1
             try:
-                conn.close()
+                if conn is not None:
+                    conn.close()
             except OSError:
                 pass
 
-    def handle_line(self, line: bytes) -> dict[str, Any]:
-        """Answer one request line; never raises."""
+    def handle_line(self, line: bytes) -> dict[str, Any] | Subscribe:
+        """Answer one request line (or, for ``subscribe``, say so); never raises."""
         self.last_activity = time.monotonic()
         self.stats["requests"] += 1
         try:
@@ -252,6 +280,9 @@ class Server:
         rid = req.get("request_id")
         try:
             resp = self._handle(req)
+            if isinstance(resp, Subscribe):
+                resp.request_id = rid
+                return resp
         except BdError as e:
             resp = failure(e)
         except Exception as e:  # a bug must not take the daemon down
@@ -262,7 +293,7 @@ class Server:
             resp["request_id"] = rid
         return resp
 
-    def _handle(self, req: dict[str, Any]) -> dict[str, Any]:
+    def _handle(self, req: dict[str, Any]) -> dict[str, Any] | Subscribe:
         op = req.get("operation")
         if not isinstance(op, str) or not op:
             raise UsageError("invalid request: 'operation' must be a string")
@@ -287,6 +318,8 @@ class Server:
             raise VersionMismatch(f"daemon runs bdgit {__version__}, client is bdgit {cv}")
         if op in _CONTROL:
             return {"success": True, "data": self._control(op, cv)}
+        if op == "subscribe":
+            return Subscribe(args, req.get("request_id"))
         if op not in ops.OPS and op != "batch":
             raise UsageError(f"unknown operation: {op}")
         if op == "batch" or ops.is_write(op, args):
@@ -326,6 +359,9 @@ class Server:
             "queue_depth": len(self.jobs), "connections": self._conns, "dirty_issues": dirty,
             "flush_pending": self.flush_due is not None, "socket": str(self.sock.getsockname()),
             "database": str(self.ws.db_path), **self.stats,
+            "feed": {"stream": self.feed.stream, "seq": self.feed.seq, "oldest": self.feed.oldest,
+                     "backlog": self.feed.capacity, "subscribers": self.feed.subscribers, **self.feed.stats},
+            "next_lease_expiry": claim.stamp(self.lease_due) if self.lease_due is not None else None,
         }
         if client_version is not None:
             out["client_version"] = client_version
@@ -415,6 +451,9 @@ class Server:
             due = self.flush_due
             if due is not None:
                 timeout = max(min(timeout, due - time.monotonic()), 0)
+            lease_due = self.lease_due
+            if lease_due is not None:  # wake when the next lease expires, not before
+                timeout = max(min(timeout, lease_due - time.time()), 0)
             self._wake_maint.wait(timeout)
             self._wake_maint.clear()
             stopping = self._stop.is_set()
@@ -424,6 +463,8 @@ class Server:
                     self._drain()
                     while self.jobs:
                         self._drain()
+                if not stopping and self.lease_due is not None and time.time() >= self.lease_due:
+                    self._expire_leases(self.writer_store)
                 if self.flush_due is not None and (now >= self.flush_due or stopping):
                     self._flush(self.writer_store)
                 if stopping:
@@ -437,6 +478,8 @@ class Server:
 
     def _run_group(self, store: Store, group: list[Job]) -> None:
         self._sync_in(store)
+        if self.lease_due is not None and time.time() >= self.lease_due:
+            self._expire_leases(store)  # no write may see a lease that has run out
         live = group
         wrote = False
         try:
@@ -469,18 +512,47 @@ class Server:
         self.stats["groups"] += 1
         self.stats["writes"] += len(live)
         if wrote:
-            # The hint only has to say "something is not exported yet": one bump per flush
-            # interval is enough (a mapped read is cheap; a bump takes the file's lock).
-            if self.state is not None and not self.state.get().dirty:
-                self.state.bump_write()
-            if self.flush_due is None:
-                self.flush_due = time.monotonic() + self.flush_interval
-                self._wake_maint.set()
+            self._wrote()
         for job in group:
             with job.lock:
                 if job.state == _RUNNING:
                     job.state = _DONE
             job.done.set()
+
+    def _wrote(self) -> None:
+        """After a committed write: schedule the JSONL flush and bump the state hint."""
+        # The hint only has to say "something is not exported yet": one bump per flush
+        # interval is enough (a mapped read is cheap; a bump takes the file's lock).
+        if self.state is not None and not self.state.get().dirty:
+            self.state.bump_write()
+        if self.flush_due is None:
+            self.flush_due = time.monotonic() + self.flush_interval
+            self._wake_maint.set()
+
+    def _committed(self, changes: list[dict[str, Any]]) -> None:
+        """The writer's ``on_commit`` (``_wlock`` held): publish, and move the lease timer
+        earlier if a new lease ends sooner (a later end just makes the next wake-up idle)."""
+        self.feed.publish(changes)
+        for ch in changes:
+            ends = ch.get("lease_expires_at")
+            if ends is None:
+                continue
+            end = claim.expiry({"expires_at": ends})
+            if end is not None and (self.lease_due is None or end < self.lease_due):
+                self.lease_due = end
+                self._wake_maint.set()
+
+    def _expire_leases(self, store: Store) -> None:
+        """Return the issues whose lease ran out to ready. Caller holds ``_wlock``."""
+        try:
+            gone = claim.expire_due(store)
+        except Exception as e:
+            self.log(f"cannot expire leases: {type(e).__name__}: {e}")
+            gone = []
+        self.lease_due = claim.next_due(store)
+        if gone:
+            self.log(f"lease expired: {', '.join(gone)} back to ready")
+            self._wrote()
 
     def _sync_in(self, store: Store) -> None:
         """Import the JSONL if it changed under us (pull, merge, checkout, an edit)."""
@@ -501,6 +573,8 @@ class Server:
                 res = jsonl.import_text(store, path.read_text(encoding="utf-8"), actor="auto-import",
                                         workspace=True, collisions="auto", path=path)
                 self._absorbed_fp = jsonl.fingerprint(path)
+            self.lease_due = claim.next_due(store)  # another clone's leases came with it
+            self._wake_maint.set()
             self.log(f"imported {path.name}: {len(res.created)} created, {len(res.updated)} updated, "
                      f"{len(res.deleted)} deleted, {len(res.kept_newer)} kept (newer here)"
                      + (f"; renumbered {res.renumbered}" if res.renumbered else "")
@@ -551,7 +625,7 @@ class Server:
             self.stop("workspace removed")
             return
         if self.idle_timeout > 0 and time.monotonic() - self.last_activity > self.idle_timeout \
-                and not self.jobs:
+                and not self.jobs and not self.feed.subscribers:  # someone watching is not idle
             self.log(f"idle for {self.idle_timeout:g}s; exiting")
             self.stop("idle timeout")
             return
