@@ -132,6 +132,10 @@ class Feed:
                 self._sel.register(self._wake_r, selectors.EVENT_READ, None)
                 self._thread = threading.Thread(target=self._run, name="bd-feed", daemon=True)
                 self._thread.start()
+        try:  # the kernel's share of the per-subscriber bound
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.buffer_bytes)
+        except OSError:
+            pass
         conn.setblocking(False)
         self._wake()
 
