@@ -22,12 +22,13 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import ConflictError, UsageError, ValidationError
 from ..model import now, ts_micros
-from ..store import Store, queries as q
+from ..store import Store
+from ..store import queries as q
 from ..store.db import ISSUE_COLUMNS
 from ..validate import Args, check_label
 from .registry import Ctx, op
@@ -87,7 +88,7 @@ def format_duration(seconds: float) -> str:
 
 def stamp(epoch: float) -> str:
     """An instant as RFC 3339 UTC with milliseconds (the form leases are written in)."""
-    dt = datetime.fromtimestamp(epoch, timezone.utc)
+    dt = datetime.fromtimestamp(epoch, UTC)
     return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

@@ -35,13 +35,15 @@ def _encode(obj: dict[str, Any]) -> bytes:
 
 
 class _Sub:
-    __slots__ = ("sock", "next_seq", "out", "mask")
+    __slots__ = ("sock", "next_seq", "out", "mask", "waiting")
 
     def __init__(self, sock: socket.socket, next_seq: int, out: bytearray) -> None:
         self.sock = sock
         self.next_seq = next_seq  # the seq of the next event it is owed
         self.out = out
         self.mask = 0
+        #: caught up and everything sent: the next publish must wake the sender for it
+        self.waiting = False
 
 
 class Feed:
@@ -67,6 +69,9 @@ class Feed:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._woken = False
+        #: subscribers that are ``waiting``: only they need a wake-up per publish (one that is
+        #: behind is served when its socket has room; a stalled one costs writers nothing)
+        self._waiting = 0
 
     # --- the writer's side ----------------------------------------------------------------------
 
@@ -77,12 +82,10 @@ class Feed:
                 self.seq += 1
                 self._ring[self.seq % self.capacity] = _encode({"seq": self.seq, **ch})
             self.stats["published"] += len(changes)
-            if not self._subs and not self._new:
+            if not self._waiting or self._woken:
                 return
-            wake = not self._woken
             self._woken = True
-        if wake:
-            self._wake()
+        self._wake()
 
     @property
     def oldest(self) -> int:
@@ -247,7 +250,6 @@ class Feed:
                 assert line is not None
                 sub.out += line
                 sub.next_seq += 1
-            behind = sub.next_seq <= self.seq
         if sub.out:
             try:
                 n = sub.sock.send(sub.out)
@@ -257,6 +259,12 @@ class Feed:
             except OSError:
                 self._drop(sub)
                 return
+        with self._lock:  # (again: a publish may have come in meanwhile)
+            behind = sub.next_seq <= self.seq
+            waiting = not sub.out and not behind
+            if waiting != sub.waiting:
+                sub.waiting = waiting
+                self._waiting += 1 if waiting else -1
         # EVENT_WRITE only while there is something to send: a socket with room is always
         # writable, a full one is not (then it waits, costing nothing, for the client to read)
         mask = selectors.EVENT_READ | (selectors.EVENT_WRITE if sub.out or behind else 0)
@@ -271,6 +279,9 @@ class Feed:
     def _drop(self, sub: _Sub) -> None:
         with self._lock:
             self._subs.pop(sub.sock.fileno(), None)
+            if sub.waiting:
+                sub.waiting = False
+                self._waiting -= 1
         if sub.mask and self._sel is not None:
             try:
                 self._sel.unregister(sub.sock)

@@ -236,3 +236,31 @@ def test_bad_subscribe_args_are_refused(daemon, args: dict[str, Any], fragment: 
 def test_subscribe_without_a_daemon_is_a_clear_error(beads_repo: Path):
     with pytest.raises(DaemonError, match="no daemon answers"):
         Client(beads_repo / ".beads" / "bd.sock").subscribe(reconnect=False)
+
+
+def test_the_plain_socket_client_of_the_docs(daemon):
+    """docs/DAEMON.md's client without bdgit: socket + JSON lines, resuming with (since, stream)."""
+    def watch(sock_path: str, since: int | None = None, stream: str | None = None) -> Iterator[tuple[str, dict]]:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(20)
+        s.connect(sock_path)
+        args = {} if since is None else {"since": since, "stream": stream}
+        s.sendall(json.dumps({"operation": "subscribe", "args": args}).encode() + b"\n")
+        lines = s.makefile("rb")
+        hello = json.loads(lines.readline())
+        if not hello["success"]:
+            raise RuntimeError(hello["error"])
+        stream = hello["data"]["stream"]
+        for line in lines:
+            event = json.loads(line)
+            if event["type"] == "gap":
+                stream = event["stream"]
+            yield stream, event
+
+    with Client(daemon["socket"], actor="w") as c:
+        c.execute("create", {"title": "a"})
+        stream, first = next(watch(daemon["socket"], 0))  # from the first event this daemon kept
+        c.execute("create", {"title": "b"})
+        c.execute("close", {"id": "test-1"})
+        resumed = watch(daemon["socket"], first["seq"], stream)
+        assert [(e["seq"], e["type"]) for _, e in (next(resumed), next(resumed))] == [(2, "created"), (3, "closed")]
