@@ -1,9 +1,10 @@
 """The change feed: one event per committed change, streamed to subscribers over the socket.
 
 - ``publish`` is called by the writer after each COMMIT (the Store's ``on_commit``): it numbers
-  the changes (``seq``, 1, 2, ... for the daemon's life, named by a random ``stream`` token),
-  encodes each once and keeps the last ``backlog`` of them in a ring. It never waits for a
-  subscriber: appending and one wake-up byte are all a writer pays.
+  the changes (``seq``, 1, 2, ... for the daemon's life, named by a random ``stream`` token)
+  and keeps the last ``backlog`` of them in a ring (the sender encodes each once, when a
+  subscriber first needs it). It never waits for a subscriber: appending and, when one is
+  waiting, a wake-up byte are all a writer pays.
 - One thread serves every subscriber from a selector (no thread per subscriber; idle ones cost
   nothing but their file descriptor). Each subscriber has a position in the ring and an output
   buffer of at most ``buffer_bytes``; the thread tops the buffer up from the ring and sends
@@ -58,7 +59,9 @@ class Feed:
         self.seq = 0
         self.log = log
         self.stats = {"published": 0, "gaps": 0}
-        self._ring: list[bytes | None] = [None] * self.capacity  # seq s lives at s % capacity
+        # seq s lives at s % capacity: the change, and its line once a subscriber needed it
+        self._ring: list[dict[str, Any] | None] = [None] * self.capacity
+        self._lines: list[bytes | None] = [None] * self.capacity
         self._lock = threading.Lock()
         self._subs: dict[int, _Sub] = {}
         self._new: list[_Sub] = []
@@ -80,7 +83,9 @@ class Feed:
         with self._lock:
             for ch in changes:
                 self.seq += 1
-                self._ring[self.seq % self.capacity] = _encode({"seq": self.seq, **ch})
+                slot = self.seq % self.capacity
+                self._ring[slot] = ch
+                self._lines[slot] = None  # encoded by the sender, once, if anyone wants it
             self.stats["published"] += len(changes)
             if not self._waiting or self._woken:
                 return
@@ -246,8 +251,12 @@ class Feed:
                 sub.out += self._gap(sub.next_seq, oldest - 1, "overrun")
                 sub.next_seq = oldest
             while sub.next_seq <= self.seq and len(sub.out) < self.buffer_bytes:
-                line = self._ring[sub.next_seq % self.capacity]
-                assert line is not None
+                slot = sub.next_seq % self.capacity
+                line = self._lines[slot]
+                if line is None:
+                    ch = self._ring[slot]
+                    assert ch is not None
+                    line = self._lines[slot] = _encode({"seq": sub.next_seq, **ch})
                 sub.out += line
                 sub.next_seq += 1
         if sub.out:
