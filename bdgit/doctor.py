@@ -155,11 +155,11 @@ def _restart(ws: Any) -> str:
 def _clean_daemon_files(ws: Any) -> str:
     from .daemon import lifecycle as d
     from .workspace import statefile
-    if d._lock_held(ws):
+    if d.lock_held(ws):
         return "a daemon started meanwhile; left its files alone"
-    d._cleanup_files(ws)
+    d.cleanup_files(ws)
     st = statefile.read(ws.state_path)
-    if st is not None and st.pid and not d._lock_held(ws):
+    if st is not None and st.pid and not d.lock_held(ws):
         w = statefile.Writer(ws.state_path)
         try:
             w.update(pid=0)
@@ -236,9 +236,9 @@ def _jsonl(ws: Any) -> Check:
                      "any bd command imports it (newer wins per issue); --fix imports it now",
                      fixable=True, _repair=lambda: _sync(ws))
     if dirty or not path.exists():
-        from .daemon.lifecycle import _lock_held
+        from .daemon.lifecycle import lock_held
         what = f"{dirty} issue change(s) are not in {rel} yet" if dirty else f"{rel} does not exist"
-        when = ("the daemon writes them within its flush interval" if _lock_held(ws) else
+        when = ("the daemon writes them within its flush interval" if lock_held(ws) else
                 "written with --no-auto-flush, or a bd process stopped before its flush")
         return Check("jsonl", WARN, f"{what} ({when})",
                      "the next bd write (or the pre-commit hook) writes them; --fix does it now", fixable=True,
@@ -249,7 +249,7 @@ def _jsonl(ws: Any) -> Check:
 def _sync(ws: Any) -> str:
     """Import a changed JSONL, then flush (through the daemon when one answers)."""
     from .daemon import lifecycle as d
-    if d._lock_held(ws):
+    if d.lock_held(ws):
         from .rpc.client import Client
         from .rpc.protocol import find_socket
         with Client(find_socket(ws.beads_dir), timeout=60.0, actor="doctor") as c:

@@ -150,6 +150,17 @@ class BatchFailed(BdError):
         return self.details.get("index")
 
 
+class ReadOnlyError(BdError):
+    """A write was asked for under ``--readonly`` (or a read-only request to the daemon)."""
+
+    kind = "read_only"
+
+    @classmethod
+    def refusing(cls, op: str) -> ReadOnlyError:
+        return cls(f"{op.replace('_', ' ')} changes the database, and this bd runs read-only (--readonly)",
+                   "run it without --readonly", operation=op)
+
+
 class DaemonError(BdError):
     """The daemon could not be reached, started, stopped, or it refused a request."""
 
@@ -185,7 +196,7 @@ class InternalError(BdError):
 KINDS: dict[str, type[BdError]] = {cls.kind: cls for cls in (
     BdError, UsageError, ValidationError, NotFoundError, ConflictError, CycleError, NoDatabaseError,
     DatabaseError, LockTimeoutError, ImportFormatError, CollisionError, BatchFailed, DaemonError,
-    DeadlineExceeded, VersionMismatch, GitError, InternalError)}
+    DeadlineExceeded, VersionMismatch, GitError, InternalError, ReadOnlyError)}
 
 
 def from_wire(resp: dict[str, Any]) -> BdError:

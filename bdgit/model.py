@@ -7,7 +7,7 @@ beads' Go encoder does, so that files written by either tool diff cleanly.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 STATUSES = ("open", "in_progress", "blocked", "closed")
@@ -86,7 +86,7 @@ def ts_micros(text: str) -> int:
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def short_time(text: str | None, *, seconds: bool = False, local: bool = False) -> str:

@@ -32,7 +32,7 @@ class Args:
     def has(self, key: str) -> bool:
         return self.raw.get(key) is not None
 
-    def str(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
+    def text(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
         v = self.raw.get(key)
         if v is None:
             if required:
@@ -43,13 +43,13 @@ class Args:
         return v
 
     def req(self, key: str) -> str:
-        v = self.str(key, required=True)
+        v = self.text(key, required=True)
         assert v is not None
         if not v.strip():
             raise UsageError(f"invalid {self.op} args: {key} must not be empty")
         return v
 
-    def int(self, key: str, default: int | None = None) -> int | None:
+    def integer(self, key: str, default: int | None = None) -> int | None:
         v = self.raw.get(key)
         if v is None or v == "":
             return default
@@ -63,7 +63,7 @@ class Args:
             return int(v)
         raise self._bad(key, "an integer")
 
-    def bool(self, key: str, default: bool = False) -> bool:
+    def flag(self, key: str, default: bool = False) -> bool:
         v = self.raw.get(key)
         if v is None:
             return default

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from testing import git, run_bd
 
-from bdgit.githooks import install as hooks, scripts
+from bdgit.githooks import install as hooks
 from bdgit.workspace import statefile
 
 

@@ -47,15 +47,21 @@ class Options(Protocol):
 
 
 def connect(g: Options) -> Backend:
-    """A backend for the global flags ``g``. Raises NoDatabaseError."""
+    """A backend for the global flags ``g``. Raises NoDatabaseError.
+
+    ``g.sandbox`` (beads' ``--sandbox``): never start a daemon and never reach a remote; a
+    daemon that already runs is still used (it is the workspace's one writer, and what it
+    does with git is its own configuration). ``g.readonly``: the backend refuses writes."""
     ws = workspace.find(g.db)
     actor = workspace.actor(g.actor)
     notices: list[str] = []
+    readonly = bool(getattr(g, "readonly", False))
     if not g.no_daemon:
         client = _try_daemon(ws, actor, g)
         if client is not None:
+            client.readonly = readonly  # type: ignore[attr-defined]
             return client
-        if auto_start_wanted(ws):
+        if auto_start_wanted(ws) and not getattr(g, "sandbox", False):
             from ..daemon.lifecycle import start
             from ..errors import DaemonError
             try:
@@ -67,6 +73,7 @@ def connect(g: Options) -> Backend:
                 notices.append(f"could not auto-start the daemon ({e}); running in direct mode")
     from .direct import DirectBackend
     b = DirectBackend(ws, actor, auto_flush=not g.no_auto_flush, auto_import=not g.no_auto_import)
+    b.readonly = readonly
     b.notices.extend(notices)
     return b
 

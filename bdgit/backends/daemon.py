@@ -24,6 +24,8 @@ class DaemonBackend:
         self.client = client
         self.notices: list[str] = []
         self.progress: Callable[[int, int], None] | None = None  # the daemon reports none
+        #: --readonly: every request says so and the daemon refuses writes
+        self.readonly = False
 
     @classmethod
     def try_connect(cls, ws: Workspace, actor: str, timeout: float | None = None) -> DaemonBackend | None:
@@ -39,7 +41,7 @@ class DaemonBackend:
         return cls(ws, client)
 
     def call(self, op: str, args: dict[str, Any] | None = None) -> Any:
-        resp = self.client.request(op, args)
+        resp = self.client.request(op, args, readonly=self.readonly)
         if not resp.get("success") and resp.get("kind") == "version_mismatch":
             resp = self._replace_daemon(op, args, resp)
         self.notices.extend(resp.get("notices") or [])

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import jsonl, ops
-from ..ops import claim
-from ..errors import BdError, LockTimeoutError
+from ..errors import BdError, LockTimeoutError, ReadOnlyError
+from ..ops import claim, leases
 from ..store import Store
 from ..workspace import Workspace
 
@@ -39,6 +39,8 @@ class DirectBackend:
         #: progress(done, total) for long imports (set by the CLI on a terminal)
         self.progress: Callable[[int, int], None] | None = None
         self.notices: list[str] = []
+        #: --readonly: refuse writes (ReadOnlyError) before taking any lock
+        self.readonly = False
 
     @property
     def store(self) -> Store:
@@ -60,9 +62,12 @@ class DirectBackend:
         store = self.store
         args = args or {}
         write = ops.is_write(op, args)
+        if write and self.readonly:
+            raise ReadOnlyError.refusing(op)
         path = self.ws.jsonl_path
         want_import = self.auto_import and op not in _NO_AUTO_IMPORT and jsonl.needs_import(store, path)
-        sweep = op not in _NO_LEASE_SWEEP and claim.due(store)
+        # a read-only invocation leaves expired leases for the next writer to return
+        sweep = not self.readonly and op not in _NO_LEASE_SWEEP and leases.due(store)
         ctx = ops.Ctx(store, actor or self.actor, progress=self.progress)
         if not write and not want_import and not sweep:
             return ops.run(store, op, args, ctx.actor, ctx)
@@ -74,6 +79,8 @@ class DirectBackend:
                 if sweep:
                     claim.expire_due(store)
                 result = ops.run(store, op, args, ctx.actor, ctx)
+                if write or sweep:
+                    store.mark_changed()  # a running daemon keeps the WAL: say so to file watchers
                 # after a write, or an auto-import that kept newer local versions (the file
                 # is stale for them), bring the JSONL up to date before we exit
                 if (write or want_import or sweep) and self.auto_flush and op != "flush" and store.dirty_count():

@@ -30,6 +30,17 @@ def run(argv: list[str]) -> int:
     try:
         from .runtime import split_globals
         g, rest = split_globals(list(argv))
+        from .fast import load_spec, normalize_flags
+        rest = normalize_flags(load_spec() or {}, rest)
+        if rest[:1] in (["--version"], ["-V"]):
+            rest = ["version", *rest[1:]]
+        if rest in ([], ["-h"], ["--help"]):
+            rest = ["help"]
+        if (len(rest) >= 2 and rest[0] == "daemon" and ("-h" in rest or "--help" in rest)):
+            from .commands.daemon import ACTION_HELP, action_help
+            if rest[1] in ACTION_HELP:
+                sys.stdout.write(action_help(rest[1]) + "\n")
+                return 0
         code = _fast(g, rest)
         if code is None:
             from .app import run as run_typer

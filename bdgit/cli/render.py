@@ -184,6 +184,28 @@ def issue_list(issues: list[dict[str, Any]]) -> None:
         out()
 
 
+def issue_tree(issues: list[dict[str, Any]]) -> None:
+    """The list with each issue under its parent (when the parent is listed too)."""
+    if not issues:
+        out("No issues found.")
+        return
+    listed = {i["id"] for i in issues}
+    kids: dict[str | None, list[dict[str, Any]]] = {}
+    for i in issues:
+        p = i.get("parent")
+        kids.setdefault(p if p in listed else None, []).append(i)
+
+    def walk(parent: str | None, depth: int, seen: set[str]) -> None:
+        for i in kids.get(parent, []):
+            if i["id"] in seen:
+                continue
+            seen.add(i["id"])
+            pad = "  " * depth + ("└─ " if depth else "")
+            out(f"{pad}{bold(i['id'])} [{prio(i['priority'])}] [{i['issue_type']}] {status(i['status'])} {i['title']}")
+            walk(i["id"], depth + 1, seen)
+    walk(None, 0, set())
+
+
 def ready(issues: list[dict[str, Any]]) -> None:
     if not issues:
         out()

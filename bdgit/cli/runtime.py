@@ -30,6 +30,10 @@ class Globals:
         self.no_auto_import = False
         self.timeout: float | None = None
         self.debug = False
+        self.sandbox = False
+        self.readonly = False
+        #: notices of the last call that say a request changed nothing (the body reports them)
+        self.unchanged: list[str] = []
         self._backend: Backend | None = None
 
     def backend(self) -> Backend:
@@ -41,11 +45,15 @@ class Globals:
     def call(self, op: str, args: dict[str, Any] | None = None) -> Any:
         """Run ``op`` on the backend (None-valued args dropped); prints its notices. Raises BdError."""
         b = self.backend()
+        self.unchanged = []
         try:
             return b.call(op, {k: v for k, v in (args or {}).items() if v is not None})
         finally:
             for note in b.notices:
-                r.err(f"{r.yellow('!')} {note}")
+                if ": nothing changed: " in note:
+                    self.unchanged.append(note)
+                else:
+                    r.err(f"{r.yellow('!')} {note}")
             b.notices.clear()
 
     def close(self) -> None:
@@ -70,10 +78,10 @@ def split_globals(argv: list[str]) -> tuple[Globals, list[str]]:
             break
         name, eq, val = tok.partition("=")
         flag = _BY_DECL.get(name)
-        if flag is None or (flag.kind == "bool" and eq):
+        if flag is None:
             rest.append(tok)
         elif flag.kind == "bool":
-            setattr(g, flag.name, True)
+            setattr(g, flag.name, bool_value(name, val) if eq else True)
         else:
             if not eq:
                 if i + 1 >= len(argv):
@@ -96,10 +104,27 @@ def split_globals(argv: list[str]) -> tuple[Globals, list[str]]:
     return g, rest
 
 
+_TRUE = ("1", "t", "true", "yes", "on")
+_FALSE = ("0", "f", "false", "no", "off")
+
+
+def bool_value(flag: str, text: str) -> bool:
+    """``--flag=VALUE`` for a boolean flag (beads' clients write ``--tree=false``)."""
+    v = text.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise UsageError(f"{flag} takes true or false, got {text!r}")
+
+
 def emit(data: Any) -> None:
-    """Print ``data`` as ``--json`` output (indented, as beads prints)."""
-    from ..model import dumps_pretty
-    sys.stdout.write(dumps_pretty(data) + "\n")
+    """Print ``data`` as ``--json`` output: indented on a terminal (as beads prints), one line
+    when read by a program (every JSON parser takes it, and so do clients that take the first
+    line starting with '{' or '[' as the document, such as beads-workflows)."""
+    from ..model import dumps_compact, dumps_pretty
+    pretty = sys.stdout.isatty() or os.environ.get("BD_JSON_INDENT", "").strip().lower() in _TRUE
+    sys.stdout.write((dumps_pretty(data) if pretty else dumps_compact(data)) + "\n")
 
 
 def csv(values: list[str] | None) -> list[str]:

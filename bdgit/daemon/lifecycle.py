@@ -11,14 +11,13 @@ import fcntl
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from .. import BEADS_COMPAT_VERSION, __version__
+from .. import __version__
 from ..errors import DaemonError
 from ..rpc.protocol import POINTER_NAME, socket_path_for
 from ..workspace import Workspace
@@ -39,7 +38,7 @@ def log_path(ws: Workspace) -> Path:
     return ws.beads_dir / "daemon.log"
 
 
-def _lock_held(ws: Workspace) -> bool:
+def lock_held(ws: Workspace) -> bool:
     """Whether some process holds the daemon's lifetime lock (i.e. a daemon is alive)."""
     try:
         fd = os.open(lock_path(ws), os.O_RDWR | os.O_CREAT, 0o600)
@@ -75,7 +74,7 @@ def _ping(ws: Workspace, timeout: float = 2.0) -> dict[str, Any] | None:
 
 def status(ws: Workspace) -> dict[str, Any]:
     """What we know about the workspace's daemon (``running`` false when there is none)."""
-    held = _lock_held(ws)
+    held = lock_held(ws)
     st = read_status(ws) or {}
     if not held:
         return {"running": False, "workspace": str(ws.root),
@@ -93,6 +92,11 @@ def status(ws: Workspace) -> dict[str, Any]:
     return out
 
 
+#: where log lines also go (stderr for ``bd daemon start --foreground``: service managers
+#: collect a foreground daemon's stderr, not a file of its own)
+ECHO: list[Any] = []
+
+
 def log(ws: Workspace, msg: str) -> None:
     line = f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {msg}\n"
     try:
@@ -100,6 +104,12 @@ def log(ws: Workspace, msg: str) -> None:
             f.write(line)
     except OSError:
         pass
+    for stream in ECHO:
+        try:
+            stream.write(line)
+            stream.flush()
+        except (OSError, ValueError):
+            pass
 
 
 # --- start / stop ----------------------------------------------------------------------------
@@ -111,7 +121,7 @@ def start(ws: Workspace, options: dict[str, Any] | None = None, *, wait: float =
     DaemonError with the reason from the log when the new daemon does not come up.
     """
     opts = {**DEFAULTS, **(options or {})}
-    if _lock_held(ws):
+    if lock_held(ws):
         st = _wait_answering(ws, wait)
         st["already_running"] = True
         return st
@@ -151,7 +161,7 @@ def _wait_answering(ws: Workspace, wait: float) -> dict[str, Any]:
     while time.monotonic() < deadline:
         if _ping(ws, timeout=0.5) is not None:
             return status(ws)
-        if not _lock_held(ws):
+        if not lock_held(ws):
             break
         time.sleep(0.02)
     st = status(ws)
@@ -172,8 +182,8 @@ def _log_tail(ws: Workspace, offset: int = 0, lines: int = 5) -> str:
 
 def stop(ws: Workspace, *, wait: float = 10.0) -> dict[str, Any]:
     """Stop the daemon: ask it to shut down (it flushes first), then SIGTERM, then SIGKILL."""
-    if not _lock_held(ws):
-        _cleanup_files(ws)
+    if not lock_held(ws):
+        cleanup_files(ws)
         return {"stopped": False, "running": False, "message": "no daemon is running"}
     st = read_status(ws) or {}
     pid = st.get("pid")
@@ -193,7 +203,7 @@ def stop(ws: Workspace, *, wait: float = 10.0) -> dict[str, Any]:
             return {"stopped": True, "pid": pid}
         _signal(pid, signal.SIGKILL)
         if _wait_released(ws, 5.0):
-            _cleanup_files(ws)
+            cleanup_files(ws)
             return {"stopped": True, "pid": pid, "killed": True}
     raise DaemonError(f"the daemon (pid {pid}) did not stop", f"see {log_path(ws)}")
 
@@ -208,7 +218,7 @@ def _signal(pid: int, sig: int) -> None:
 def _wait_released(ws: Workspace, wait: float) -> bool:
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        if not _lock_held(ws):
+        if not lock_held(ws):
             return True
         time.sleep(0.02)
     return False
@@ -226,18 +236,36 @@ def restart_for_version(ws: Workspace, reason: str) -> None:
     restart(ws)
 
 
-def _cleanup_files(ws: Workspace) -> None:
+#: the socket name beads' own daemon clients look for (mcp-beads discovers ``.beads/beads.sock``)
+ALIAS_NAME = "beads.sock"
+
+
+def _link_alias(beads_dir: Path, sock_path: Path) -> None:
+    """A hard link to our socket under beads' name: the same inode, so either path reaches this
+    daemon, with the same 0600 mode. A hard link, never a symlink (bd follows none in .beads/).
+    Best effort: a client that dials bd.sock needs none of it."""
+    alias = beads_dir / ALIAS_NAME
+    try:
+        if alias.is_socket():
+            alias.unlink()  # we hold the lifetime lock: it is a dead daemon's
+        if not os.path.lexists(alias):
+            os.link(sock_path, alias)
+    except OSError:
+        pass
+
+
+def cleanup_files(ws: Workspace) -> None:
     for p in (status_path(ws), ws.beads_dir / POINTER_NAME):
         try:
             p.unlink()
         except FileNotFoundError:
             pass
-    sock = socket_path_for(ws.beads_dir)
-    try:
-        if sock.is_socket():
-            sock.unlink()
-    except OSError:
-        pass
+    for sock in (socket_path_for(ws.beads_dir), ws.beads_dir / ALIAS_NAME):
+        try:
+            if sock.is_socket():
+                sock.unlink()
+        except OSError:
+            pass
 
 
 def logs(ws: Workspace, lines: int = 50) -> str:

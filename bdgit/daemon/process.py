@@ -15,7 +15,8 @@ from .. import BEADS_COMPAT_VERSION, __version__
 from ..rpc.protocol import POINTER_NAME, socket_path_for
 from ..workspace import Workspace
 from ..workspace.files import atomic_write
-from .lifecycle import DEFAULTS, EXIT_ALREADY_RUNNING, _cleanup_files, lock_path, log, read_status, status_path
+from .lifecycle import (DEFAULTS, EXIT_ALREADY_RUNNING, _link_alias, cleanup_files, lock_path, log, read_status,
+                        status_path)
 
 
 
@@ -29,7 +30,7 @@ def run_foreground(ws: Workspace, options: dict[str, Any] | None = None) -> int:
         return EXIT_ALREADY_RUNNING
     try:
         # We hold the lock: any socket/status/state file is left over from a dead daemon.
-        _cleanup_files(ws)
+        cleanup_files(ws)
         sock, sock_path = _bind(ws)
         _serve(ws, sock, sock_path, opts)
     finally:
@@ -68,6 +69,8 @@ def _bind(ws: Workspace) -> tuple[socket.socket, Path]:
     sock.listen(128)
     if sock_path.parent != ws.beads_dir:
         atomic_write(ws.beads_dir / POINTER_NAME, str(sock_path) + "\n")
+    else:
+        _link_alias(ws.beads_dir, sock_path)
     return sock, sock_path
 
 
@@ -107,7 +110,7 @@ def _serve(ws: Workspace, sock: socket.socket, sock_path: Path, opts: dict[str, 
         try:
             sock.close()
         finally:
-            _cleanup_files(ws)
+            cleanup_files(ws)
             try:
                 state.update(pid=0)
                 state.close()

@@ -55,8 +55,8 @@ def run(hook: str, args: list[str], *, cwd: str | os.PathLike[str] | None = None
     top = _top(Path(cwd or os.getcwd()))
     if top is None:
         return 0
-    from ..workspace import Workspace, _db_in
-    db = _db_in(top / ".beads")
+    from ..workspace import Workspace, db_in
+    db = db_in(top / ".beads")
     if db is None:
         return 0
     ws = Workspace(db)
@@ -157,7 +157,7 @@ def partial_commit(env: dict[str, str] | None = None) -> bool:
     """Whether git is committing a temporary index (``git commit <paths>``): any index but the
     repository's own (``index``, or ``index.lock`` for ``commit -a``/``-i``)."""
     idx = (env if env is not None else os.environ).get("GIT_INDEX_FILE")
-    return bool(idx) and os.path.basename(idx) not in ("index", "index.lock")
+    return bool(idx) and os.path.basename(idx or "") not in ("index", "index.lock")
 
 
 def has_conflict_markers(path: Path) -> bool:
@@ -165,7 +165,8 @@ def has_conflict_markers(path: Path) -> bool:
         data = path.read_bytes()
     except OSError:
         return False
-    return any(data.startswith(m) or b"\n" + m in data for m in (b"<<<<<<< ", b">>>>>>> ", b"=======\n"))
+    from ..jsonl.markers import find_marker
+    return find_marker(data) is not None
 
 
 def sync_branch_mode(ws: Any, st: Any) -> bool:

@@ -21,7 +21,6 @@ See docs/HOOKS.md.
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 

@@ -10,10 +10,9 @@ from ..model import dumps_compact, issue_to_json
 from ..store import Store
 from ..workspace.files import atomic_write
 
-CONFLICT_MARKERS = ("<<<<<<< ", ">>>>>>> ", "<<<<<<<\n", ">>>>>>>\n")
 
 
-def _sha256(data: bytes) -> str:
+def sha256(data: bytes) -> str:
     # hashlib is imported on first use: loading OpenSSL costs ~3 ms, and most direct-mode
     # commands never hash anything (needs_import only hashes when the file's stat changed).
     import hashlib
@@ -21,7 +20,7 @@ def _sha256(data: bytes) -> str:
 
 
 def line_hash(line: str) -> str:
-    return _sha256(line.encode())[:32]
+    return sha256(line.encode())[:32]
 
 
 # --- export --------------------------------------------------------------------------------
@@ -49,7 +48,7 @@ def export_lines(store: Store, ids: list[str] | None = None, status: str | None 
     if ids is not None and len(ids) <= 200:
         # a few issues (incremental flush, import's tie check): per-issue queries, not whole tables
         labels = {i: v for i in ids if (v := store.labels(i))}
-        deps = {i: v for i in ids if (v := store.dep_records(i))}
+        deps = {i: d for i in ids if (d := store.dep_records(i))}
         comments = {i: [{k: cm[k] for k in ("author", "text", "created_at")} for cm in cs]
                     for i in ids if (cs := store.comments(i))}
     else:
@@ -115,7 +114,7 @@ def flush(store: Store, path: Path, *, full: bool = False) -> dict[str, Any]:
         text = render(lines)
         atomic_write(path, text)
         store.clear_dirty(dirty)
-        store.set_meta("jsonl_sha256", _sha256(text.encode()))
+        store.set_meta("jsonl_sha256", sha256(text.encode()))
         store.set_meta("jsonl_fingerprint", fingerprint(path) or "")
     return {"written": True, "changed": len(changed), "issues": len(lines)}
 
@@ -147,7 +146,7 @@ def needs_import(store: Store, path: Path, *, update: bool = True) -> bool:
         return False
     if fp == store.get_meta("jsonl_fingerprint"):
         return False
-    digest = _sha256(Path(path).read_bytes())
+    digest = sha256(Path(path).read_bytes())
     if digest == store.get_meta("jsonl_sha256"):
         if not update:
             return False

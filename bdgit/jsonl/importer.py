@@ -8,8 +8,19 @@ from ..errors import CollisionError, ImportFormatError
 from ..model import DEP_FIELDS, ISSUE_FIELDS, KNOWN_ISSUE_KEYS, dep_to_json, dumps_compact, issue_to_json, now
 from ..store import Store
 from ..store.rename import rename_ids, rewrite_mentions
-from .files import _sha256, export_lines, fingerprint, line_hash
-from .parse import Record, _unknown, parse
+from .files import sha256, export_lines, fingerprint, line_hash
+from .parse import Record, unknown_value, parse
+
+def kept_summary(kept_newer: int, kept_tie: int) -> str:
+    """The import report's words for local versions that were kept (empty when none)."""
+    out = ""
+    if kept_newer:
+        out += f", {kept_newer} kept (newer here)"
+    if kept_tie:
+        out += (f", {kept_tie} kept (same updated_at with different content: the local version "
+                "wins the tie-break)")
+    return out
+
 
 class ImportResult:
     def __init__(self, warnings: list[str] | None = None, dry_run: bool = False) -> None:
@@ -17,6 +28,8 @@ class ImportResult:
         self.updated: list[str] = []
         self.unchanged = 0
         self.kept_newer: list[str] = []
+        #: same updated_at, different content: the local version won the (deterministic) tie-break
+        self.kept_tie: list[str] = []
         self.deleted: list[str] = []
         self.remapped: dict[str, str] = {}
         self.renumbered: dict[str, str] = {}
@@ -30,7 +43,8 @@ class ImportResult:
     def as_dict(self) -> dict[str, Any]:
         return {
             "created": len(self.created), "updated": len(self.updated), "unchanged": self.unchanged,
-            "kept_newer": len(self.kept_newer), "deleted": len(self.deleted),
+            "kept_newer": len(self.kept_newer), "kept_tie": len(self.kept_tie), "deleted": len(self.deleted),
+            "kept_tie_ids": self.kept_tie,
             "created_ids": self.created, "updated_ids": self.updated, "kept_newer_ids": self.kept_newer,
             "deleted_ids": self.deleted, "remapped": self.remapped, "renumbered": self.renumbered,
             "collisions": self.collisions, "warnings": self.warnings, "dry_run": self.dry_run,
@@ -88,7 +102,7 @@ def import_text(store: Store, text: str, *, actor: str, workspace: bool = False,
                    skip_existing=skip_existing, strict=strict, dry_run=dry_run, progress=progress)
             if workspace and path is not None:
                 store.replace_jsonl_state({i: r.hash for i, r in by_id.items()})
-                store.set_meta("jsonl_sha256", _sha256(Path(path).read_bytes()))
+                store.set_meta("jsonl_sha256", sha256(Path(path).read_bytes()))
                 store.set_meta("jsonl_fingerprint", fingerprint(Path(path)) or "")
             if dry_run:
                 raise _DryRun()
@@ -181,7 +195,7 @@ def _apply(store: Store, by_id: dict[str, Record], result: ImportResult, *, acto
             theirs = _canonical_line(rec.obj)
             if mine == theirs or line_hash(mine) >= line_hash(theirs):
                 if mine != theirs:
-                    result.kept_newer.append(i)
+                    result.kept_tie.append(i)
                     store.mark_dirty([i], ts)
                 else:
                     result.unchanged += 1
@@ -198,7 +212,7 @@ def _apply(store: Store, by_id: dict[str, Record], result: ImportResult, *, acto
     for i, target in edges:
         if target not in present:
             msg = f"{i} depends on {target}, which is not in the database (kept)"
-            _unknown(msg, by_id[i].line_no, strict, result.warnings)
+            unknown_value(msg, by_id[i].line_no, strict, result.warnings)
     # 3. lines that left the workspace file: deleted elsewhere, unless changed here since
     if workspace and not by_id and base:
         result.warnings.append("the JSONL has no issues; not treating that as deleting all "

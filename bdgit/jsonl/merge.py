@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import ImportFormatError
 from .files import line_hash
+from .markers import is_marker
 from .importer import same_creation
 from ..model import dumps_compact, ts_micros
 from ..store.rename import rewrite_mentions
@@ -71,7 +72,7 @@ def parse(text: str, side: str = "") -> dict[str, Rec]:
         line = raw.rstrip("\r")
         if not line.strip():
             continue
-        if line.startswith(("<<<<<<<", ">>>>>>>", "|||||||")) or line == "=======":
+        if is_marker(line):
             raise ImportFormatError.at(n, f"{side} side has git conflict markers")
         try:
             obj = json.loads(line)
@@ -143,7 +144,7 @@ def rename_side(side: dict[str, Rec], mapping: dict[str, str]) -> dict[str, Rec]
                 o[f] = rewrite_mentions(o[f], mapping)
         if isinstance(o.get("dependencies"), list):
             o["dependencies"] = [
-                dict(d, issue_id=new_id, depends_on_id=mapping.get(d.get("depends_on_id"), d.get("depends_on_id")))
+                dict(d, issue_id=new_id, depends_on_id=mapping.get(str(d.get("depends_on_id")), d.get("depends_on_id")))
                 if isinstance(d, dict) else d for d in o["dependencies"]]
         out[new_id] = Rec(dumps_compact(o), o)
     return out

@@ -7,6 +7,7 @@ from typing import Any
 from ..errors import ImportFormatError
 from ..model import DEP_TYPES, ISSUE_TYPES, STATUSES, ts_micros
 from .files import line_hash
+from .markers import is_marker
 
 # --- parsing -------------------------------------------------------------------------------
 
@@ -52,7 +53,7 @@ def parse(text: str, *, strict: bool = False) -> tuple[list[Record], list[str]]:
         line = raw.rstrip("\r")
         if not line.strip():
             continue
-        if line.startswith(("<<<<<<<", ">>>>>>>", "|||||||")) or line == "=======":
+        if is_marker(line):
             raise ImportFormatError.at(n, "git conflict marker: the file is in the middle of a merge",
                                        "resolve the merge of .beads/issues.jsonl first (keep both sides' lines)")
         try:
@@ -82,14 +83,14 @@ def _check(rec: Record, strict: bool, warnings: list[str]) -> None:
         if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
             raise ImportFormatError.at(n, f"field '{key}' must be an integer, got {json.dumps(v)}")
     if o.get("priority") is not None and not 0 <= o["priority"] <= 4:
-        _unknown(f"priority {o['priority']} is outside 0-4", n, strict, warnings)
+        unknown_value(f"priority {o['priority']} is outside 0-4", n, strict, warnings)
     o.setdefault("status", "open")
     o.setdefault("priority", 2)
     o.setdefault("issue_type", "task")
     if o["status"] not in STATUSES:
-        _unknown(f"unknown status '{o['status']}' (kept; treated as not ready)", n, strict, warnings)
+        unknown_value(f"unknown status '{o['status']}' (kept; treated as not ready)", n, strict, warnings)
     if o["issue_type"] not in ISSUE_TYPES:
-        _unknown(f"unknown issue type '{o['issue_type']}' (kept)", n, strict, warnings)
+        unknown_value(f"unknown issue type '{o['issue_type']}' (kept)", n, strict, warnings)
     for key in ("created_at", "updated_at", "closed_at"):
         v = o.get(key)
         if v is None:
@@ -125,7 +126,7 @@ def _check(rec: Record, strict: bool, warnings: list[str]) -> None:
             if not isinstance(t, str):
                 raise ImportFormatError.at(n, "dependency 'type' must be a string")
             if t not in DEP_TYPES:
-                _unknown(f"unknown dependency type '{t}' (kept; informational)", n, strict, warnings)
+                unknown_value(f"unknown dependency type '{t}' (kept; informational)", n, strict, warnings)
             for k in ("created_at",):
                 if d.get(k) is not None:
                     try:
@@ -139,7 +140,7 @@ def _check(rec: Record, strict: bool, warnings: list[str]) -> None:
             raise ImportFormatError.at(n, "field 'comments' must be a list of objects with 'text'")
 
 
-def _unknown(msg: str, n: int, strict: bool, warnings: list[str]) -> None:
+def unknown_value(msg: str, n: int, strict: bool, warnings: list[str]) -> None:
     if strict:
         raise ImportFormatError.at(n, msg + "; --strict refuses values this version does not know")
     warnings.append(f"line {n}: {msg}")

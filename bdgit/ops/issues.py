@@ -5,10 +5,10 @@ import re
 from typing import Any
 
 from ..errors import NotFoundError, UsageError, ValidationError
-from ..model import DEFAULT_PRIORITY, DEFAULT_TYPE, issue_to_json, now, ts_micros
+from ..model import DEFAULT_PRIORITY, DEFAULT_TYPE, issue_to_json, now, short_time, ts_micros
 from ..store import queries as q
 from ..validate import Args, check_dep_type, check_label, check_status, check_title, check_type
-from . import claim
+from . import leases
 from .registry import Ctx, op
 
 _TEXT_FIELDS = ("description", "design", "acceptance_criteria", "notes")
@@ -21,7 +21,8 @@ def issue_json(ctx: Ctx, row: dict[str, Any], *, labels: bool = True, deps: bool
 
 
 def rows_json(ctx: Ctx, rows: list[dict[str, Any]], extra_keys: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Issues for list-like output, with their labels (one query for all)."""
+    """Issues for list-like output, with their labels and link counts (a few queries for all)."""
+    from .counts import add_counts
     labels = ctx.store.labels_for([r["id"] for r in rows]) if rows else {}
     out = []
     for r in rows:
@@ -30,7 +31,7 @@ def rows_json(ctx: Ctx, rows: list[dict[str, Any]], extra_keys: tuple[str, ...] 
             if k in r:
                 j[k] = r[k]
         out.append(j)
-    return out
+    return add_counts(ctx.store, out)
 
 
 def parse_dep_spec(spec: str) -> tuple[str, str]:
@@ -46,38 +47,38 @@ def parse_dep_spec(spec: str) -> tuple[str, str]:
 def create(ctx: Ctx, a: Args) -> dict[str, Any]:
     s = ctx.store
     title = check_title(a.req("title"))
-    issue_type = check_type(a.str("issue_type") or a.str("type") or DEFAULT_TYPE)
+    issue_type = check_type(a.text("issue_type") or a.text("type") or DEFAULT_TYPE)
     priority = a.priority("priority", DEFAULT_PRIORITY)
-    status = check_status(a.str("status") or "open")
+    status = check_status(a.text("status") or "open")
     ts = now()
-    explicit = a.str("id")
+    explicit = a.text("id")
     prefix = s.prefix
     if explicit:
         explicit = explicit.strip()
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]*-[A-Za-z0-9.]+", explicit):
             raise ValidationError(f"invalid id {explicit!r}: expected <prefix>-<number>, e.g. {prefix}-42")
-        if not explicit.startswith(prefix + "-") and not a.bool("force"):
+        if not explicit.startswith(prefix + "-") and not a.flag("force"):
             raise ValidationError(f"id {explicit!r} does not use this database's prefix {prefix!r}",
                                   "use the prefix, or pass force to create it anyway")
         issue_id = explicit
     else:
         issue_id = s.next_id(prefix)
-    est = a.int("estimated_minutes")
+    est = a.integer("estimated_minutes")
     if est is not None and est < 0:
         raise ValidationError("estimated_minutes must be >= 0")
     labels = [check_label(x) for x in a.strlist("labels")]
     dep_specs = [parse_dep_spec(d) for d in a.strlist("dependencies") + a.strlist("deps")]
     row = {
         "id": issue_id, "title": title, "status": status, "priority": priority, "issue_type": issue_type,
-        "assignee": a.str("assignee") or None, "estimated_minutes": est,
+        "assignee": a.text("assignee") or None, "estimated_minutes": est,
         "created_at": ts, "updated_at": ts, "closed_at": ts if status == "closed" else None,
         "created_us": ts_micros(ts), "updated_us": None,
-        "external_ref": a.str("external_ref") or None,
+        "external_ref": a.text("external_ref") or None,
     }
     for f in _TEXT_FIELDS:
-        row[f] = a.str(f) or ""
-    if not row["acceptance_criteria"] and a.str("acceptance"):
-        row["acceptance_criteria"] = a.str("acceptance") or ""
+        row[f] = a.text(f) or ""
+    if not row["acceptance_criteria"] and a.text("acceptance"):
+        row["acceptance_criteria"] = a.text("acceptance") or ""
     row["updated_us"] = row["created_us"]  # parsed once: the hottest write path
     s.insert_issue(row, counted=not explicit)
     s.mark_dirty([issue_id], ts)
@@ -113,15 +114,15 @@ def update(ctx: Ctx, a: Args) -> dict[str, Any]:
         changes["issue_type"] = check_type(a.req("issue_type"))
     for f in _TEXT_FIELDS:
         if a.has(f):
-            changes[f] = a.str(f) or ""
+            changes[f] = a.text(f) or ""
     if a.has("acceptance") and "acceptance_criteria" not in changes:
-        changes["acceptance_criteria"] = a.str("acceptance") or ""
+        changes["acceptance_criteria"] = a.text("acceptance") or ""
     if a.has("assignee"):
-        changes["assignee"] = a.str("assignee") or None
+        changes["assignee"] = a.text("assignee") or None
     if a.has("external_ref"):
-        changes["external_ref"] = a.str("external_ref") or None
+        changes["external_ref"] = a.text("external_ref") or None
     if a.has("estimated_minutes"):
-        est = a.int("estimated_minutes")
+        est = a.integer("estimated_minutes")
         if est is not None and est < 0:
             raise ValidationError("estimated_minutes must be >= 0")
         changes["estimated_minutes"] = est
@@ -129,16 +130,27 @@ def update(ctx: Ctx, a: Args) -> dict[str, Any]:
                             "estimated_minutes", "acceptance", "claim", "lease", *_TEXT_FIELDS}
     if unknown:
         raise UsageError(f"invalid field for update: {', '.join(sorted(unknown))}")
-    claimed = a.bool("claim")
+    claimed = a.flag("claim")
     if claimed:
         # claim = take the issue atomically (beads' rule: open, and unassigned or yours)
-        changes.update(claim.claim_changes(ctx, cur, claim.lease_seconds(ctx, a)))
+        changes.update(leases.claim_changes(ctx, cur, leases.lease_seconds(ctx, a)))
     elif a.has("lease"):
         raise UsageError("--lease goes with --claim (renew a lease with 'bd heartbeat')")
+    asked = bool(changes) or claimed
     changes = {k: v for k, v in changes.items() if cur.get(k) != v}
     if changes:
         apply_changes(ctx, cur, changes, event="claimed" if claimed else None)
+    else:
+        ctx.notices.append(unchanged(issue_id, "it already has those values" if asked else "no fields were given"))
     return show_one(ctx, issue_id)
+
+
+UNCHANGED = "nothing changed"
+
+
+def unchanged(issue_id: str, why: str) -> str:
+    """The notice for a request that changed nothing (clients show it instead of "Updated")."""
+    return f"{issue_id}: {UNCHANGED}: {why}"
 
 
 def apply_changes(ctx: Ctx, cur: dict[str, Any], changes: dict[str, Any], comment: str | None = None,
@@ -150,11 +162,11 @@ def apply_changes(ctx: Ctx, cur: dict[str, Any], changes: dict[str, Any], commen
     in_progress, or to another assignee, ends the issue's lease by itself."""
     s = ctx.store
     ts = now()
-    held = claim.lease_of(cur)
-    if held is not None and claim.LEASE_KEY not in changes and claim.ends_lease(held, changes):
-        changes = {**changes, claim.LEASE_KEY: None}
-    old = {k: held if k == claim.LEASE_KEY else cur.get(k) for k in changes}
-    fields = {k: v for k, v in changes.items() if k != claim.LEASE_KEY}
+    held = leases.lease_of(cur)
+    if held is not None and leases.LEASE_KEY not in changes and leases.ends_lease(held, changes):
+        changes = {**changes, leases.LEASE_KEY: None}
+    old = {k: held if k == leases.LEASE_KEY else cur.get(k) for k in changes}
+    fields = {k: v for k, v in changes.items() if k != leases.LEASE_KEY}
     fields["updated_at"] = ts
     if "status" in changes:
         if changes["status"] == "closed":
@@ -176,8 +188,8 @@ def apply_changes(ctx: Ctx, cur: dict[str, Any], changes: dict[str, Any], commen
         import json
         extra = json.loads(cur["extra"])
         extra.pop("content_hash", None)
-    if claim.LEASE_KEY in changes:
-        extra = claim.extra_with(cur, changes[claim.LEASE_KEY], base=extra)
+    if leases.LEASE_KEY in changes:
+        extra = leases.extra_with(cur, changes[leases.LEASE_KEY], base=extra)
     if extra is not None:
         fields["extra"] = extra
     s.set_fields(cur["id"], fields)
@@ -200,9 +212,12 @@ def note(ctx: Ctx, a: Args) -> dict[str, Any]:
 def close(ctx: Ctx, a: Args) -> dict[str, Any]:
     s = ctx.store
     cur = s.require_issue(a.req("id"))
-    reason = a.str("reason") or "Closed"
+    reason = a.text("reason") or "Closed"
     if cur["status"] != "closed":
         apply_changes(ctx, cur, {"status": "closed"}, comment=reason)
+    else:
+        ctx.notices.append(unchanged(cur["id"], f"it was already closed ({short_time(cur['closed_at'])})"
+                                     if cur.get("closed_at") else "it was already closed"))
     return show_one(ctx, cur["id"])
 
 
@@ -210,9 +225,12 @@ def close(ctx: Ctx, a: Args) -> dict[str, Any]:
 def reopen(ctx: Ctx, a: Args) -> dict[str, Any]:
     s = ctx.store
     cur = s.require_issue(a.req("id"))
-    reason = a.str("reason")
+    reason = a.text("reason")
     if cur["status"] != "open":
         apply_changes(ctx, cur, {"status": "open"}, comment=reason)
+    else:
+        ctx.notices.append(unchanged(cur["id"], "it is already open" + (" (the reason was added as a comment)"
+                                                                         if reason else "")))
     if reason:
         s.add_comment(cur["id"], ctx.actor, reason)
         s.touch(cur["id"])
@@ -235,7 +253,7 @@ def delete(ctx: Ctx, a: Args) -> dict[str, Any]:
     ids = a.strlist("ids") or [a.req("id")]
     for i in ids:
         s.require_issue(i)
-    force = a.bool("force", False)
+    force = a.flag("force", False)
     gone = set(ids)
     out_edges = in_edges = 0
     touched: dict[str, dict[str, str]] = {}
@@ -312,7 +330,7 @@ def show_one(ctx: Ctx, issue_id: str) -> dict[str, Any]:
     if comments:
         out["comments"] = comments
     if row["status"] == "open":
-        gone = claim.abandoned(s, issue_id)
+        gone = leases.abandoned(s, issue_id)
         if gone is not None:
             out["abandoned"] = gone
     return out
@@ -332,16 +350,44 @@ def _linked(ctx: Ctx, other: str, dep_type: str, linked_at: str | None = None) -
     return j
 
 
+#: statuses a filter may name: ours and the ones newer beads writes (its clients filter by them)
+FILTER_STATUSES = ("open", "in_progress", "blocked", "closed", "deferred", "pinned", "hooked", "tombstone")
+
+
+def check_filters(ctx: Ctx, a: Args) -> None:
+    """Filter values must name something that can exist: a mistyped status, type or parent is
+    an error listing the valid ones, never a silent empty answer. Values imported from newer
+    beads (other statuses or types) are valid while some issue has them."""
+    from ..model import ISSUE_TYPES
+    c = ctx.store.conn
+    status = a.text("status")
+    if status and status != "all" and status not in FILTER_STATUSES:
+        present = [r["status"] for r in c.execute("SELECT DISTINCT status FROM issues ORDER BY status")]
+        if status not in present:
+            valid = list(FILTER_STATUSES) + [x for x in present if x not in FILTER_STATUSES] + ["all"]
+            raise ValidationError(f"invalid status {status!r}: expected one of {', '.join(valid)}")
+    issue_type = a.text("issue_type") or a.text("type")
+    if issue_type and issue_type not in ISSUE_TYPES:
+        present = [r["issue_type"] for r in c.execute("SELECT DISTINCT issue_type FROM issues ORDER BY 1")]
+        if issue_type not in present:
+            valid = list(ISSUE_TYPES) + [x for x in present if x not in ISSUE_TYPES]
+            raise ValidationError(f"invalid issue type {issue_type!r}: expected one of {', '.join(valid)}")
+    parent = a.text("parent")
+    if parent and ctx.store.get_issue(parent) is None:
+        raise NotFoundError(f"parent issue {parent} not found", "check the ID with 'bd list' (IDs are case-sensitive)")
+
+
 @op("list", write=False)
 def list_(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
-    status = a.str("status")
+    check_filters(ctx, a)
+    status = a.text("status")
     labels = [check_label(x) for x in a.strlist("labels") + a.strlist("label")]
-    assignee = "" if a.bool("no_assignee") or a.bool("unassigned") else a.str("assignee")
+    assignee = "" if a.flag("no_assignee") or a.flag("unassigned") else a.text("assignee")
     rows = q.list_issues(
-        ctx.store, status=status, priority=a.priority("priority"), issue_type=a.str("issue_type") or a.str("type"),
-        assignee=assignee, labels=labels, labels_any=a.strlist("labels_any"), parent=a.str("parent"),
-        title=a.str("title"), query=a.str("query"), ids=a.strlist("ids") or None,
-        limit=a.int("limit", 0) or 0, sort=_sort(a.str("sort")), reverse=a.bool("reverse"))
+        ctx.store, status=status, priority=a.priority("priority"), issue_type=a.text("issue_type") or a.text("type"),
+        assignee=assignee, labels=labels, labels_any=a.strlist("labels_any"), parent=a.text("parent"),
+        title=a.text("title"), query=a.text("query"), ids=a.strlist("ids") or None,
+        limit=a.integer("limit", 0) or 0, sort=_sort(a.text("sort")), reverse=a.flag("reverse"))
     return rows_json(ctx, rows)
 
 
@@ -352,27 +398,26 @@ def _sort(v: str | None) -> str:
     return v
 
 
-@op("ready", write=False)
-def ready(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
-    """Ready issues; with ``claim`` (a write), claims the first of them (see ``claim.claim_ready``)."""
-    if a.bool("claim"):
-        return claim.claim_ready(ctx, a)
-    assignee = "" if a.bool("unassigned") or a.bool("no_assignee") else a.str("assignee")
-    sort = a.str("sort") or "priority"
+def ready_list(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
+    """The ``ready`` operation's list (the operation itself, which can also claim, is
+    ``claim.ready``). The caller has checked the filters (``check_filters``)."""
+    assignee = "" if a.flag("unassigned") or a.flag("no_assignee") else a.text("assignee")
+    sort = a.text("sort") or "priority"
     if sort not in ("priority", "hybrid", "oldest"):
         raise ValidationError(f"invalid sort policy {sort!r}: expected priority, hybrid or oldest")
     rows = q.ready_issues(ctx.store, priority=a.priority("priority"), assignee=assignee,
-                          issue_type=a.str("issue_type") or a.str("type"),
+                          issue_type=a.text("issue_type") or a.text("type"),
                           labels=[check_label(x) for x in a.strlist("labels") + a.strlist("label")],
-                          labels_any=a.strlist("labels_any"), parent=a.str("parent"),
-                          oldest_first=sort == "oldest", limit=a.int("limit", 0) or 0)
+                          labels_any=a.strlist("labels_any"), parent=a.text("parent"),
+                          oldest_first=sort == "oldest", limit=a.integer("limit", 0) or 0)
     return rows_json(ctx, rows)
 
 
 @op("blocked", write=False)
 def blocked(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
+    check_filters(ctx, a)
     rows = q.blocked_issues(ctx.store)
-    parent = a.str("parent")
+    parent = a.text("parent")
     if parent:
         under = q.descendants(ctx.store, parent)
         rows = [r for r in rows if r["id"] in under]
@@ -395,7 +440,8 @@ def count(ctx: Ctx, a: Args) -> dict[str, Any]:
 def require_ids(ctx: Ctx, ids: list[str]) -> None:
     missing = [i for i in ids if ctx.store.get_issue(i) is None]
     if missing:
-        raise NotFoundError(f"issue {', '.join(missing)} not found")
+        raise NotFoundError(f"issue {', '.join(missing)} not found",
+                            "check the ID with 'bd list' (IDs are case-sensitive)")
 
 
 __all__ = ["issue_json", "rows_json", "apply_changes", "parse_dep_spec", "mention_re", "check_dep_type"]

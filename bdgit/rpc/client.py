@@ -85,8 +85,11 @@ class Client:
             raise DeadlineExceeded(f"timed out connecting to the daemon at {self.socket_path}") from None
         except OSError as e:
             s.close()
-            raise DaemonError(f"no daemon answers at {self.socket_path}: {e.strerror or e}",
-                              "start one with 'bd daemon start', or use --no-daemon") from None
+            # The advice is in the message too: a library caller sees str(e) in a traceback,
+            # never the hint the CLI prints below it.
+            raise DaemonError(f"no daemon answers at {self.socket_path} ({e.strerror or e}): "
+                              "start one with 'bd daemon start'",
+                              "or run bd with --no-daemon (direct mode needs no daemon)") from None
         self._sock = s
         self._buf = b""
 
@@ -106,7 +109,7 @@ class Client:
     # --- requests ---------------------------------------------------------------------------
 
     def request(self, operation: str, args: dict[str, Any] | None = None, *,
-                timeout: float | None = None, actor: str | None = None) -> dict[str, Any]:
+                timeout: float | None = None, actor: str | None = None, readonly: bool = False) -> dict[str, Any]:
         """Send one request and return the whole response object (no error raised for
         ``success: false``). Raises DaemonError/DeadlineExceeded for transport failures."""
         deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
@@ -118,6 +121,8 @@ class Client:
             req["cwd"] = self.cwd
         if self.client_version:
             req["client_version"] = self.client_version
+        if readonly:
+            req["readonly"] = True  # the daemon refuses a write (it knows which operations write)
         fresh = self._sock is None
         if fresh:
             self.connect(max(deadline - time.monotonic(), 0.001))

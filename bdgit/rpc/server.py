@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .. import BEADS_COMPAT_VERSION, __version__, jsonl, ops
-from ..errors import (BatchFailed, BdError, DaemonError, DeadlineExceeded, InternalError, UsageError,
+from ..errors import (BatchFailed, BdError, DaemonError, DeadlineExceeded, InternalError, ReadOnlyError, UsageError,
                       VersionMismatch, internal)
-from ..ops import claim
+from ..ops import claim, leases
 from ..store import Store
 from ..workspace import Workspace
 from .feed import Feed
@@ -156,7 +156,7 @@ class Server:
         self.feed = Feed(log=log)
         self.writer_store.on_commit = self._committed
         #: when the next lease expires (epoch seconds; None: no lease), kept by the writer
-        self.lease_due = claim.next_due(self.writer_store)
+        self.lease_due = leases.next_due(self.writer_store)
         from filelock import FileLock
         # one instance, used only under _wlock: FileLock is reentrant per instance
         self._flock = FileLock(str(ws.lock_path), thread_local=False)
@@ -228,7 +228,7 @@ class Server:
             while not self._stop.is_set():
                 try:
                     chunk = conn.recv(1 << 20)
-                except (socket.timeout, OSError):
+                except (TimeoutError, OSError):
                     return
                 if not chunk:
                     return
@@ -323,6 +323,8 @@ class Server:
         if op not in ops.OPS and op != "batch":
             raise UsageError(f"unknown operation: {op}")
         if op == "batch" or ops.is_write(op, args):
+            if req.get("readonly"):
+                raise ReadOnlyError.refusing(op)
             return self._submit(Job(op, args, actor, deadline))
         return self._read(op, args, actor, deadline)
 
@@ -361,7 +363,7 @@ class Server:
             "database": str(self.ws.db_path), **self.stats,
             "feed": {"stream": self.feed.stream, "seq": self.feed.seq, "oldest": self.feed.oldest,
                      "backlog": self.feed.capacity, "subscribers": self.feed.subscribers, **self.feed.stats},
-            "next_lease_expiry": claim.stamp(self.lease_due) if self.lease_due is not None else None,
+            "next_lease_expiry": leases.stamp(self.lease_due) if self.lease_due is not None else None,
         }
         if client_version is not None:
             out["client_version"] = client_version
@@ -512,6 +514,14 @@ class Server:
         self.stats["groups"] += 1
         self.stats["writes"] += len(live)
         if wrote:
+            store.mark_changed()  # file watchers (beads-ui) see the main db file change
+        flushed = any(job.op == "flush" and (job.response or {}).get("success") for job in live)
+        if wrote and flushed and store.dirty_count() == 0:
+            # An explicit flush (the pre-commit hook's) left nothing unexported: say so now, so
+            # that the hook's stamp of bd.state is a clean state and the next write changes it.
+            if self.state is not None:
+                self.state.mark_exported()
+        elif wrote:
             self._wrote()
         for job in group:
             with job.lock:
@@ -537,7 +547,7 @@ class Server:
             ends = ch.get("lease_expires_at")
             if ends is None:
                 continue
-            end = claim.expiry({"expires_at": ends})
+            end = leases.expiry({"expires_at": ends})
             if end is not None and (self.lease_due is None or end < self.lease_due):
                 self.lease_due = end
                 self._wake_maint.set()
@@ -549,9 +559,10 @@ class Server:
         except Exception as e:
             self.log(f"cannot expire leases: {type(e).__name__}: {e}")
             gone = []
-        self.lease_due = claim.next_due(store)
+        self.lease_due = leases.next_due(store)
         if gone:
             self.log(f"lease expired: {', '.join(gone)} back to ready")
+            store.mark_changed()
             self._wrote()
 
     def _sync_in(self, store: Store) -> None:
@@ -573,10 +584,10 @@ class Server:
                 res = jsonl.import_text(store, path.read_text(encoding="utf-8"), actor="auto-import",
                                         workspace=True, collisions="auto", path=path)
                 self._absorbed_fp = jsonl.fingerprint(path)
-            self.lease_due = claim.next_due(store)  # another clone's leases came with it
+            self.lease_due = leases.next_due(store)  # another clone's leases came with it
             self._wake_maint.set()
             self.log(f"imported {path.name}: {len(res.created)} created, {len(res.updated)} updated, "
-                     f"{len(res.deleted)} deleted, {len(res.kept_newer)} kept (newer here)"
+                     f"{len(res.deleted)} deleted" + jsonl.kept_summary(len(res.kept_newer), len(res.kept_tie))
                      + (f"; renumbered {res.renumbered}" if res.renumbered else "")
                      + (f"; remapped {res.remapped}" if res.remapped else ""))
             if store.dirty_count() and self.flush_due is None:

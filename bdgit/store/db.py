@@ -164,6 +164,20 @@ class Store:
     def in_tx(self) -> bool:
         return self.conn.in_transaction
 
+    def mark_changed(self) -> None:
+        """Make the main database file change after committed writes.
+
+        In WAL mode a commit writes only ``<db>-wal``; tools that watch the ``.db`` file itself
+        for live updates (beads-ui's server) see nothing until a checkpoint. Setting the file's
+        mtime is the cheapest change they notice (an inotify attribute event; microseconds,
+        where a checkpoint copies pages and syncs: bench/bench_live_updates.py). SQLite never
+        reads the mtime. Best effort: this must never fail a write that is committed.
+        """
+        try:
+            os.utime(self.path)
+        except OSError:
+            pass
+
     # --- config and metadata --------------------------------------------------------------
 
     def get_config(self, key: str, default: str | None = None) -> str | None:

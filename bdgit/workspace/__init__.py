@@ -65,7 +65,7 @@ class Workspace:
         return others[0] if others else default
 
 
-def _db_in(beads_dir: Path) -> Path | None:
+def db_in(beads_dir: Path) -> Path | None:
     try:
         names = sorted(n for n in os.listdir(beads_dir)
                        if n.endswith(".db") and ".backup" not in n and n != "vc.db")
@@ -103,7 +103,7 @@ def find(db: str | None = None, cwd: str | os.PathLike[str] | None = None) -> Wo
         if not p.is_absolute():
             p = Path(cwd or os.getcwd()) / p
         if p.is_dir():
-            found = _db_in(p / BEADS_DIRNAME) if (p / BEADS_DIRNAME).is_dir() else _db_in(p)
+            found = db_in(p / BEADS_DIRNAME) if (p / BEADS_DIRNAME).is_dir() else db_in(p)
             if found is None:
                 raise NoDatabaseError(f"no beads database in {p}", "run 'bd init' there first")
             p = found
@@ -115,7 +115,7 @@ def find(db: str | None = None, cwd: str | os.PathLike[str] | None = None) -> Wo
         return find(env_db, cwd)
     env_dir = os.environ.get("BEADS_DIR")
     if env_dir:
-        found = _db_in(Path(env_dir).expanduser())
+        found = db_in(Path(env_dir).expanduser())
         if found is None:
             raise NoDatabaseError(f"no beads database in BEADS_DIR={env_dir}", "run 'bd init' first")
         return Workspace(found.resolve())
@@ -123,14 +123,14 @@ def find(db: str | None = None, cwd: str | os.PathLike[str] | None = None) -> Wo
     for d in (start, *start.parents):
         beads = d / BEADS_DIRNAME
         if beads.is_dir():
-            found = _db_in(beads)
+            found = db_in(beads)
             if found is not None:
                 return Workspace(found)
         main = _main_worktree(d)
         if main is not None:  # a linked git worktree: its issues live in the main worktree's database
             rel = start.relative_to(d)
             for sub in (rel, *rel.parents):
-                found = _db_in(main / sub / BEADS_DIRNAME)
+                found = db_in(main / sub / BEADS_DIRNAME)
                 if found is not None:
                     return Workspace(found)
     raise NoDatabaseError(

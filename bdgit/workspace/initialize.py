@@ -14,7 +14,7 @@ from .. import BEADS_COMPAT_VERSION, __version__, jsonl
 from ..errors import ConflictError
 from ..store import Store
 from ..validate import check_prefix
-from . import BEADS_DIRNAME, _db_in, actor as default_actor
+from . import BEADS_DIRNAME, db_in, actor as default_actor
 
 GITIGNORE = """\
 # bd: machine-local state. Only issues.jsonl travels with git.
@@ -23,6 +23,7 @@ GITIGNORE = """\
 *.db-wal
 *.db-shm
 bd.sock
+beads.sock
 bd.lock
 bd.state
 bd.hookstate
@@ -49,16 +50,38 @@ def derive_prefix(root: Path, jsonl_path: Path | None) -> str:
     return name[:20].rstrip("-")
 
 
+def enclosing_workspace(cwd: Path) -> Path | None:
+    """The database of a workspace that ``cwd`` is inside (in a parent directory), if any."""
+    start = cwd.resolve()
+    home = Path.home().resolve()
+    for d in start.parents:
+        if d == home:
+            continue  # ~/.beads holds beads' global files (default.db, registry), not a workspace
+        found = db_in(d / BEADS_DIRNAME)
+        if found is not None:
+            return found
+    return None
+
+
 def init_workspace(cwd: Path, prefix: str | None, *, actor: str | None = None,
-                   db: str | None = None) -> dict[str, Any]:
-    """Create the workspace under ``cwd`` (or at ``db``). Raises ConflictError if one exists."""
+                   db: str | None = None, nested: bool = False) -> dict[str, Any]:
+    """Create the workspace under ``cwd`` (or at ``db``). Raises ConflictError if one exists,
+    or (unless ``nested``) if ``cwd`` is inside another workspace: bd commands run here already
+    use that one, and a second database would silently split the issues in two."""
+    if not db and not nested:
+        outer = enclosing_workspace(cwd)
+        if outer is not None:
+            raise ConflictError(f"{cwd} is inside the workspace of {outer.parent.parent}, whose database "
+                                f"is {outer}",
+                                "bd commands here already use it; to keep a separate tracker for this "
+                                "directory anyway, run 'bd init --nested'")
     if db:
         db_path = Path(db).expanduser().resolve()
         beads_dir = db_path.parent
     else:
         beads_dir = cwd / BEADS_DIRNAME
         db_path = None  # decided once the prefix is known
-    existing = _db_in(beads_dir)
+    existing = db_in(beads_dir)
     if existing is not None and (db_path is None or existing == db_path):
         raise ConflictError(f"already initialized: {existing}",
                             "use the existing database; 'bd info' shows its details")

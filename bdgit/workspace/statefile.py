@@ -154,7 +154,7 @@ class Writer:
             try:
                 st = self.get()
                 fields = change(st)  # type: ignore[operator]
-                new = State(*st._tuple())
+                new = State(**{f: getattr(st, f) for f in _FIELDS})
                 for k, v in fields.items():
                     if k not in _FIELDS:
                         raise AttributeError(f"bd.state has no field {k!r}")

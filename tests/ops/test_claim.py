@@ -11,7 +11,7 @@ import pytest
 
 from bdgit import jsonl, ops
 from bdgit.errors import BatchFailed, ConflictError, UsageError, ValidationError
-from bdgit.ops import claim
+from bdgit.ops import claim, leases
 from bdgit.store import Store
 
 
@@ -123,18 +123,18 @@ def test_update_claim_follows_beads_rule(store: Store) -> None:
 @pytest.mark.parametrize("text, seconds", [("30m", 1800), ("1h30m", 5400), ("90s", 90), ("1.5h", 5400),
                                             ("500ms", 0.5), ("2d", 172800), ("45", 45), (12, 12)])
 def test_durations(text: Any, seconds: float) -> None:
-    assert claim.parse_duration(text) == seconds
+    assert leases.parse_duration(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["off", "0", "", "none"])
 def test_no_lease(text: str) -> None:
-    assert claim.parse_duration(text) is None
+    assert leases.parse_duration(text) is None
 
 
 @pytest.mark.parametrize("text", ["soon", "30 minutes", "1h-5m", "31d", True])
 def test_bad_durations_are_refused(text: Any) -> None:
     with pytest.raises(ValidationError):
-        claim.parse_duration(text)
+        leases.parse_duration(text)
 
 
 def test_a_claim_carries_a_lease_as_issue_data(store: Store) -> None:
@@ -143,7 +143,7 @@ def test_a_claim_carries_a_lease_as_issue_data(store: Store) -> None:
     assert got is not None and got["id"] == i
     lease = got["lease"]
     assert (lease["holder"], lease["seconds"]) == ("agent", 600)
-    assert 595 < claim.expiry(lease) - time.time() <= 600  # type: ignore[operator]
+    assert 595 < leases.expiry(lease) - time.time() <= 600  # type: ignore[operator]
     assert run(store, "show", id=i)["lease"] == lease
     # exported in the issue's JSONL line like any field, and read back by an import
     path = store.beads_dir / "issues.jsonl"
@@ -153,7 +153,7 @@ def test_a_claim_carries_a_lease_as_issue_data(store: Store) -> None:
     other = Store(store.beads_dir / "other.db", create=True)
     try:
         jsonl.import_text(other, path.read_text(), actor="import")
-        assert claim.lease_of(other.get_issue(i)) == lease
+        assert leases.lease_of(other.get_issue(i)) == lease
     finally:
         other.close()
 
@@ -161,8 +161,8 @@ def test_a_claim_carries_a_lease_as_issue_data(store: Store) -> None:
 def test_the_workspace_default_lease_and_turning_it_off(store: Store) -> None:
     a, b = new(store, "a"), new(store, "b")
     with pytest.raises(ValidationError):
-        run(store, "config_set", key=claim.CONFIG_KEY, value="a while")
-    run(store, "config_set", key=claim.CONFIG_KEY, value="15m")
+        run(store, "config_set", key=leases.CONFIG_KEY, value="a while")
+    run(store, "config_set", key=leases.CONFIG_KEY, value="15m")
     assert take(store, "x")["lease"]["seconds"] == 900  # type: ignore[index]
     assert "lease" not in take(store, "y", lease="off")  # type: ignore[operator]
     assert run(store, "show", id=a)["lease"]["holder"] == "x" and "lease" not in run(store, "show", id=b)
@@ -176,10 +176,10 @@ def test_writes_by_the_holder_renew_the_lease_and_others_do_not(store: Store) ->
     assert run(store, "show", id=i)["lease"] == first
     run(store, "note", "agent", id=i, text="halfway")
     renewed = run(store, "show", id=i)["lease"]
-    assert claim.expiry(renewed) > claim.expiry(first)  # type: ignore[operator]
+    assert leases.expiry(renewed) > leases.expiry(first)  # type: ignore[operator]
     time.sleep(0.05)
     run(store, "label_add", "agent", id=i, label="wip")
-    assert claim.expiry(run(store, "show", id=i)["lease"]) > claim.expiry(renewed)  # type: ignore[operator]
+    assert leases.expiry(run(store, "show", id=i)["lease"]) > leases.expiry(renewed)  # type: ignore[operator]
 
 
 @pytest.mark.parametrize("change", [{"status": "closed"}, {"status": "open"}, {"assignee": "bob"},
@@ -192,7 +192,7 @@ def test_leaving_in_progress_or_another_assignee_ends_the_lease(store: Store, ch
     else:
         run(store, "update", "agent", id=i, **change)
     assert "lease" not in run(store, "show", id=i)
-    assert claim.next_due(store) is None
+    assert leases.next_due(store) is None
 
 
 def test_heartbeat_renews_and_says_why_it_cannot(store: Store) -> None:
@@ -200,11 +200,11 @@ def test_heartbeat_renews_and_says_why_it_cannot(store: Store) -> None:
     take(store, "agent", lease="1s")
     take(store, "agent", lease="1s")
     take(store, "other")  # k: no lease
-    before = claim.next_due(store)
+    before = leases.next_due(store)
     time.sleep(0.02)
     res = run(store, "heartbeat", "agent")  # every lease the actor holds
     assert sorted(r["id"] for r in res["renewed"]) == sorted([i, j])
-    assert claim.next_due(store) > before  # type: ignore[operator]
+    assert leases.next_due(store) > before  # type: ignore[operator]
     res = run(store, "heartbeat", "agent", ids=[i], lease="1h")
     assert res["renewed"][0]["lease"]["seconds"] == 3600
     with pytest.raises(ConflictError, match="no lease"):
@@ -213,8 +213,8 @@ def test_heartbeat_renews_and_says_why_it_cannot(store: Store) -> None:
         run(store, "heartbeat", "other", id=i)
     assert run(store, "heartbeat", "nobody") == {"renewed": []}
     with store.tx():  # j's lease ran out, and nobody has returned it yet
-        store.set_fields(j, {"extra": claim.extra_with(store.get_issue(j) or {},
-                                                       claim.new_lease("agent", 1, at=time.time() - 10))})
+        store.set_fields(j, {"extra": leases.extra_with(store.get_issue(j) or {},
+                                                       leases.new_lease("agent", 1, at=time.time() - 10))})
     with pytest.raises(ConflictError, match="expired"):
         run(store, "heartbeat", "agent", id=j)
     assert trail(store, i).count(("claimed", "agent")) == 1  # heartbeats are not audit events

@@ -182,7 +182,7 @@ def test_a_killed_daemon_client_does_not_keep_its_lease_past_a_daemon_restart(da
         [issue_id] = seed(c.execute, 1)
         c.execute("ready", {"claim": True, "lease": "1s"})
     os.kill(daemon["pid"], signal.SIGKILL)
-    assert wait_for(lambda: not d._lock_held(ws), 10)
+    assert wait_for(lambda: not d.lock_held(ws), 10)
     time.sleep(1.1)
     st = d.start(ws, {"flush_interval": 0.1, "idle_timeout": 300})
     daemon["pid"] = st["pid"]

@@ -74,9 +74,10 @@ def import_(
             new = res["remapped"].get(c["id"])
             r.err(f"  {c['id']}: incoming {c['incoming_title']!r} vs existing {c['existing_title']!r}"
                   + (f" -> imported as {new}" if new else ""))
+    from ...jsonl.importer import kept_summary
     prefix = "Dry run: would import" if dry_run else "Import complete:"
     r.err(f"{prefix} {res['created']} created, {res['updated']} updated, {res['unchanged']} unchanged"
-          + (f", {res['kept_newer']} kept (newer here)" if res["kept_newer"] else "")
+          + kept_summary(res["kept_newer"], res.get("kept_tie", 0))
           + (f", {res['deleted']} deleted" if res["deleted"] else "")
           + (f", {len(res['remapped'])} remapped" if res["remapped"] else ""))
     return 0
@@ -99,11 +100,15 @@ def rename_prefix(g: Globals, new_prefix: Annotated[str, Arg(help="The new prefi
     return 0
 
 
-@command("info", examples=["bd info", "bd info --json"])
-def info(g: Globals) -> int:
+@command("info", examples=["bd info", "bd info --json", "bd info --schema --json"])
+def info(g: Globals, schema: Annotated[bool, Opt("--schema", help="Add the schema: tables, version, prefix, "
+                                                                  "sample IDs.")] = False) -> int:
     """Show the database, JSONL and mode in use."""
     data = g.call("info")
     data["mode"] = g.backend().mode
+    data["daemon_connected"] = data["mode"] == "daemon"
+    if schema:
+        data["schema"] = g.call("schema_info")
     if g.json:
         emit(data)
     else:

@@ -16,6 +16,7 @@ EXIT_NOTHING_TO_CLAIM = 3
 @command("create", examples=[
     'bd create "Fix the login redirect" -p 1 -t bug -l auth,web',
     'bd create "Write the parser" -d "Tokens first" --deps blocks:proj-3 --json',
+    'bd create --from-template bug "Crash on save" -p 0',
     "bd create -f plan.md   # one issue per '## Title' section"])
 def create(
     g: Globals,
@@ -35,8 +36,21 @@ def create(
     deps: Annotated[list[str] | None, Opt("--deps", help="Dependencies: type:id or id (blocks), comma-separated.")] = None,
     estimate: Annotated[int | None, Opt("-e", "--estimate", help="Estimated minutes.")] = None,
     force: Annotated[bool, Opt("--force", help="Allow an --id with another prefix.")] = False,
+    title_opt: Annotated[str | None, Opt("--title", help="Issue title (instead of the argument).")] = None,
+    from_template: Annotated[str | None, Opt("--from-template", help="Start from a template (bd template list); "
+                                                                   "flags given override it.")] = None,
 ) -> int:
-    """Create an issue."""
+    """Create an issue.
+
+    With -f FILE, one issue per '## Title' section of a markdown file; text under the title is
+    the description, and '### Name' sub-sections set fields: Priority (0-4 or P0-P4), Type,
+    Description, Design, Acceptance Criteria, Notes, Assignee, Labels and Dependencies
+    (comma-separated), External Ref. All issues of a file are created or none.
+    """
+    if title_opt is not None:
+        if title and title != title_opt:
+            raise UsageError("give the title once: as the argument or with --title")
+        title = title_opt
     if file:
         if title:
             raise UsageError("give either a title or --file, not both")
@@ -55,12 +69,20 @@ def create(
         raise UsageError("a title is required: bd create \"Title\" [flags]")
     if description == "-":
         description = sys.stdin.read()
-    issue = g.call("create", {
+    args = {
         "title": title, "description": description, "design": design, "acceptance_criteria": acceptance,
         "notes": notes, "priority": priority, "issue_type": issue_type, "assignee": assignee,
         "labels": csv(labels) or None, "id": issue_id, "external_ref": external_ref,
         "dependencies": csv(deps) or None, "estimated_minutes": estimate, "force": force or None,
-    })
+    }
+    if from_template:
+        t = g.call("template_show", {"name": from_template})
+        args["issue_type"] = issue_type or t["type"]
+        args["priority"] = priority if priority is not None else t["priority"]
+        for key in ("description", "design", "acceptance_criteria"):
+            args[key] = args[key] or t[key] or None
+        args["labels"] = sorted(set(t["labels"]) | set(csv(labels))) or None
+    issue = g.call("create", args)
     if g.json:
         emit(issue)
     else:
@@ -99,6 +121,10 @@ def list_(
     reverse: Annotated[bool, Opt("--reverse", help="Reverse the order.")] = False,
     no_assignee: Annotated[bool, Opt("--no-assignee", help="Only unassigned issues.")] = False,
     parent: Annotated[str | None, Opt("--parent", help="Only descendants of this issue (parent-child).")] = None,
+    tree: Annotated[bool, Opt("--tree", help="Show children under their parent (--tree=false: a flat list; "
+                                              "JSON is always flat).")] = False,
+    format_: Annotated[str | None, Opt("--format", help="dot (Graphviz), digraph (one 'id dep...' line per "
+                                                        "issue) or a template such as '{{.ID}} {{.Title}}'.")] = None,
 ) -> int:
     """List issues."""
     issues = g.call("list", {
@@ -107,8 +133,13 @@ def list_(
         "query": search, "limit": limit or None, "sort": sort, "reverse": reverse or None,
         "no_assignee": no_assignee or None, "parent": parent,
     })
-    if g.json:
+    if format_:
+        from ..listformat import render_format
+        sys.stdout.write(render_format(g, issues, format_))
+    elif g.json:
         emit(issues)
+    elif tree:
+        r.issue_tree(issues)
     else:
         r.issue_list(issues)
     return 0
@@ -151,13 +182,18 @@ def update(
               "acceptance_criteria": acceptance, "issue_type": issue_type, "external_ref": external_ref,
               "estimated_minutes": estimate, "claim": claim or None, "lease": lease}
     fields = {k: v for k, v in fields.items() if v is not None}
-    if not fields and not g.json:
-        r.out("No updates specified")
-        return 0
+    if not fields:
+        raise UsageError("nothing to update: give at least one field to change",
+                         "e.g. bd update ID --status in_progress (bd update --help lists the fields)")
     results = []
     for issue_id in ids:
         results.append(g.call("update", {"id": issue_id, **fields}))
-        if not g.json:
+        if g.json:
+            continue
+        if g.unchanged:
+            for note in g.unchanged:
+                r.out(f"{r.dim('○')} {note}")
+        else:
             r.out(f"{r.green('✓')} Updated issue: {issue_id}")
     if g.json:
         emit(results[0] if len(results) == 1 else results)
@@ -178,7 +214,12 @@ def _each(g: Globals, op: str, ids: list[str], reason: str | None, verb: str, ma
             if e.hint:
                 r.err(f"  {e.hint}")
             continue
-        if not g.json:
+        if g.json:
+            continue
+        if g.unchanged:
+            for note in g.unchanged:
+                r.out(f"{r.dim('○')} {note}")
+        else:
             r.out(f"{mark} {verb} {issue_id}" + (f": {reason}" if reason else ""))
     if g.json:
         emit(done)
