@@ -1,7 +1,7 @@
 """Many agents, one queue: claims per second, the change feed's latency and the cost of idle
 subscribers.
 
-    python bench/bench_agents.py [--quick]
+    python bench/bench_agents.py [--quick] [--part=claims|feed]
 
 1. Claims: 16 agent processes loop claim / close over N ready issues through the daemon, with
    ``ready --claim`` (one request picks and takes) and with the loop agents used before it
@@ -33,6 +33,7 @@ from typing import Any
 from _common import bench_env, machine, percentile, print_table, wait_quiet, workspace
 
 QUICK = "--quick" in sys.argv
+PART = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--part=")), "all")  # claims | feed
 N_ISSUES = 600 if QUICK else 2000
 N_DIRECT = 150 if QUICK else 400
 AGENTS = 16
@@ -222,21 +223,30 @@ def feed() -> tuple[list[tuple[str, float, float, int]], list[tuple[str, Any, An
             for s in socks:
                 s.close()
             n = 600 if QUICK else 1500
-            rates: dict[str, list[float]] = {"no subscriber": [], "100 idle subscribers (each gets every event)": [],
-                                             "1 stalled subscriber (never reads)": []}
+            rates: dict[str, list[float]] = {
+                "no subscriber": [], "1 subscriber that reads (another process)": [],
+                "100 idle subscribers (each gets every event)": [],
+                "1 stalled subscriber (never reads; buffers full)": []}
             for _ in range(3):
                 for label in rates:
                     held: list[socket.socket] = []
+                    reader = None
                     if label.startswith("100"):
                         held = open_subscribers(path, 100)
+                    elif label.startswith("1 subscriber"):
+                        reader = subprocess.Popen([sys.executable, "-c", SUBSCRIBER, path, str(n)],
+                                                  stdout=subprocess.PIPE, text=True, env=bench_env())
+                        assert reader.stdout is not None and reader.stdout.readline().strip() == "ready"
                     elif label.startswith("1 stalled"):
                         stalled = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
                         stalled.connect(path)
                         stalled.sendall(b'{"operation":"subscribe","args":{}}\n')
                         held = [stalled]
+                        write_rate(path, 3000)  # untimed: fill its buffers (daemon's and kernel's)
                     time.sleep(0.3)
                     rates[label].append(write_rate(path, n))
+                    if reader is not None:
+                        reader.communicate(timeout=120)
                     for s in held:
                         s.close()
                     time.sleep(0.3)
@@ -265,13 +275,16 @@ def feed() -> tuple[list[tuple[str, float, float, int]], list[tuple[str, Any, An
 
 def main() -> None:
     print(f"bench_agents on {machine()}{' (quick)' if QUICK else ''}; load {os.getloadavg()[0]:.2f}")
-    rows = claims()
-    base = rows[0][1]["per_s"]
-    print_table(["16 agents, claim + close", "issues", "issues/s", "retries", "requests/issue", "seconds",
-                 "vs ready --claim"],
-                [(label, r["done"], r["per_s"], int(r["retries"]), r["requests"] / r["done"], r["seconds"],
-                  f"{base / r['per_s']:.2f}x slower" if r["per_s"] < base else f"{r['per_s'] / base:.2f}x")
-                 for label, r in rows], title="Claims")
+    if PART in ("all", "claims"):
+        rows = claims()
+        base = rows[0][1]["per_s"]
+        print_table(["16 agents, claim + close", "issues", "issues/s", "retries", "requests/issue", "seconds",
+                     "vs ready --claim"],
+                    [(label, r["done"], r["per_s"], int(r["retries"]), r["requests"] / r["done"], r["seconds"],
+                      f"{base / r['per_s']:.2f}x slower" if r["per_s"] < base else f"{r['per_s'] / base:.2f}x")
+                     for label, r in rows], title="Claims")
+    if PART not in ("all", "feed"):
+        return
     lat, idle, rate = feed()
     print_table(["feed latency (event at -> received)", "p50 ms", "p95 ms", "events"], lat, title="Change feed")
     print_table(["daemon", "0 subscribers", "100 idle subscribers"], idle, title="Idle subscribers")
