@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from .errors import UsageError, ValidationError
+from .intake import strings_problem
 from .model import DEP_TYPES, ISSUE_TYPES, MAX_TITLE_BYTES, STATUSES
 
 _PRIORITY_RE = re.compile(r"^[pP]?([0-4])$")
@@ -23,6 +24,10 @@ class Args:
             args = {}
         if not isinstance(args, dict):
             raise UsageError(f"invalid {op} args: expected an object, got {type(args).__name__}")
+        why = strings_problem(args)  # e.g. a lone surrogate: SQLite could not store it
+        if why:
+            raise ValidationError(f"invalid {op} args: {why}",
+                                  "send UTF-8 text (undecodable bytes and lone \\ud800-\\udfff escapes cannot be stored)")
         self.op = op
         self.raw = args
 

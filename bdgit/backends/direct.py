@@ -1,7 +1,7 @@
 """Direct mode: run operations in this process against the SQLite file.
 
-Writers serialise through ``filelock`` on ``.beads/bd.lock`` (bounded wait, clear error on
-timeout); the same lock guards the JSONL, so a daemon and direct-mode writers never write
+Writers serialise through an ``flock`` on ``.beads/bd.lock`` (opened safely: never through a
+link; bounded wait, clear error on timeout); the same lock guards the JSONL, so a daemon and direct-mode writers never write
 it at once. Before an operation, a JSONL that changed under us (``git pull``) is imported,
 newer-wins (auto-import); leases that have run out are returned to ready (lazily: before the
 operation that would see them); after a write the JSONL is brought up to date (auto-flush).
@@ -12,10 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import jsonl, ops
-from ..errors import BdError, LockTimeoutError, ReadOnlyError
+from ..errors import BdError, LockTimeoutError, NotExportedError, ReadOnlyError, UnsafePathError
 from ..ops import claim, leases
 from ..store import Store
-from ..workspace import Workspace
+from ..workspace import Workspace, safefs
 
 #: operations that must not trigger an auto-import first (they handle the file themselves)
 _NO_AUTO_IMPORT = frozenset({"import", "ping", "flush"})
@@ -39,6 +39,8 @@ class DirectBackend:
         #: progress(done, total) for long imports (set by the CLI on a terminal)
         self.progress: Callable[[int, int], None] | None = None
         self.notices: list[str] = []
+        #: set when a write was committed but the JSONL could not be updated (exit status 4)
+        self.export_error: NotExportedError | None = None
         #: --readonly: refuse writes (ReadOnlyError) before taking any lock
         self.readonly = False
 
@@ -53,9 +55,8 @@ class DirectBackend:
             self._store.close()
             self._store = None
 
-    def _lock(self) -> Any:
-        from filelock import FileLock
-        return FileLock(str(self.ws.lock_path), timeout=self.lock_timeout)
+    def _lock(self) -> safefs.FileLock:
+        return safefs.FileLock(self.ws.lock_path, timeout=self.lock_timeout)
 
     def call(self, op: str, args: dict[str, Any] | None = None, actor: str | None = None) -> Any:
         """Run ``op``; raises BdError. Takes the workspace lock for writes and imports."""
@@ -71,9 +72,16 @@ class DirectBackend:
         ctx = ops.Ctx(store, actor or self.actor, progress=self.progress)
         if not write and not want_import and not sweep:
             return ops.run(store, op, args, ctx.actor, ctx)
-        from filelock import Timeout
         try:
-            with self._lock():
+            held = self._lock().acquire()
+        except LockTimeoutError:
+            raise LockTimeoutError(
+                f"another bd process held {self.ws.lock_path} for more than {self.lock_timeout:g}s",
+                "wait for it to finish and retry; if no bd is running, the lock is free (it is released "
+                "when its process exits)") from None
+        try:
+            with held:
+                safefs.clean_stale_temps(self.ws.beads_dir)  # left by a crash or a full disk
                 if want_import:
                     self._auto_import(store, path)
                 if sweep:
@@ -87,15 +95,10 @@ class DirectBackend:
                     try:
                         jsonl.flush(store, path)
                     except BdError as e:
-                        # the write itself is committed: report, don't fail the command for it
-                        ctx.notices.append(f"saved, but {path.name} was not updated: {e}"
-                                           + (f" ({e.hint})" if e.hint else ""))
+                        # the write itself is committed: the command's result stands, and the
+                        # CLI says what happened with its own exit status (never a retry)
+                        self.export_error = not_exported(path, e, store.dirty_count())
                 self.note_state(store, wrote=write or sweep)
-        except Timeout:
-            raise LockTimeoutError(
-                f"another bd process held {self.ws.lock_path} for more than {self.lock_timeout:g}s",
-                "wait for it to finish and retry; if no bd is running, the lock is free (it is released "
-                "when its process exits)") from None
         finally:
             self.notices.extend(ctx.notices)
         return result
@@ -106,6 +109,9 @@ class DirectBackend:
         from ..workspace import statefile
         try:
             w = statefile.Writer(self.ws.state_path)
+        except UnsafePathError as e:
+            self.notices.append(f"not updated: {e.message}")
+            return
         except OSError:
             return
         try:
@@ -118,7 +124,7 @@ class DirectBackend:
     def _auto_import(self, store: Store, path: Any) -> None:
         if not jsonl.needs_import(store, path):  # someone imported it while we waited
             return
-        text = path.read_text(encoding="utf-8")
+        text = jsonl.read_jsonl(path)
         res = jsonl.import_text(store, text, actor="auto-import", workspace=True, collisions="auto", path=path)
         self.notices.extend(res.warnings)
         for old, new in res.renumbered.items():
@@ -131,3 +137,12 @@ class DirectBackend:
         if changed:
             self.notices.append(f"auto-import: {len(res.created)} created, {len(res.updated)} updated, "
                                 f"{len(res.deleted)} deleted from {path.name}")
+
+
+def not_exported(path: Any, e: BdError, dirty: int) -> NotExportedError:
+    """The report for a write that is committed but not in the JSONL (both transports)."""
+    return NotExportedError(
+        f"saved in the database, but {path} was not updated: {e.message}",
+        f"do not run the command again: the change is saved ({dirty} issue change(s) wait for the file). "
+        "Once the cause is fixed (e.g. disk space freed), the next bd write, 'bd doctor --fix' or the "
+        "pre-commit hook writes them", path=str(path), cause=e.kind)

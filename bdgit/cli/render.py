@@ -1,5 +1,9 @@
 """Human-readable output. Colour only on a terminal, never with NO_COLOR; plain text in pipes.
 
+Data is cleaned of terminal control characters before it is laid out (``safetext``), and every
+line printed passes ``clean_output`` as well: a title from a pulled JSONL cannot clear the
+screen, set the window title or rewrite lines. ``--json`` output does not come through here.
+
 Lines keep beads' key strings (``Created issue:``, ``Status:``, ``Depends on``, ...) so that
 people and scripts used to beads find them.
 """
@@ -10,6 +14,7 @@ import sys
 from typing import Any
 
 from ..model import short_time
+from .safetext import clean, clean_data, clean_output
 
 _COLOR: bool | None = None
 
@@ -70,14 +75,15 @@ def compact(obj: Any) -> str:
 
 
 def out(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
+    sys.stdout.write(clean_output(text) + "\n")
 
 
 def err(text: str) -> None:
-    sys.stderr.write(text + "\n")
+    sys.stderr.write(clean_output(text) + "\n")
 
 
 def created(issue: dict[str, Any]) -> None:
+    issue = clean_data(issue)
     out(f"{green('✓')} Created issue: {bold(issue['id'])}")
     out(f"  Title: {issue['title']}")
     out(f"  Priority: {prio(issue['priority'])}")
@@ -85,6 +91,7 @@ def created(issue: dict[str, Any]) -> None:
 
 
 def issue_detail(i: dict[str, Any]) -> None:
+    i = clean_data(i)
     out()
     out(f"{bold(i['id'])}: {i['title']}")
     out(f"Status: {status(i['status'])}")
@@ -168,6 +175,7 @@ def change(ev: dict[str, Any]) -> None:
 
 
 def issue_list(issues: list[dict[str, Any]]) -> None:
+    issues = clean_data(issues)
     if not issues:
         out("No issues found.")
         return
@@ -207,6 +215,7 @@ def issue_tree(issues: list[dict[str, Any]]) -> None:
 
 
 def ready(issues: list[dict[str, Any]]) -> None:
+    issues = clean_data(issues)
     if not issues:
         out()
         out(f"{green('✨')} No ready work found (all issues have blocking dependencies)")
@@ -225,6 +234,7 @@ def ready(issues: list[dict[str, Any]]) -> None:
 
 
 def blocked(issues: list[dict[str, Any]]) -> None:
+    issues = clean_data(issues)
     if not issues:
         out()
         out(f"{green('✨')} No blocked issues")
@@ -256,6 +266,7 @@ def stats(s: dict[str, Any]) -> None:
 
 
 def tree(root: str, nodes: list[dict[str, Any]]) -> None:
+    root, nodes = clean(root), clean_data(nodes)
     if len(nodes) <= 1:
         out()
         out(f"{root} has no dependencies")
@@ -282,6 +293,7 @@ def tree(root: str, nodes: list[dict[str, Any]]) -> None:
 
 
 def cycles(cs: list[list[str]]) -> None:
+    cs = clean_data(cs)
     if not cs:
         out(f"{green('✓')} No dependency cycles detected")
         return
@@ -291,6 +303,7 @@ def cycles(cs: list[list[str]]) -> None:
 
 
 def events(evs: list[dict[str, Any]]) -> None:
+    evs = clean_data(evs)
     if not evs:
         out("No events.")
         return

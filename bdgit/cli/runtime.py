@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UsageError
+from ..errors import BdError, UsageError
 from . import render as r
 from .decl import GLOBAL_FLAGS
 
@@ -35,6 +34,9 @@ class Globals:
         #: notices of the last call that say a request changed nothing (the body reports them)
         self.unchanged: list[str] = []
         self._backend: Backend | None = None
+        #: a write that is saved but not in the JSONL (the boundary reports it, exit 4); the
+        #: backend's ``export_error`` counts too
+        self.unexported: BdError | None = None
 
     def backend(self) -> Backend:
         if self._backend is None:
@@ -49,11 +51,12 @@ class Globals:
         try:
             return b.call(op, {k: v for k, v in (args or {}).items() if v is not None})
         finally:
-            for note in b.notices:
+            from .safetext import clean
+            for note in b.notices:  # notices may quote data (an imported title): cleaned
                 if ": nothing changed: " in note:
                     self.unchanged.append(note)
                 else:
-                    r.err(f"{r.yellow('!')} {note}")
+                    r.err(f"{r.yellow('!')} {clean(note)}")
             b.notices.clear()
 
     def close(self) -> None:
@@ -136,14 +139,8 @@ def csv(values: list[str] | None) -> list[str]:
 
 
 def read_text(path: str) -> str:
-    """The text of ``path`` ('-' is stdin). Raises UsageError when missing or not UTF-8."""
-    if path == "-":
-        return sys.stdin.read()
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"file not found: {path}") from None
-    except UnicodeDecodeError as e:
-        raise UsageError(f"{path} is not UTF-8 text: {e}") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path} is a directory, not a file") from None
+    """The text of ``path`` ('-' is stdin): a regular file, a pipe or a terminal, read with a
+    bound; a device (``/dev/zero``) or a directory is refused before anything is read. Raises
+    UsageError (missing, not a file, not UTF-8) or ValidationError (too large)."""
+    from ..intake import read_input
+    return read_input(path)

@@ -137,10 +137,13 @@ def flush(ws: Any, st: statefile.State | None, *, force: bool = False) -> bool:
 
 def save_stamp(ws: Any, snapshot: bytes) -> None:
     """Keep a copy of ``bd.state`` as it was when the JSONL was flushed and staged."""
+    from ..errors import UnsafePathError
+    from ..workspace import safefs
     from ..workspace.files import atomic_write
     try:
-        atomic_write(ws.beads_dir / STAMP_NAME, snapshot, durable=False)
-    except OSError:
+        atomic_write(ws.beads_dir / STAMP_NAME, snapshot, mode=safefs.PRIVATE_FILE, exact_mode=True,
+                     durable=False, check_target=True)
+    except (OSError, UnsafePathError):
         pass  # a hint: without it the next commit's hook just does the work again
 
 
@@ -161,9 +164,11 @@ def partial_commit(env: dict[str, str] | None = None) -> bool:
 
 
 def has_conflict_markers(path: Path) -> bool:
+    from ..errors import UnsafePathError
+    from ..workspace import safefs
     try:
-        data = path.read_bytes()
-    except OSError:
+        data = safefs.read_bytes(path)  # never through a link, never blocking on a FIFO
+    except (OSError, UnsafePathError):
         return False
     from ..jsonl.markers import find_marker
     return find_marker(data) is not None

@@ -118,8 +118,8 @@ class Sync:
     # --- shared pieces ------------------------------------------------------------------------
 
     def _lock(self) -> Any:
-        from filelock import FileLock
-        return FileLock(str(self.ws.lock_path), timeout=LOCK_TIMEOUT, thread_local=False)
+        from ..workspace.safefs import FileLock
+        return FileLock(self.ws.lock_path, timeout=LOCK_TIMEOUT)
 
     def _absorb(self, store: Store) -> None:
         """Import the JSONL first if it changed under the database (a pull by hand, an edit)."""

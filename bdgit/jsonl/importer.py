@@ -8,7 +8,7 @@ from ..errors import CollisionError, ImportFormatError
 from ..model import DEP_FIELDS, ISSUE_FIELDS, KNOWN_ISSUE_KEYS, dep_to_json, dumps_compact, issue_to_json, now
 from ..store import Store
 from ..store.rename import rename_ids, rewrite_mentions
-from .files import sha256, export_lines, fingerprint, line_hash
+from .files import broken_file_hint, export_lines, fingerprint, line_hash, sha256
 from .parse import Record, unknown_value, parse
 
 def kept_summary(kept_newer: int, kept_tie: int) -> str:
@@ -82,7 +82,13 @@ def import_text(store: Store, text: str, *, actor: str, workspace: bool = False,
     issue with other content is an edit, decided newer-wins.
     Raises ImportFormatError (bad input) and CollisionError; either leaves the database as it was.
     """
-    records, warnings = parse(text, strict=strict)
+    try:
+        records, warnings = parse(text, strict=strict)
+    except ImportFormatError as e:
+        if path is None:
+            raise
+        raise ImportFormatError(f"{path}: {e.message}", e.hint or broken_file_hint(path, e.line),
+                                **e.details) from None
     result = ImportResult(warnings=warnings, dry_run=dry_run)
     by_id: dict[str, Record] = {}
     for rec in records:  # duplicates inside the file: identical -> one; same issue -> newer
@@ -102,7 +108,7 @@ def import_text(store: Store, text: str, *, actor: str, workspace: bool = False,
                    skip_existing=skip_existing, strict=strict, dry_run=dry_run, progress=progress)
             if workspace and path is not None:
                 store.replace_jsonl_state({i: r.hash for i, r in by_id.items()})
-                store.set_meta("jsonl_sha256", sha256(Path(path).read_bytes()))
+                store.set_meta("jsonl_sha256", sha256(text.encode()))  # what was imported
                 store.set_meta("jsonl_fingerprint", fingerprint(Path(path)) or "")
             if dry_run:
                 raise _DryRun()

@@ -17,12 +17,12 @@ When neither side's issue is in the base, ours (the local one) is renumbered.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ImportFormatError
+from ..intake import loads
 from .files import line_hash
 from .markers import is_marker
 from .importer import same_creation
@@ -66,7 +66,8 @@ class MergeResult:
 
 
 def parse(text: str, side: str = "") -> dict[str, Rec]:
-    """Lines by id. Raises ImportFormatError on conflict markers or a line that is not JSON."""
+    """Lines by id. Raises ImportFormatError on conflict markers, a line that is not JSON, or a
+    record that import would refuse (the same checks as every other way in: IDs, fields, text)."""
     out: dict[str, Rec] = {}
     for n, raw in enumerate(text.splitlines(), start=1):
         line = raw.rstrip("\r")
@@ -75,15 +76,20 @@ def parse(text: str, side: str = "") -> dict[str, Rec]:
         if is_marker(line):
             raise ImportFormatError.at(n, f"{side} side has git conflict markers")
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ImportFormatError.at(n, f"{side} side: invalid JSON: {e.msg}") from None
+            obj = loads(line)
+        except ValueError as e:
+            raise ImportFormatError.at(n, f"{side} side: invalid JSON: {e}") from None
         if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
             raise ImportFormatError.at(n, f"{side} side: a line without a string 'id'")
         prev = out.get(obj["id"])
         rec = Rec(line, obj)
         if prev is None or (rec.updated, line_hash(rec.line)) > (prev.updated, line_hash(prev.line)):
             out[obj["id"]] = rec
+    from .parse import parse as check
+    try:
+        check(text)
+    except ImportFormatError as e:
+        raise ImportFormatError(f"{side} side: {e.message}" if side else e.message, e.hint, **e.details) from None
     return out
 
 

@@ -5,6 +5,7 @@ import json
 from typing import Any
 
 from ..errors import ImportFormatError
+from ..intake import dep_target_problem, id_problem, loads, strings_problem
 from ..model import DEP_TYPES, ISSUE_TYPES, STATUSES, ts_micros
 from .files import line_hash
 from .markers import is_marker
@@ -57,9 +58,11 @@ def parse(text: str, *, strict: bool = False) -> tuple[list[Record], list[str]]:
             raise ImportFormatError.at(n, "git conflict marker: the file is in the middle of a merge",
                                        "resolve the merge of .beads/issues.jsonl first (keep both sides' lines)")
         try:
-            obj = json.loads(line)
+            obj = loads(line)
         except json.JSONDecodeError as e:
             raise ImportFormatError.at(n, f"invalid JSON: {e.msg} (column {e.colno})") from None
+        except ValueError as e:  # nested too deeply to parse
+            raise ImportFormatError.at(n, f"invalid JSON: {e}") from None
         if not isinstance(obj, dict):
             raise ImportFormatError.at(n, f"expected a JSON object, got {type(obj).__name__}")
         rec = Record(n, line, obj)
@@ -75,6 +78,13 @@ def _check(rec: Record, strict: bool, warnings: list[str]) -> None:
             raise ImportFormatError.at(n, f"missing required field '{key}'")
         if not isinstance(o[key], str) or not o[key].strip():
             raise ImportFormatError.at(n, f"field '{key}' must be a non-empty string")
+    # the same checks as every other way in (create, the daemon, the merge driver)
+    why = id_problem(o["id"])
+    if why:
+        raise ImportFormatError.at(n, f"id {o['id']!r} {why}")
+    why = strings_problem(o)
+    if why:
+        raise ImportFormatError.at(n, why)
     for key in _STR_FIELDS:
         if o.get(key) is not None and not isinstance(o[key], str):
             raise ImportFormatError.at(n, f"field '{key}' must be a string, got {type(o[key]).__name__}")
@@ -119,6 +129,9 @@ def _check(rec: Record, strict: bool, warnings: list[str]) -> None:
         for d in deps:
             if not isinstance(d, dict) or not isinstance(d.get("depends_on_id"), str):
                 raise ImportFormatError.at(n, "each dependency needs a string 'depends_on_id'")
+            why = dep_target_problem(d["depends_on_id"])
+            if why:
+                raise ImportFormatError.at(n, f"dependency {d['depends_on_id']!r} {why}")
             if d.get("issue_id", o["id"]) != o["id"]:
                 raise ImportFormatError.at(
                     n, f"dependency issue_id {d.get('issue_id')!r} does not match the line's id {o['id']!r}")

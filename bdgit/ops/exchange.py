@@ -1,6 +1,7 @@
 """Operations that move issues in and out of the database: export, flush, import, rename-prefix."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,9 @@ def export(ctx: Ctx, a: Args) -> dict[str, Any]:
 
 @op("flush", write=True)
 def flush(ctx: Ctx, a: Args) -> dict[str, Any]:
-    """Bring the workspace JSONL up to date (``full`` rewrites every line)."""
-    return jsonl.flush(ctx.store, jsonl_path(ctx), full=a.flag("full"))
+    """Bring the workspace JSONL up to date (``full`` rewrites every line; ``force``, the way out
+    of a broken or foreign file: set it aside and rewrite it from the database)."""
+    return jsonl.flush(ctx.store, jsonl_path(ctx), full=a.flag("full"), force=a.flag("force"))
 
 
 @op("import", write=True)
@@ -37,7 +39,7 @@ def import_(ctx: Ctx, a: Args) -> dict[str, Any]:
     workspace = a.flag("workspace")
     path = jsonl_path(ctx)
     if workspace:
-        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        text = jsonl.read_jsonl(path) if os.path.lexists(path) else ""
         collisions = "auto"
     else:
         text = a.text("text", "") or ""

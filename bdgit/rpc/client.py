@@ -10,8 +10,13 @@ Imports only _socket/json/os/time: the CLI's daemon path must stay light.
             print(event["seq"], event["type"], event["issue_id"])
 
 Every call has a deadline (default 30 s, ``set_timeout`` or per call) covering connect, send and
-receive; the server is told the remaining time and does not run a request whose deadline has
-passed while it waited. Errors come back as the core's BdError subclasses.
+receive; the server is told it as an absolute time and does not run a request whose deadline
+has passed (also when it reads the request late) or whose client hung up. Errors come back as
+the core's BdError subclasses.
+
+The client dials only a socket of its own user: a socket (never a link) owned by it, and after
+``connect`` the listening process must run as the same uid (``SO_PEERCRED``), checked before a
+byte is sent; anything else raises UnsafePathError (see ``peer``).
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import DaemonError, DeadlineExceeded, from_wire
+from . import peer
 from .protocol import encode, find_socket
 
 DEFAULT_TIMEOUT = 30.0
@@ -33,7 +39,7 @@ DEFAULT_TIMEOUT = 30.0
 def _socket_for(path: str | os.PathLike[str] | None) -> Path:
     """Accept a socket path, a ``.beads`` directory or a directory inside a workspace."""
     p = Path(path or os.getcwd())
-    if p.is_socket() or p.name.endswith(".sock"):
+    if p.name.endswith(".sock") or p.is_socket():
         return p
     for d in (p, *p.resolve().parents):
         if d.name == ".beads" and d.is_dir():
@@ -76,6 +82,12 @@ class Client:
         """Connect now (calls connect lazily otherwise). Raises DaemonError if nobody listens."""
         if self._sock is not None:
             return
+        try:
+            peer.check_socket(self.socket_path)  # a socket of ours, not a link to someone else's
+        except FileNotFoundError:
+            raise DaemonError(f"no daemon answers at {self.socket_path} (no such socket): "
+                              "start one with 'bd daemon start'",
+                              "or run bd with --no-daemon (direct mode needs no daemon)") from None
         s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         s.settimeout(timeout if timeout is not None else self.timeout)
         try:
@@ -90,6 +102,11 @@ class Client:
             raise DaemonError(f"no daemon answers at {self.socket_path} ({e.strerror or e}): "
                               "start one with 'bd daemon start'",
                               "or run bd with --no-daemon (direct mode needs no daemon)") from None
+        try:
+            peer.check_peer(s, self.socket_path)  # before a byte is sent
+        except BaseException:
+            s.close()
+            raise
         self._sock = s
         self._buf = b""
 
@@ -123,31 +140,50 @@ class Client:
             req["client_version"] = self.client_version
         if readonly:
             req["readonly"] = True  # the daemon refuses a write (it knows which operations write)
-        fresh = self._sock is None
-        if fresh:
-            self.connect(max(deadline - time.monotonic(), 0.001))
-        req["timeout_ms"] = max(int((deadline - time.monotonic()) * 1000), 1)
-        data = encode(req)
-        try:
-            self._send(data, deadline)
-        except (BrokenPipeError, ConnectionResetError):
-            # The daemon closed our idle connection before reading anything: nothing ran,
-            # so sending again on a new connection is safe.
-            self.close()
+        pause = 0.01
+        for _ in range(50):
+            fresh = self._sock is None
             if fresh:
-                raise DaemonError("the daemon closed the connection") from None
-            self.connect(max(deadline - time.monotonic(), 0.001))
-            self._send(data, deadline)
-        line = self._recv_line(deadline)
-        try:
-            resp = json.loads(line)
-        except ValueError:
-            self.close()
-            raise DaemonError(f"the daemon sent something that is not JSON: {line[:200]!r}") from None
-        if resp.get("request_id") not in (None, rid):
-            self.close()
-            raise DaemonError("the daemon answered another request (protocol out of step)")
-        return resp
+                self.connect(max(deadline - time.monotonic(), 0.001))
+            left = deadline - time.monotonic()
+            req["timeout_ms"] = max(int(left * 1000), 1)
+            req["deadline"] = round(time.time() + left, 3)  # absolute: a late read is dropped
+            data = encode(req)
+            try:
+                self._send(data, deadline)
+            except (BrokenPipeError, ConnectionResetError):
+                # The daemon closed our idle connection before reading anything: nothing ran,
+                # so sending again on a new connection is safe.
+                self.close()
+                if fresh:
+                    raise DaemonError("the daemon closed the connection") from None
+                continue
+            line = self._recv_line(deadline)
+            try:
+                resp = json.loads(line)
+            except ValueError:
+                self.close()
+                raise DaemonError(f"the daemon sent something that is not JSON: {line[:200]!r}") from None
+            if not isinstance(resp, dict):
+                self.close()
+                raise DaemonError(f"the daemon sent something that is not a response: {line[:200]!r}")
+            if resp.get("request_id") is None and resp.get("kind") == "evicted":
+                self.close()  # closed as idle before our request was read: nothing ran; again
+                continue
+            details = resp.get("details")
+            if not resp.get("success") and isinstance(details, dict) and details.get("busy"):
+                self.close()  # every connection was mid-request: nothing ran; again shortly
+                if time.monotonic() + pause >= deadline:
+                    return resp
+                time.sleep(pause)
+                pause = min(pause * 2, 0.2)
+                continue
+            if resp.get("request_id") not in (None, rid):
+                self.close()
+                raise DaemonError("the daemon answered another request (protocol out of step)")
+            return resp
+        raise DaemonError("the daemon kept closing the connection before reading the request",
+                          "it may be overloaded; retry, or use --no-daemon")
 
     def execute(self, operation: str, args: dict[str, Any] | None = None, *,
                 timeout: float | None = None, actor: str | None = None) -> Any:

@@ -226,8 +226,13 @@ class Feed:
                     self._new.clear()
                     subs = list(self._subs.values())
                 for sub in subs:
-                    if sub.sock.fileno() != -1:
+                    if sub.sock.fileno() == -1:
+                        continue
+                    try:
                         self._pump(sub)
+                    except Exception as e:  # a bug with one subscriber must not stop the others
+                        self.log(f"change feed: dropped a subscriber: {type(e).__name__}: {e}")
+                        self._drop(sub)
         except Exception as e:  # pragma: no cover - a bug here must not take the daemon down
             self.log(f"change feed stopped: {type(e).__name__}: {e}")
         finally:

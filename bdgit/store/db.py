@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import BdError, ConflictError, DatabaseError, LockTimeoutError, NoDatabaseError, NotFoundError
+from ..errors import (BdError, ConflictError, DatabaseError, LockTimeoutError, NoDatabaseError, NotFoundError,
+                      StorageError)
 from ..model import dep_to_json, now, ts_micros
 from . import schema
 
@@ -39,9 +40,16 @@ class Store:
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = False,
                  busy_timeout_ms: int = 30_000) -> None:
+        from ..workspace import safefs
         self.path = Path(path)
-        if not create and not self.path.exists():
+        if not create and not os.path.lexists(self.path):
             raise NoDatabaseError(f"no database at {self.path}", "run 'bd init' in your project first")
+        if create and not os.path.lexists(self.path):
+            # born with the repository's read bits at most (SQLite gives -wal/-shm the same mode)
+            os.close(safefs.open_file(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL,
+                                      safefs.shared_mode(self.path.parent.parent)))
+        # SQLite opens these by name and follows links: check them first (a clone may plant any)
+        safefs.check_sqlite_files(self.path)
         try:
             self.conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
                                         timeout=busy_timeout_ms / 1000)
@@ -56,6 +64,8 @@ class Store:
             c.execute("PRAGMA synchronous=NORMAL")
             c.execute("PRAGMA foreign_keys=ON")
             c.execute("PRAGMA temp_store=MEMORY")
+            # a database that came with a clone must not run side-effecting functions from its schema
+            c.execute("PRAGMA trusted_schema=OFF")
             schema.migrate(c)
         except sqlite3.Error as e:
             raise database_error(self.path, e) from None
@@ -91,13 +101,17 @@ class Store:
             self._changes = []
             try:
                 yield c
-            except BaseException:
+            except BaseException as e:
                 self._rollback()
+                if isinstance(e, sqlite3.OperationalError) and storage_failure(e):
+                    raise database_error(self.path, e) from None
                 raise
             try:
                 c.execute("COMMIT")
-            except BaseException:
+            except BaseException as e:
                 self._rollback()
+                if isinstance(e, sqlite3.OperationalError) and storage_failure(e):
+                    raise database_error(self.path, e) from None
                 raise
             self._published()
             return
@@ -505,14 +519,32 @@ class Store:
         self.conn.executemany("INSERT INTO jsonl_state(issue_id, line_hash) VALUES(?,?)", items.items())
 
 
+def _no_space(path: Path) -> bool:
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 64 * 1024
+
+
+def storage_failure(e: sqlite3.Error) -> bool:
+    """Whether SQLite failed because of the disk (full, read-only, I/O), not the SQL."""
+    msg = str(e).lower()
+    return any(w in msg for w in ("disk is full", "readonly", "read-only", "disk i/o error"))
+
+
 def database_error(path: Path, e: sqlite3.Error) -> BdError:
     """The core error for a SQLite failure on the database at ``path``."""
     msg = str(e)
     if "locked" in msg or "busy" in msg:
         return LockTimeoutError(f"{path} stayed locked by another process: {msg}",
                                 "wait for the other bd process to finish, then retry")
-    if "full" in msg:
-        return DatabaseError(f"cannot write {path}: the disk is full", "free some space, then retry")
+    if "full" in msg or (storage_failure(e) and _no_space(path)):  # a full disk may say "I/O error"
+        return StorageError(f"cannot write {path}: the disk is full; nothing was saved",
+                            "free some disk space, then run the command again")
+    if storage_failure(e):
+        return StorageError(f"cannot write {path}: {msg}; nothing was saved",
+                            "check the disk and the file's permissions, then run the command again")
     return DatabaseError(f"{path} is not a usable beads database: {msg}",
                          "if it is damaged, move it aside (keep the copy) and run 'bd init' in the project: "
                          "it rebuilds the database from .beads/issues.jsonl")

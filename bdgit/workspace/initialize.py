@@ -5,6 +5,7 @@ so a new teammate gets every issue with one command.
 """
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -12,9 +13,11 @@ from typing import Any
 
 from .. import BEADS_COMPAT_VERSION, __version__, jsonl
 from ..errors import ConflictError
+from ..intake import max_input
 from ..store import Store
 from ..validate import check_prefix
-from . import BEADS_DIRNAME, db_in, actor as default_actor
+from . import BEADS_DIRNAME, actor as default_actor, db_in, safefs
+from .files import atomic_write
 
 GITIGNORE = """\
 # bd: machine-local state. Only issues.jsonl travels with git.
@@ -34,14 +37,14 @@ daemon.*
 """
 
 
-def derive_prefix(root: Path, jsonl_path: Path | None) -> str:
-    if jsonl_path is not None and jsonl_path.exists():
+def derive_prefix(root: Path, jsonl_text: str | None) -> str:
+    """The prefix most IDs of ``jsonl_text`` use, else one made from the directory name."""
+    if jsonl_text:
         seen: Counter[str] = Counter()
-        with open(jsonl_path, encoding="utf-8") as f:
-            for line in f:
-                m = re.match(r'\s*\{\s*"id"\s*:\s*"([^"]+)-[^"-]+"', line)
-                if m:
-                    seen[m.group(1)] += 1
+        for line in jsonl_text.splitlines():
+            m = re.match(r'\s*\{\s*"id"\s*:\s*"([^"]+)-[^"-]+"', line)
+            if m:
+                seen[m.group(1)] += 1
         if seen:
             return seen.most_common(1)[0][0]
     name = re.sub(r"[^a-z0-9]+", "-", root.name.lower()).strip("-")
@@ -85,14 +88,19 @@ def init_workspace(cwd: Path, prefix: str | None, *, actor: str | None = None,
     if existing is not None and (db_path is None or existing == db_path):
         raise ConflictError(f"already initialized: {existing}",
                             "use the existing database; 'bd info' shows its details")
-    beads_dir.mkdir(parents=True, exist_ok=True)
+    beads_dir.parent.mkdir(parents=True, exist_ok=True)
+    if not safefs.ensure_dir(beads_dir) and beads_dir.name == BEADS_DIRNAME:
+        safefs.make_private(beads_dir)  # a clone's .beads/ (git made it 0755): it holds the database
     jsonl_path = beads_dir / "issues.jsonl"
-    p = check_prefix(prefix) if prefix else derive_prefix(beads_dir.parent, jsonl_path)
+    # read (and check: a clone may commit it as a link to another project's file) before
+    # anything is created, so that a refusal leaves nothing behind
+    text = safefs.read_text(jsonl_path, limit=max_input()) if os.path.lexists(jsonl_path) else None
+    p = check_prefix(prefix) if prefix else derive_prefix(beads_dir.parent, text)
     if db_path is None:
         db_path = beads_dir / f"{p}.db"
     gi = beads_dir / ".gitignore"
-    if not gi.exists():
-        gi.write_text(GITIGNORE)
+    if not os.path.lexists(gi):
+        atomic_write(gi, GITIGNORE, mode=safefs.shared_mode(beads_dir.parent), exact_mode=True)
     store = Store(db_path, create=True)
     try:
         with store.tx():
@@ -100,10 +108,9 @@ def init_workspace(cwd: Path, prefix: str | None, *, actor: str | None = None,
             store.set_meta("bd_version", BEADS_COMPAT_VERSION)
             store.set_meta("bdgit_version", __version__)
         imported = 0
-        if jsonl_path.exists():  # even empty: a clone must record it as imported
-            res = jsonl.import_text(store, jsonl_path.read_text(encoding="utf-8"),
-                                    actor=actor or default_actor(), workspace=True, collisions="auto",
-                                    path=jsonl_path)
+        if text is not None:  # even empty: a clone must record it as imported
+            res = jsonl.import_text(store, text, actor=actor or default_actor(), workspace=True,
+                                    collisions="auto", path=jsonl_path)
             imported = len(res.created)
         else:
             jsonl.flush(store, jsonl_path, full=True)
@@ -111,7 +118,7 @@ def init_workspace(cwd: Path, prefix: str | None, *, actor: str | None = None,
         # e.g. a malformed JSONL in a clone: leave no half-made database behind, so that
         # 'bd init' can simply be run again once the file is fixed
         store.close()
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{db_path}{suffix}").unlink(missing_ok=True)
         raise
     store.close()

@@ -7,6 +7,7 @@ Whatever cannot be had (npm, the network, chromium) makes the tests that need it
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -35,10 +36,17 @@ INSTALL_TIMEOUT = 420
 CHROMIUM = "/usr/bin/chromium"
 
 
-def _lock(name: str):  # type: ignore[no-untyped-def]
-    from filelock import FileLock
+@contextlib.contextmanager
+def _lock(name: str) -> Iterator[None]:
+    """One installer at a time per client (xdist workers share the cache)."""
+    import fcntl
     CACHE.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(CACHE / f".{name}.lock"), timeout=INSTALL_TIMEOUT + 60)
+    fd = os.open(CACHE / f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _stamp(dir_: Path, spec: str) -> Path:

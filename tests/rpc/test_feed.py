@@ -97,21 +97,23 @@ def test_every_committed_change_is_delivered_once_in_commit_order(daemon):
 
 def test_a_forced_reconnect_resumes_where_it_stopped(daemon):
     with Client(daemon["socket"], actor="writer") as c, c.subscribe() as sub:
-        stop = threading.Event()
+        failed: list[BaseException] = []
 
         def write() -> None:
-            with Client(daemon["socket"], actor="writer") as w:
-                for i in range(300):
-                    w.execute("create", {"title": f"item {i}"})
-            stop.set()
+            try:
+                with Client(daemon["socket"], actor="writer") as w:
+                    for i in range(300):
+                        w.execute("create", {"title": f"item {i}"})
+            except BaseException as e:  # say why, rather than leave the reader waiting
+                failed.append(e)
 
         t = threading.Thread(target=write)
         t.start()
         seen: list[int] = []
         cuts = 0
         while len(seen) < 300:
-            ev = sub.get(timeout=20)
-            assert ev is not None and ev["type"] == "created"
+            ev = sub.get(timeout=60)
+            assert ev is not None and ev["type"] == "created", (ev, failed, seen[-3:], c.execute("health")["feed"])
             seen.append(ev["seq"])
             if len(seen) % 70 == 0:
                 # the connection drops under it, with whatever it had received but not handed out

@@ -79,6 +79,13 @@ def _stop(g: Globals, ws: Any, opts: dict[str, Any]) -> int:
         r.out(f"{r.green('✓')} Daemon stopped (PID {st.get('pid')})")
     else:
         r.out("No daemon is running")
+    if st.get("flush_error"):
+        from ...errors import NotExportedError
+        g.unexported = (NotExportedError(
+            f"the daemon's final flush failed: {ws.jsonl_path} lacks {st.get('dirty', 0)} issue change(s): "
+            f"{st['flush_error']}",
+            "they are saved in the database; once the cause is fixed (e.g. disk space freed), the next bd "
+            "write or 'bd doctor --fix' writes them"))  # reported by the boundary, exit 4
     return 0
 
 

@@ -11,13 +11,19 @@ from ..decl import Arg, Opt, command
 from ..runtime import Globals, emit, read_text
 
 
-@command("export", examples=["bd export > issues-backup.jsonl", "bd export -s open -o open.jsonl"])
+@command("export", examples=["bd export > issues-backup.jsonl", "bd export -s open -o open.jsonl",
+                             "bd export --force   # rewrite a broken .beads/issues.jsonl from the database"])
 def export(g: Globals, fmt: Annotated[str, Opt("-f", "--format", help="jsonl")] = "jsonl",
            output: Annotated[str | None, Opt("-o", "--output", help="File (default: stdout).")] = None,
-           status: Annotated[str | None, Opt("-s", "--status", help="Only this status.")] = None) -> int:
+           status: Annotated[str | None, Opt("-s", "--status", help="Only this status.")] = None,
+           force: Annotated[bool, Opt("--force", help="Rewrite the workspace JSONL from the database even if it "
+                                                      "changed or does not parse (the old file is kept beside "
+                                                      "it).")] = False) -> int:
     """Export issues as JSONL."""
     if fmt != "jsonl":
         raise UsageError(f"unsupported format {fmt!r}: only jsonl")
+    if force:
+        return _export_force(g, output, status)
     if not output or output == "-":
         sys.stdout.write(g.call("export", {"status": status})["text"])
         return 0
@@ -39,6 +45,23 @@ def export(g: Globals, fmt: Annotated[str, Opt("-f", "--format", help="jsonl")] 
         emit({"count": data["count"], "path": str(target)})
     else:
         r.err(f"Exported {data['count']} issues to {output}")
+    return 0
+
+
+def _export_force(g: Globals, output: str | None, status: str | None) -> int:
+    """``bd export --force``: the way out of a broken workspace JSONL that keeps everything."""
+    b = g.backend()
+    jl = Path(b.ws.jsonl_path)
+    if status or (output and output != "-" and Path(output).absolute() != jl.absolute()):
+        raise UsageError("--force rewrites the workspace JSONL from the database: it takes no -o or -s",
+                         f"to write a copy elsewhere, leave out --force; the workspace file is {jl}")
+    res = g.call("flush", {"full": True, "force": True})
+    if g.json:
+        emit(res)
+        return 0
+    r.err(f"Rewrote {jl} from the database ({res.get('issues', 0)} issues)")
+    if res.get("set_aside"):
+        r.err(f"  the previous file is kept as {res['set_aside']} (compare, then delete it)")
     return 0
 
 
@@ -70,7 +93,8 @@ def import_(
         return 0
     if res["collisions"]:
         r.err("=== Collision Detection Report ===")
-        for c in res["collisions"]:
+        from ..safetext import clean_data
+        for c in clean_data(res["collisions"]):
             new = res["remapped"].get(c["id"])
             r.err(f"  {c['id']}: incoming {c['incoming_title']!r} vs existing {c['existing_title']!r}"
                   + (f" -> imported as {new}" if new else ""))
