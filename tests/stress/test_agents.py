@@ -3,7 +3,7 @@ and again in direct mode; agents killed mid-work with a short lease.
 
 The daemon test always runs at full size (16 agents over 2,000 ready issues). In direct mode
 every write takes the workspace's file lock and rewrites the JSONL, so 2,000 issues there take
-about two minutes on two cores: the default run uses 300, BD_AGENTS_FULL=1 the full 2,000. The
+about a minute on two cores: the default run uses 300, BD_AGENTS_FULL=1 the full 2,000. The
 checks are the same at any size.
 """
 from __future__ import annotations
