@@ -3,7 +3,8 @@
 Writers serialise through an ``flock`` on ``.beads/bd.lock`` (opened safely: never through a
 link; bounded wait, clear error on timeout); the same lock guards the JSONL, so a daemon and direct-mode writers never write
 it at once. Before an operation, a JSONL that changed under us (``git pull``) is imported,
-newer-wins (auto-import); after a write the JSONL is brought up to date (auto-flush).
+newer-wins (auto-import); leases that have run out are returned to ready (lazily: before the
+operation that would see them); after a write the JSONL is brought up to date (auto-flush).
 """
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from typing import Any
 
 from .. import jsonl, ops
 from ..errors import BdError, LockTimeoutError, NotExportedError, ReadOnlyError, UnsafePathError
+from ..ops import claim, leases
 from ..store import Store
 from ..workspace import Workspace, safefs
 
 #: operations that must not trigger an auto-import first (they handle the file themselves)
 _NO_AUTO_IMPORT = frozenset({"import", "ping", "flush"})
+#: operations that need no expired lease returned first
+_NO_LEASE_SWEEP = frozenset({"ping", "info", "config_get", "config_list", "flush", "export"})
 
 
 class DirectBackend:
@@ -63,8 +67,10 @@ class DirectBackend:
             raise ReadOnlyError.refusing(op)
         path = self.ws.jsonl_path
         want_import = self.auto_import and op not in _NO_AUTO_IMPORT and jsonl.needs_import(store, path)
+        # a read-only invocation leaves expired leases for the next writer to return
+        sweep = not self.readonly and op not in _NO_LEASE_SWEEP and leases.due(store)
         ctx = ops.Ctx(store, actor or self.actor, progress=self.progress)
-        if not write and not want_import:
+        if not write and not want_import and not sweep:
             return ops.run(store, op, args, ctx.actor, ctx)
         try:
             held = self._lock().acquire()
@@ -78,19 +84,21 @@ class DirectBackend:
                 safefs.clean_stale_temps(self.ws.beads_dir)  # left by a crash or a full disk
                 if want_import:
                     self._auto_import(store, path)
+                if sweep:
+                    claim.expire_due(store)
                 result = ops.run(store, op, args, ctx.actor, ctx)
-                if write:
+                if write or sweep:
                     store.mark_changed()  # a running daemon keeps the WAL: say so to file watchers
                 # after a write, or an auto-import that kept newer local versions (the file
                 # is stale for them), bring the JSONL up to date before we exit
-                if (write or want_import) and self.auto_flush and op != "flush" and store.dirty_count():
+                if (write or want_import or sweep) and self.auto_flush and op != "flush" and store.dirty_count():
                     try:
                         jsonl.flush(store, path)
                     except BdError as e:
                         # the write itself is committed: the command's result stands, and the
                         # CLI says what happened with its own exit status (never a retry)
                         self.export_error = not_exported(path, e, store.dirty_count())
-                self.note_state(store, wrote=write)
+                self.note_state(store, wrote=write or sweep)
         finally:
             self.notices.extend(ctx.notices)
         return result

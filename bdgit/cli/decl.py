@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "bdgit.cli.commands.issues", "bdgit.cli.commands.graph", "bdgit.cli.commands.data",
     "bdgit.cli.commands.daemon", "bdgit.cli.commands.git", "bdgit.cli.commands.setup",
     "bdgit.cli.commands.clients",
+    "bdgit.cli.commands.agents",
 )
 
 #: command groups (``bd dep add``): name -> help

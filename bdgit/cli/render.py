@@ -68,6 +68,12 @@ def status(s: str) -> str:
     return _c(code, s)
 
 
+def compact(obj: Any) -> str:
+    """One line of JSON (a stream of events, one per line)."""
+    import json
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
 def out(text: str = "") -> None:
     sys.stdout.write(clean_output(text) + "\n")
 
@@ -93,6 +99,7 @@ def issue_detail(i: dict[str, Any]) -> None:
     out(f"Type: {i['issue_type']}")
     if i.get("assignee"):
         out(f"Assignee: {i['assignee']}")
+    lease_line(i)
     if i.get("estimated_minutes") is not None:
         out(f"Estimated: {i['estimated_minutes']} minutes")
     if i.get("external_ref"):
@@ -131,6 +138,40 @@ def issue_detail(i: dict[str, Any]) -> None:
         for c in comments:
             out(f"  [{short_time(c['created_at'])}] {c.get('author') or '?'}: {c['text']}")
     out()
+
+
+def lease_line(i: dict[str, Any]) -> None:
+    """The lease on an issue, or that its last claimer abandoned it (the lease ran out)."""
+    lease = i.get("lease")
+    if isinstance(lease, dict) and i.get("status") == "in_progress":
+        out(f"Lease: {lease.get('holder')} until {short_time(lease.get('expires_at'), seconds=True, local=True)} "
+            "(renewed by their writes and 'bd heartbeat')")
+    gone = i.get("abandoned")
+    if isinstance(gone, dict):
+        when = f" at {short_time(gone['lease_expired_at'], seconds=True, local=True)}" if gone.get("lease_expired_at") else ""
+        out(f"Abandoned: {yellow(str(gone.get('by')))}'s lease expired{when}; back to ready")
+
+
+def claimed(i: dict[str, Any]) -> None:
+    out(f"{green('✓')} Claimed issue: {bold(i['id'])}: {i['title']}")
+    lease = i.get("lease")
+    if isinstance(lease, dict):
+        out(f"  Lease until {short_time(lease.get('expires_at'), seconds=True, local=True)}: renew it with any write or "
+            f"'bd heartbeat {i['id']}'")
+
+
+def change(ev: dict[str, Any]) -> None:
+    """One change-feed event (``bd watch``)."""
+    if ev.get("type") == "gap":
+        span = (f"events {ev['from_seq']}-{ev['to_seq']}" if ev.get("from_seq") is not None
+                else "events from before this daemon")
+        out(f"#{ev.get('seq')} {yellow('gap')}: {span} are not available ({ev.get('reason')}); "
+            "re-read what you follow")
+        return
+    fields = ", ".join(ev.get("changes") or [])
+    status_to = f" → {status(ev['status'])}" if ev.get("status") else ""
+    out(f"#{ev.get('seq')} {short_time(ev.get('at'), seconds=True, local=True)} {bold(str(ev.get('issue_id')))} "
+        f"{ev.get('type')} by {ev.get('actor')}" + (f" ({fields})" if fields else "") + status_to)
 
 
 def issue_list(issues: list[dict[str, Any]]) -> None:

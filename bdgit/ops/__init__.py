@@ -14,7 +14,8 @@ from ..errors import BatchFailed, BdError, UsageError
 from ..store import Store
 from ..store.db import database_error
 from ..validate import Args
-from . import epics, exchange, graph, inspect, integrity, issues, meta, prime, records  # noqa: F401  (registers the handlers)
+# importing the handler modules registers their operations
+from . import claim, epics, exchange, graph, inspect, integrity, issues, leases, meta, prime, records  # noqa: F401
 from .registry import OPS, Ctx, Handler, Op, op
 
 __all__ = ["OPS", "Ctx", "Handler", "Op", "op", "is_write", "run", "run_batch"]
@@ -31,6 +32,8 @@ def is_write(name: str, args: Any = None) -> bool:
         return False
     if name == "delete" and isinstance(args, dict) and not args.get("force", True):
         return False
+    if name == "ready":  # ready --claim takes the issue it finds
+        return isinstance(args, dict) and args.get("claim") in (True, "true", "1", "yes")
     if name in _WRITES_WHEN:
         # checks that repair only when asked: a plain check is a read (runs beside writers)
         return isinstance(args, dict) and bool(args.get(_WRITES_WHEN[name]))
@@ -54,12 +57,25 @@ def run(store: Store, name: str, args: Any, actor: str, ctx: Ctx | None = None) 
     try:
         if is_write(name, args):
             with store.tx():
-                return o.handler(ctx, a)
+                outer, store.touched = store.touched, set()
+                try:
+                    result = o.handler(ctx, a)
+                    # a write by a lease's holder renews it (a new issue has none; heartbeat renews itself)
+                    if store.touched and name not in _NO_RENEW:
+                        leases.renew_touched(ctx, store.touched)
+                finally:
+                    if outer is not None:
+                        outer.update(store.touched)
+                    store.touched = outer
+                return result
         return o.handler(ctx, a)
     except sqlite3.IntegrityError:
         raise  # a broken invariant: a bug, reported as an internal error
     except sqlite3.DatabaseError as e:  # damaged, locked or full: say which, not a traceback
         raise database_error(store.path, e) from e
+
+
+_NO_RENEW = frozenset({"create", "heartbeat", "import"})
 
 
 def run_batch(store: Store, args: Any, actor: str, ctx: Ctx | None = None) -> dict[str, Any]:

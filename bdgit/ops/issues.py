@@ -4,10 +4,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..errors import ConflictError, NotFoundError, UsageError, ValidationError
+from ..errors import NotFoundError, UsageError, ValidationError
 from ..model import DEFAULT_PRIORITY, DEFAULT_TYPE, issue_to_json, now, short_time, ts_micros
 from ..store import queries as q
 from ..validate import Args, check_dep_type, check_label, check_status, check_title, check_type
+from . import leases
 from .registry import Ctx, op
 
 _TEXT_FIELDS = ("description", "design", "acceptance_criteria", "notes")
@@ -126,20 +127,19 @@ def update(ctx: Ctx, a: Args) -> dict[str, Any]:
             raise ValidationError("estimated_minutes must be >= 0")
         changes["estimated_minutes"] = est
     unknown = set(a.raw) - {"id", "title", "status", "priority", "issue_type", "assignee", "external_ref",
-                            "estimated_minutes", "acceptance", "claim", *_TEXT_FIELDS}
+                            "estimated_minutes", "acceptance", "claim", "lease", *_TEXT_FIELDS}
     if unknown:
         raise UsageError(f"invalid field for update: {', '.join(sorted(unknown))}")
-    if a.flag("claim"):
-        # claim = take the issue atomically: refuse if someone else already has it in progress
-        if cur.get("assignee") and cur["assignee"] != ctx.actor and cur["status"] == "in_progress":
-            raise ConflictError(f"{issue_id} is already claimed by {cur['assignee']}",
-                                "pick another issue from 'bd ready'")
-        changes["assignee"] = ctx.actor
-        changes["status"] = "in_progress"
-    asked = bool(changes)
+    claimed = a.flag("claim")
+    if claimed:
+        # claim = take the issue atomically (beads' rule: open, and unassigned or yours)
+        changes.update(leases.claim_changes(ctx, cur, leases.lease_seconds(ctx, a)))
+    elif a.has("lease"):
+        raise UsageError("--lease goes with --claim (renew a lease with 'bd heartbeat')")
+    asked = bool(changes) or claimed
     changes = {k: v for k, v in changes.items() if cur.get(k) != v}
     if changes:
-        apply_changes(ctx, cur, changes)
+        apply_changes(ctx, cur, changes, event="claimed" if claimed else None)
     else:
         ctx.notices.append(unchanged(issue_id, "it already has those values" if asked else "no fields were given"))
     return show_one(ctx, issue_id)
@@ -153,28 +153,44 @@ def unchanged(issue_id: str, why: str) -> str:
     return f"{issue_id}: {UNCHANGED}: {why}"
 
 
-def apply_changes(ctx: Ctx, cur: dict[str, Any], changes: dict[str, Any], comment: str | None = None) -> None:
-    """Write ``changes`` to issue ``cur`` with the status/closed_at rules and one audit event."""
+def apply_changes(ctx: Ctx, cur: dict[str, Any], changes: dict[str, Any], comment: str | None = None,
+                  *, event: str | None = None) -> None:
+    """Write ``changes`` to issue ``cur`` with the status/closed_at rules and one audit event
+    (``event``, else one named for the change: updated, closed, reopened, status_changed).
+
+    ``changes`` may hold ``lease`` (a lease, or None to end it); a change of status away from
+    in_progress, or to another assignee, ends the issue's lease by itself."""
     s = ctx.store
     ts = now()
-    old = {k: cur.get(k) for k in changes}
-    fields = dict(changes)
+    held = leases.lease_of(cur)
+    if held is not None and leases.LEASE_KEY not in changes and leases.ends_lease(held, changes):
+        changes = {**changes, leases.LEASE_KEY: None}
+    old = {k: held if k == leases.LEASE_KEY else cur.get(k) for k in changes}
+    fields = {k: v for k, v in changes.items() if k != leases.LEASE_KEY}
     fields["updated_at"] = ts
-    event = "updated"
     if "status" in changes:
         if changes["status"] == "closed":
             fields["closed_at"] = ts
-            event = "closed"
         elif cur["status"] == "closed":
             fields["closed_at"] = None
-            event = "reopened"
-        elif len(changes) == 1:
-            event = "status_changed"
+    if event is None:
+        event = "updated"
+        if "status" in changes:
+            if changes["status"] == "closed":
+                event = "closed"
+            elif cur["status"] == "closed":
+                event = "reopened"
+            elif len(changes) == 1:
+                event = "status_changed"
+    extra: dict[str, Any] | None = None
     # content_hash (written by newer beads) describes the old content; drop it rather than lie.
     if cur.get("extra") and '"content_hash"' in cur["extra"]:
         import json
         extra = json.loads(cur["extra"])
         extra.pop("content_hash", None)
+    if leases.LEASE_KEY in changes:
+        extra = leases.extra_with(cur, changes[leases.LEASE_KEY], base=extra)
+    if extra is not None:
         fields["extra"] = extra
     s.set_fields(cur["id"], fields)
     s.mark_dirty([cur["id"]], ts)
@@ -281,7 +297,7 @@ def delete(ctx: Ctx, a: Args) -> dict[str, Any]:
         s.touch(iid, ts)
         s.add_event(iid, "dependency_removed", ctx.actor, old=sorted(gone & set(ids)), ts=ts)
     for i in ids:
-        s.delete_issue_row(i)
+        s.delete_issue_row(i, ctx.actor)
     s.mark_dirty(ids, ts)
     return result
 
@@ -313,6 +329,10 @@ def show_one(ctx: Ctx, issue_id: str) -> dict[str, Any]:
     comments = s.comments(issue_id)
     if comments:
         out["comments"] = comments
+    if row["status"] == "open":
+        gone = leases.abandoned(s, issue_id)
+        if gone is not None:
+            out["abandoned"] = gone
     return out
 
 
@@ -378,9 +398,9 @@ def _sort(v: str | None) -> str:
     return v
 
 
-@op("ready", write=False)
-def ready(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
-    check_filters(ctx, a)
+def ready_list(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
+    """The ``ready`` operation's list (the operation itself, which can also claim, is
+    ``claim.ready``). The caller has checked the filters (``check_filters``)."""
     assignee = "" if a.flag("unassigned") or a.flag("no_assignee") else a.text("assignee")
     sort = a.text("sort") or "priority"
     if sort not in ("priority", "hybrid", "oldest"):

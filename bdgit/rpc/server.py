@@ -10,7 +10,10 @@
   deadline passes while it waits (the deadline is absolute: a daemon that was stopped and reads
   it late drops it), or whose client hung up, is cancelled, never run.
 - A maintenance thread (under the same lock) flushes the JSONL (debounced), imports it when it
-  changed under us, and runs the after-flush and housekeeping hooks (git commits live there).
+  changed under us, expires leases when the next one is due, and runs the after-flush and
+  housekeeping hooks (git commits live there).
+- Every COMMIT of the writer publishes its changes to the change feed (``feed.Feed``); a
+  ``subscribe`` request hands its connection over to the feed's thread.
 """
 from __future__ import annotations
 
@@ -30,9 +33,11 @@ from .. import BEADS_COMPAT_VERSION, __version__, jsonl, ops
 from ..errors import (BatchFailed, BdError, DaemonError, DeadlineExceeded, InternalError, LockTimeoutError,
                       ReadOnlyError, UsageError, ValidationError, VersionMismatch, internal)
 from ..intake import loads, strings_problem
+from ..ops import claim, leases
 from ..store import Store
 from ..workspace import Workspace, safefs
 from . import limits
+from .feed import Feed
 from .protocol import MAX_LINE, PROTOCOL_VERSION, encode
 
 _PENDING, _RUNNING, _DONE, _CANCELLED = range(4)
@@ -83,6 +88,17 @@ class Job:
                 self.done.set()
                 return True
             return False
+
+
+class Subscribe:
+    """What ``handle_line`` returns for a ``subscribe`` request: the connection becomes a
+    change-feed stream (``Feed.attach``) instead of getting one answer."""
+
+    __slots__ = ("args", "request_id")
+
+    def __init__(self, args: dict[str, Any], request_id: Any) -> None:
+        self.args = args
+        self.request_id = request_id
 
 
 def _cancelled(op: str) -> dict[str, Any]:
@@ -162,6 +178,10 @@ class Server:
         #: bound on one request line (BD_DAEMON_MAX_LINE overrides, e.g. to test the bound)
         self.max_line = int(os.environ.get("BD_DAEMON_MAX_LINE") or MAX_LINE)
         self.writer_store = Store(ws.db_path)
+        self.feed = Feed(log=log)
+        self.writer_store.on_commit = self._committed
+        #: when the next lease expires (epoch seconds; None: no lease), kept by the writer
+        self.lease_due = leases.next_due(self.writer_store)
         # one instance, used only under _wlock: reentrant per instance
         self._flock = safefs.FileLock(ws.lock_path)
         self._db_ino = os.stat(ws.db_path).st_ino
@@ -201,6 +221,7 @@ class Server:
             sel.close()
             self._wake_maint.set()
             self._maint.join(timeout=60)
+            self.feed.close()
             while not self._readers.empty():
                 self._readers.get().close()
             for plugin in self.plugins:
@@ -229,6 +250,7 @@ class Server:
     # --- connections ---------------------------------------------------------------------------
 
     def _serve_conn(self, conn: socket.socket, entry: limits.Conn) -> None:
+        handed_over = False  # to the change feed, which closes it when the subscription ends
         buf = b""
         discarding = False
         conn.settimeout(600)  # an idle connection is dropped after ten minutes
@@ -259,7 +281,12 @@ class Server:
                         conn.sendall(encode(failure(UsageError(f"invalid request: line longer than {self.max_line} bytes"))))
                         continue
                     if line.strip():
-                        conn.sendall(encode(self.handle_line(line, received, alive)))
+                        resp = self.handle_line(line, received, alive)
+                        if isinstance(resp, Subscribe):  # the connection is the feed's from now on
+                            self.feed.attach(conn, resp.args, resp.request_id, buf)
+                            handed_over = True
+                            return
+                        conn.sendall(encode(resp))
                 if len(buf) > self.max_line:
                     if not discarding:
                         conn.sendall(encode(failure(UsageError(f"invalid request: line longer than {self.max_line} bytes"))))
@@ -271,14 +298,15 @@ class Server:
         finally:
             self._table.remove(entry)
             try:
-                conn.close()
+                if not handed_over:
+                    conn.close()
             except OSError:
                 pass
 
     def handle_line(self, line: bytes, received: float | None = None,
-                    alive: Callable[[], bool] | None = None) -> dict[str, Any]:
+                    alive: Callable[[], bool] | None = None) -> dict[str, Any] | Subscribe:
         """Answer one request line read at monotonic time ``received`` (default now); ``alive``
-        says whether its client is still connected. Never raises."""
+        says whether its client is still connected (for ``subscribe``: say so). Never raises."""
         self.last_activity = time.monotonic()
         self.stats["requests"] += 1
         try:
@@ -290,6 +318,9 @@ class Server:
         rid = req.get("request_id")
         try:
             resp = self._handle(req, self.last_activity if received is None else received, alive)
+            if isinstance(resp, Subscribe):
+                resp.request_id = rid
+                return resp
         except BdError as e:
             resp = failure(e)
         except Exception as e:  # a bug must not take the daemon down
@@ -300,7 +331,8 @@ class Server:
             resp["request_id"] = rid
         return resp
 
-    def _handle(self, req: dict[str, Any], received: float, alive: Callable[[], bool] | None = None) -> dict[str, Any]:
+    def _handle(self, req: dict[str, Any], received: float,
+                alive: Callable[[], bool] | None = None) -> dict[str, Any] | Subscribe:
         op = req.get("operation")
         if not isinstance(op, str) or not op:
             raise UsageError("invalid request: 'operation' must be a string")
@@ -327,6 +359,8 @@ class Server:
             raise VersionMismatch(f"daemon runs bdgit {__version__}, client is bdgit {cv}")
         if op in _CONTROL:
             return {"success": True, "data": self._control(op, cv, args)}
+        if op == "subscribe":
+            return Subscribe(args, req.get("request_id"))
         if op not in ops.OPS and op != "batch":
             raise UsageError(f"unknown operation: {op}")
         if op == "batch" or ops.is_write(op, args):
@@ -379,6 +413,9 @@ class Server:
             "evictions": self._table.evictions, "flush_error": self.flush_error,
             "flush_pending": self.flush_due is not None, "socket": str(self.sock.getsockname()),
             "database": str(self.ws.db_path), **self.stats,
+            "feed": {"stream": self.feed.stream, "seq": self.feed.seq, "oldest": self.feed.oldest,
+                     "backlog": self.feed.capacity, "subscribers": self.feed.subscribers, **self.feed.stats},
+            "next_lease_expiry": leases.stamp(self.lease_due) if self.lease_due is not None else None,
         }
         if client_version is not None:
             out["client_version"] = client_version
@@ -470,6 +507,9 @@ class Server:
             due = self.flush_due
             if due is not None:
                 timeout = max(min(timeout, due - time.monotonic()), 0)
+            lease_due = self.lease_due
+            if lease_due is not None:  # wake when the next lease expires, not before
+                timeout = max(min(timeout, lease_due - time.time()), 0)
             self._wake_maint.wait(timeout)
             self._wake_maint.clear()
             stopping = self._stop.is_set()
@@ -479,6 +519,8 @@ class Server:
                     self._drain()
                     while self.jobs:
                         self._drain()
+                if not stopping and self.lease_due is not None and time.time() >= self.lease_due:
+                    self._expire_leases(self.writer_store)
                 if self.flush_due is not None and (now >= self.flush_due or stopping):
                     if stopping or not self._flush_held():
                         self._flush(self.writer_store)
@@ -504,6 +546,8 @@ class Server:
 
     def _run_group(self, store: Store, group: list[Job]) -> None:
         self._sync_in(store)
+        if self.lease_due is not None and time.time() >= self.lease_due:
+            self._expire_leases(store)  # no write may see a lease that has run out
         live = group
         if self.import_error is not None:
             # a JSONL that does not import blocks writes as in direct mode; only the ways out run
@@ -555,18 +599,48 @@ class Server:
             if self.state is not None:
                 self.state.mark_exported()
         elif wrote:
-            # The hint only has to say "something is not exported yet": one bump per flush
-            # interval is enough (a mapped read is cheap; a bump takes the file's lock).
-            if self.state is not None and not self.state.get().dirty:
-                self.state.bump_write()
-            if self.flush_due is None:
-                self.flush_due = time.monotonic() + self.flush_interval
-                self._wake_maint.set()
+            self._wrote()
         for job in group:
             with job.lock:
                 if job.state == _RUNNING:
                     job.state = _DONE
             job.done.set()
+
+    def _wrote(self) -> None:
+        """After a committed write: schedule the JSONL flush and bump the state hint."""
+        # The hint only has to say "something is not exported yet": one bump per flush
+        # interval is enough (a mapped read is cheap; a bump takes the file's lock).
+        if self.state is not None and not self.state.get().dirty:
+            self.state.bump_write()
+        if self.flush_due is None:
+            self.flush_due = time.monotonic() + self.flush_interval
+            self._wake_maint.set()
+
+    def _committed(self, changes: list[dict[str, Any]]) -> None:
+        """The writer's ``on_commit`` (``_wlock`` held): publish, and move the lease timer
+        earlier if a new lease ends sooner (a later end just makes the next wake-up idle)."""
+        self.feed.publish(changes)
+        for ch in changes:
+            ends = ch.get("lease_expires_at")
+            if ends is None:
+                continue
+            end = leases.expiry({"expires_at": ends})
+            if end is not None and (self.lease_due is None or end < self.lease_due):
+                self.lease_due = end
+                self._wake_maint.set()
+
+    def _expire_leases(self, store: Store) -> None:
+        """Return the issues whose lease ran out to ready. Caller holds ``_wlock``."""
+        try:
+            gone = claim.expire_due(store)
+        except Exception as e:
+            self.log(f"cannot expire leases: {type(e).__name__}: {e}")
+            gone = []
+        self.lease_due = leases.next_due(store)
+        if gone:
+            self.log(f"lease expired: {', '.join(gone)} back to ready")
+            store.mark_changed()
+            self._wrote()
 
     def _sync_in(self, store: Store) -> None:
         """Import the JSONL if it changed under us (pull, merge, checkout, an edit)."""
@@ -590,6 +664,8 @@ class Server:
                                         workspace=True, collisions="auto", path=path)
                 self._absorbed_fp = jsonl.fingerprint(path)
                 self.import_error = None
+            self.lease_due = leases.next_due(store)  # another clone's leases came with it
+            self._wake_maint.set()
             self.log(f"imported {path.name}: {len(res.created)} created, {len(res.updated)} updated, "
                      f"{len(res.deleted)} deleted" + jsonl.kept_summary(len(res.kept_newer), len(res.kept_tie))
                      + (f"; renumbered {res.renumbered}" if res.renumbered else "")
@@ -678,7 +754,7 @@ class Server:
             self.stop("workspace removed")
             return
         if self.idle_timeout > 0 and time.monotonic() - self.last_activity > self.idle_timeout \
-                and not self.jobs:
+                and not self.jobs and not self.feed.subscribers:  # someone watching is not idle
             self.log(f"idle for {self.idle_timeout:g}s; exiting")
             self.stop("idle timeout")
             return

@@ -9,7 +9,7 @@ import json
 import os
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,12 @@ class Store:
         except sqlite3.Error as e:
             raise database_error(self.path, e) from None
         self._savepoints = 0
+        #: called after each COMMIT with the changes it made (``note_change`` entries, in
+        #: order); None (the default) collects nothing. The daemon's change feed sets it.
+        self.on_commit: Callable[[list[dict[str, Any]]], None] | None = None
+        self._changes: list[dict[str, Any]] = []
+        #: when a set: every id marked dirty is added (``ops.run`` renews leases from it)
+        self.touched: set[str] | None = None
 
     @property
     def beads_dir(self) -> Path:
@@ -92,6 +98,7 @@ class Store:
         if not c.in_transaction:
             c.execute("BEGIN IMMEDIATE")
             self._savepoints = 0
+            self._changes = []
             try:
                 yield c
             except BaseException as e:
@@ -106,13 +113,16 @@ class Store:
                 if isinstance(e, sqlite3.OperationalError) and storage_failure(e):
                     raise database_error(self.path, e) from None
                 raise
+            self._published()
             return
         self._savepoints += 1
         name = f"sp{self._savepoints}"
+        mark = len(self._changes)
         c.execute(f"SAVEPOINT {name}")
         try:
             yield c
         except BaseException:
+            del self._changes[mark:]  # what this level did is undone: nobody may hear of it
             if c.in_transaction:  # a failed statement may have ended the whole transaction
                 c.execute(f"ROLLBACK TO {name}")
                 c.execute(f"RELEASE {name}")
@@ -122,7 +132,42 @@ class Store:
         finally:
             self._savepoints -= 1
 
+    def _published(self) -> None:
+        """Hand the committed changes to ``on_commit`` (never fails the committed write)."""
+        changes, self._changes = self._changes, []
+        if changes and self.on_commit is not None:
+            try:
+                self.on_commit(changes)
+            except Exception:  # pragma: no cover - a listener's bug must not undo a commit
+                pass
+
+    def note_change(self, issue_id: str, kind: str, actor: str, ts: str | None = None,
+                    fields: Iterable[str] = (), **facts: Any) -> None:
+        """Record a change for ``on_commit`` (only when someone listens): ``kind`` (the audit
+        event type, or ``deleted``), the ``fields`` it changed and JSON-able ``facts``. Inside a
+        transaction it is published after COMMIT, or dropped with a rollback of its level."""
+        if self.on_commit is None:
+            return
+        entry: dict[str, Any] = {"type": kind, "issue_id": issue_id, "actor": actor, "at": ts or now(),
+                                 "changes": sorted(set(fields))}
+        entry.update(facts)
+        self._changes.append(entry)
+        if not self.conn.in_transaction:  # an autocommit statement is already committed
+            self._published()
+
+    def amend_change(self, issue_id: str, fields: Iterable[str], **facts: Any) -> None:
+        """Add ``fields`` (and ``facts``) to the last change recorded for ``issue_id`` in this
+        transaction: one write is one change, whatever it touched along the way."""
+        if self.on_commit is None:
+            return
+        for entry in reversed(self._changes):
+            if entry["issue_id"] == issue_id:
+                entry["changes"] = sorted(set(entry["changes"]) | set(fields))
+                entry.update(facts)
+                return
+
     def _rollback(self) -> None:
+        self._changes = []
         if self.conn.in_transaction:
             try:
                 self.conn.execute("ROLLBACK")
@@ -289,8 +334,9 @@ class Store:
         cols = ", ".join(f"{k}=?" for k in fields)
         self.conn.execute(f"UPDATE issues SET {cols} WHERE id=?", (*fields.values(), issue_id))
 
-    def delete_issue_row(self, issue_id: str) -> None:
+    def delete_issue_row(self, issue_id: str, actor: str = "") -> None:
         self.conn.execute("DELETE FROM issues WHERE id=?", (issue_id,))
+        self.note_change(issue_id, "deleted", actor)
 
     def touch(self, issue_id: str, ts: str | None = None) -> str:
         """Bump ``updated_at`` (so newer-wins carries the change) and mark the issue dirty."""
@@ -304,6 +350,9 @@ class Store:
 
     def mark_dirty(self, ids: Iterable[str], ts: str | None = None) -> None:
         ts = ts or now()
+        if self.touched is not None:
+            ids = list(ids)
+            self.touched.update(ids)
         self.conn.executemany(
             "INSERT INTO dirty_issues(issue_id, marked_at) VALUES(?, ?) "
             "ON CONFLICT(issue_id) DO UPDATE SET marked_at=excluded.marked_at",
@@ -326,6 +375,9 @@ class Store:
             "VALUES (?,?,?,?,?,?,?)",
             (issue_id, event_type, actor, _enc(old), _enc(new), comment, ts or now()),
         )
+        if self.on_commit is not None:
+            fields, facts = _event_fields(event_type, new)
+            self.note_change(issue_id, event_type, actor, ts, fields, **facts)
 
     def events(self, issue_id: str, limit: int = 0) -> list[dict[str, Any]]:
         q = ("SELECT id, issue_id, event_type, actor, old_value, new_value, comment, created_at "
@@ -496,6 +548,24 @@ def database_error(path: Path, e: sqlite3.Error) -> BdError:
     return DatabaseError(f"{path} is not a usable beads database: {msg}",
                          "if it is damaged, move it aside (keep the copy) and run 'bd init' in the project: "
                          "it rebuilds the database from .beads/issues.jsonl")
+
+
+#: the field an audit event changes when its new value does not name them
+_EVENT_FIELD = {"label_added": "labels", "label_removed": "labels", "dependency_added": "dependencies",
+                "dependency_removed": "dependencies", "commented": "comments", "renamed": "id"}
+
+
+def _event_fields(event_type: str, new: Any) -> tuple[list[str], dict[str, Any]]:
+    """(fields, facts) of an audit event for the change feed: the keys of a dict ``new``
+    (plus the new status, which watchers filter on)."""
+    if isinstance(new, dict):
+        facts = {"status": new["status"]} if isinstance(new.get("status"), str) else {}
+        lease = new.get("lease")
+        if isinstance(lease, dict) and isinstance(lease.get("expires_at"), str):
+            facts["lease_expires_at"] = lease["expires_at"]
+        return list(new), facts
+    field = _EVENT_FIELD.get(event_type)
+    return ([field] if field else []), {}
 
 
 def _us(issue: dict[str, Any], which: str) -> int:

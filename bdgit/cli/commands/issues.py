@@ -9,6 +9,9 @@ from .. import render as r
 from ..decl import Arg, Opt, command
 from ..runtime import Globals, csv, emit, read_text
 
+#: ``bd ready --claim`` found nothing to claim (stdout: ``[]`` under --json; not an error)
+EXIT_NOTHING_TO_CLAIM = 3
+
 
 @command("create", examples=[
     'bd create "Fix the login redirect" -p 1 -t bug -l auth,web',
@@ -151,7 +154,8 @@ def search(g: Globals, query: Annotated[str, Arg(help="Text to find in title, de
 
 
 @command("update", examples=["bd update proj-2 --status in_progress --assignee me",
-                             "bd update proj-2 --claim --json", 'bd update proj-3 proj-4 -p 0'])
+                             "bd update proj-2 --claim --json", "bd update proj-2 --claim --lease 30m",
+                             'bd update proj-3 proj-4 -p 0'])
 def update(
     g: Globals,
     ids: Annotated[list[str] | None, Arg(help="Issue IDs.")] = None,
@@ -167,6 +171,8 @@ def update(
     external_ref: Annotated[str | None, Opt("--external-ref", help="New external reference.")] = None,
     estimate: Annotated[int | None, Opt("-e", "--estimate", help="Estimated minutes.")] = None,
     claim: Annotated[bool, Opt("--claim", help="Take it: assignee = you, status = in_progress.")] = False,
+    lease: Annotated[str | None, Opt("--lease", help="With --claim: a lease (30m, 1h, 90s; off); it returns the "
+                                                     "issue to ready unless renewed.")] = None,
 ) -> int:
     """Update fields of issues."""
     if not ids:
@@ -174,7 +180,7 @@ def update(
     fields = {"status": status, "priority": priority, "title": title, "assignee": assignee,
               "description": description, "design": design, "notes": notes,
               "acceptance_criteria": acceptance, "issue_type": issue_type, "external_ref": external_ref,
-              "estimated_minutes": estimate, "claim": claim or None}
+              "estimated_minutes": estimate, "claim": claim or None, "lease": lease}
     fields = {k: v for k, v in fields.items() if v is not None}
     if not fields:
         raise UsageError("nothing to update: give at least one field to change",
@@ -259,7 +265,9 @@ def delete(g: Globals, ids: Annotated[list[str] | None, Arg(help="Issue IDs.")] 
     return 0
 
 
-@command("ready", examples=["bd ready", "bd ready -n 3 --unassigned --json", "bd ready -l backend -t bug"])
+@command("ready", examples=["bd ready", "bd ready -n 3 --unassigned --json", "bd ready -l backend -t bug",
+                            "bd ready --claim --json   # take the best one (exit 3: nothing to claim)",
+                            "bd ready --claim --lease 30m -l backend"])
 def ready(
     g: Globals,
     limit: Annotated[int, Opt("-n", "--limit", help="At most this many (0 = all).")] = 10,
@@ -271,12 +279,26 @@ def ready(
     unassigned: Annotated[bool, Opt("--unassigned", help="Only unassigned issues.")] = False,
     sort: Annotated[str | None, Opt("--sort", help="priority (default), hybrid or oldest.")] = None,
     parent: Annotated[str | None, Opt("--parent", help="Only descendants of this issue.")] = None,
+    claim: Annotated[bool, Opt("--claim", help="Atomically claim the first ready issue matching the filters "
+                                               "(exit 3 when there is none).")] = False,
+    lease: Annotated[str | None, Opt("--lease", help="With --claim: a lease (30m, 1h, 90s; off; default: config "
+                                                     "lease.default).")] = None,
 ) -> int:
     """Show work that is ready: open, and nothing open blocks it."""
-    issues = g.call("ready", {"limit": limit, "priority": priority, "assignee": assignee,
+    if lease is not None and not claim:
+        raise UsageError("--lease goes with --claim")
+    issues = g.call("ready", {"limit": None if claim else limit, "priority": priority, "assignee": assignee,
                               "issue_type": issue_type, "labels": csv(labels) or None,
                               "labels_any": csv(labels_any) or None, "unassigned": unassigned or None,
-                              "sort": sort, "parent": parent})
+                              "sort": sort, "parent": parent, "claim": claim or None, "lease": lease})
+    if claim:
+        if g.json:
+            emit(issues)
+        elif issues:
+            r.claimed(issues[0])
+        else:
+            r.out(f"\n{r.yellow('○')} No ready work to claim\n")
+        return 0 if issues else EXIT_NOTHING_TO_CLAIM
     if g.json:
         emit(issues)
     else:
