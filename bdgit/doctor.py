@@ -4,7 +4,10 @@ Checks, in order: the workspace (a database), the files of ``.beads/`` (nothing 
 links, FIFOs, other users' files, hard links, a world-writable directory; nothing machine-local
 tracked by git), the daemon (alive, answering, our version; no stale files), the git hooks
 (installed, current, chained), the JSONL (parses, in sync with the database, no conflict
-markers), ``.gitignore`` (machine-local files ignored, the JSONL not), and the merge state.
+markers), ``.gitignore`` (machine-local files ignored, the JSONL not), the merge state, a
+long-held ``index.lock`` (its age, whether a git process still runs, a daemon waiting on it),
+and auto-commit (where issue changes land; a daemon committing on the user's branch without the
+hooks that tell it when the user's git runs).
 Each check is ``ok``, ``warn`` or ``error`` with an explanation and, when there is one, the
 fix. ``--fix`` applies only safe fixes: install or update our hooks (chaining, never
 overwriting), append missing ``.gitignore`` lines, make a world-writable ``.beads/`` of yours
@@ -15,6 +18,7 @@ never prints a destructive command; a fix that fails leaves the check an error.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -89,6 +93,9 @@ def run(cwd: str | os.PathLike[str] | None = None, db: str | None = None, *, fix
     checks.append(_jsonl(ws))
     checks.append(_gitignore(ws, repo))
     checks.append(_merge(ws, repo))
+    health = _daemon_health(ws)
+    checks.append(_index_lock(ws, repo, health))
+    checks.append(_autocommit(ws, repo, health))
     if fix:
         for c in checks:
             if c.fixable and c._repair is not None and c.status != OK:
@@ -111,7 +118,9 @@ def run(cwd: str | os.PathLike[str] | None = None, db: str | None = None, *, fix
 def _recheck(name: str, ws: Any, repo: Any) -> Check:
     return {"workspace": lambda: _workspace(ws), "files": lambda: _files(ws, repo), "daemon": lambda: _daemon(ws),
             "hooks": lambda: _hooks(ws, repo), "jsonl": lambda: _jsonl(ws),
-            "gitignore": lambda: _gitignore(ws, repo), "merge": lambda: _merge(ws, repo)}[name]()
+            "gitignore": lambda: _gitignore(ws, repo), "merge": lambda: _merge(ws, repo),
+            "index_lock": lambda: _index_lock(ws, repo, _daemon_health(ws)),
+            "autocommit": lambda: _autocommit(ws, repo, _daemon_health(ws))}[name]()
 
 
 def _result(checks: list[Check], ws: Any) -> dict[str, Any]:
@@ -415,6 +424,108 @@ def _merge(ws: Any, repo: Any) -> Check:
         return Check("merge", WARN, f"{ops[0]}: the daemon does not commit until it ends",
                      "finish it (or abort it) with git as usual")
     return Check("merge", OK, "no merge, rebase or cherry-pick in progress")
+
+
+#: an index.lock older than this (seconds) is reported
+LOCK_STALE_AFTER = 10.0
+
+
+def _daemon_health(ws: Any) -> dict[str, Any] | None:
+    """The running daemon's ``health`` (None when no daemon answers)."""
+    from .daemon import lifecycle as d
+    if not d.lock_held(ws):
+        return None
+    return d._ping(ws)
+
+
+def _waiting(health: dict[str, Any] | None) -> tuple[str, float] | None:
+    """(what the daemon's git agent waits for, for how many seconds), or None."""
+    gs = (health or {}).get("git_state") or {}
+    if not gs.get("waiting"):
+        return None
+    return str(gs["waiting"]), float(gs.get("waiting_seconds") or 0.0)
+
+
+def _index_lock(ws: Any, repo: Any, health: dict[str, Any] | None) -> Check:
+    from .gitsync import busy
+    if repo is None:
+        return Check("index_lock", OK, "not a git repository")
+    lock = repo.git_dir / "index.lock"
+    rel = _short(lock, repo.top)
+    try:
+        age = max(time.time() - lock.stat().st_mtime, 0.0)
+    except OSError:
+        return Check("index_lock", OK, f"{rel} is not held")
+    details: dict[str, Any] = {"path": str(lock), "age_seconds": round(age, 1)}
+    procs = None
+    if busy.proc_available():
+        procs = busy.Watcher(repo.top, repo.git_dir, repo.common_dir, every=True).processes()
+        details["git_processes"] = [{"pid": p.pid, "command": " ".join(p.argv)} for p in procs]
+    if age < LOCK_STALE_AFTER:
+        return Check("index_lock", OK, f"{rel} is held ({age:.1f}s): a git command is running", details=details)
+    wait = _waiting(health)
+    daemon = ""
+    if wait and ("index.lock" in wait[0] or wait[0].startswith("your git is busy")):
+        daemon = f" The daemon has been waiting {wait[1]:.0f}s for it to commit issue changes."
+        details["daemon_waiting_seconds"] = wait[1]
+    if procs:
+        who = ", ".join(f"git {p.command} (pid {p.pid})" for p in procs[:3])
+        return Check("index_lock", WARN,
+                     f"{rel} has existed for {age:.0f}s; {who} still runs in this repository and probably holds "
+                     f"it (an editor waiting for a commit message, a long rebase). Until it is gone, git commands "
+                     f"that change the index fail.{daemon}",
+                     "finish or quit that git command; the lock goes with it", details=details)
+    alone = ("no git process runs in this repository, so it is probably stale: left by a git that crashed "
+             "or was killed" if procs is not None else
+             "it may be stale (left by a git that crashed or was killed), or held by a git still running "
+             "(an editor waiting for a commit message)")
+    return Check("index_lock", WARN,
+                 f"{rel} has existed for {age:.0f}s; {alone}. Until it is gone, git commands that change the "
+                 f"index fail.{daemon}",
+                 "make sure no git command is still running here (another terminal, an IDE, an editor open on "
+                 "a commit message); only then is the file safe to remove, as git's own message says. bd never "
+                 "removes it", details=details)
+
+
+def _autocommit(ws: Any, repo: Any, health: dict[str, Any] | None) -> Check:
+    from .githooks import install as h
+    from .workspace.config import read_config
+    gs = (health or {}).get("git_state")
+    if gs is not None:
+        on, branch = bool(gs.get("auto_commit")), gs.get("sync_branch")
+        interval = gs.get("interval")
+    else:
+        on = (read_config(ws, "daemon.auto_commit") or "").lower() in ("1", "true", "yes", "on")
+        branch = (read_config(ws, "sync.branch") or "").strip() or None
+        interval = None
+    if repo is None or not on:
+        return Check("autocommit", OK, "auto-commit off: issue changes go into your own commits (the pre-commit "
+                     "hook stages the JSONL)" if repo is not None else "not a git repository")
+    if branch:
+        return Check("autocommit", OK, f"auto-commit to the sync branch {branch}: bd never touches HEAD, the "
+                     "index or your branch")
+    every = f"at most one commit per {interval:g}s" if interval is not None else "coalesced"
+    wait = _waiting(health)
+    if wait and wait[1] >= LOCK_STALE_AFTER and "index.lock" not in wait[0]:
+        return Check("autocommit", WARN, f"the daemon has been waiting {wait[1]:.0f}s to commit issue changes: "
+                     f"{wait[0]}", "nothing is lost meanwhile (the JSONL is current); the commit follows when "
+                     "that ends", details={"waiting": wait[0], "waiting_seconds": wait[1]})
+    installed = h.status(repo)["installed"] if repo.top == ws.root.resolve() else False
+    if not installed:
+        from .gitsync.busy import proc_available
+        seen = ("On this system the daemon also watches for git processes in this repository, which closes "
+                "most of that window; the hooks close it for commands it cannot see (other users, containers)."
+                if proc_available() else
+                "Nothing else tells the daemon here (no /proc to watch git processes in).")
+        return Check("autocommit", WARN,
+                     "the daemon commits issue changes on your branch, but bd's git hooks are not installed, so git "
+                     "cannot tell it when your git commit, merge or rebase runs: a daemon commit that lands "
+                     "between your git commit reading HEAD and updating it makes that commit fail ('cannot lock "
+                     f"ref HEAD'). {seen}",
+                     "install the hooks ('bd hooks install'; --fix on the hooks check does it), or keep issues on "
+                     "a sync branch, where bd never touches HEAD or the index: bd config set sync.branch beads-sync")
+    return Check("autocommit", OK, f"auto-commit on your branch ({every}); the hooks tell the daemon when your "
+                 "git runs, and it waits for it; your commits carry only what you staged")
 
 
 def _short(p: Path, root: Path) -> str:

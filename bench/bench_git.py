@@ -16,6 +16,15 @@ What is measured (a real daemon, real repositories in a temp dir, agents over th
    write: failed user commands that met our ``index.lock`` (or a ref that moved under a
    ``git commit``), per 1,000 git commands - in index mode and in sync-branch mode (where
    nothing of ours touches the index or HEAD). Target: 0 in sync-branch mode, < 1 otherwise.
+4. the everyday scenario, at the default settings: bd's hooks installed, 4 agent processes
+   writing nonstop (2 creating, 2 creating/updating/reading), a user who commits, amends,
+   merges and rebases with pauses of a person: daemon commits per minute on the user's branch,
+   the user's commits that carry the JSONL, failed user commands, and the delay from an agent's
+   write to the commit that holds it (p50/p95). ``--baseline DIR`` runs the same against
+   another bdgit source tree (e.g. ``git archive <commit> | tar -x -C DIR``; ``--baseline-path``
+   adds directories, e.g. where its own dependencies are installed) and prints ratios.
+
+    python bench/bench_git.py --sections 4 --seconds 60 [--baseline /tmp/bdgit-old --baseline-path /tmp/old-deps]
 """
 from __future__ import annotations
 
@@ -32,7 +41,12 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import _common as C  # noqa: E402
+
+if os.environ.get("BDGIT_BENCH_SOURCE"):  # section 4's baseline: another bdgit source tree first
+    sys.path[:0] = os.environ["BDGIT_BENCH_SOURCE"].split(os.pathsep)
+    assert "bdgit" not in sys.modules
 
 RESULTS: dict[str, Any] = {}
 
@@ -76,10 +90,12 @@ class Repo:
         finally:
             s.close()
 
-    def start(self, interval: float) -> None:
+    def start(self, interval: float, **opts: Any) -> None:
+        """A daemon auto-committing; sections 1-3 commit at most once per ``interval``."""
         from bdgit.daemon import lifecycle as daemon
         os.environ.pop("GIT_INDEX_FILE", None)
-        daemon.start(self.ws, {"flush_interval": interval, "auto_commit": True, "idle_timeout": 600})
+        daemon.start(self.ws, {"flush_interval": interval, "auto_commit": True, "idle_timeout": 600,
+                               "commit_interval": interval, **opts})
 
     def stop(self) -> None:
         from bdgit.daemon import lifecycle as daemon
@@ -238,17 +254,17 @@ def user_loop(repo: Path, n_commands: int, out: dict[str, Any]) -> None:
     out["seconds"] = time.monotonic() - t0
 
 
-LOOP_MODES = ("no daemon (baseline)", "index mode", "index mode, git.busy_wait=0", "sync-branch mode")
+LOOP_MODES = ("no daemon (baseline)", "index mode", "index mode, git.watch_processes=false", "sync-branch mode")
 
 
 def bench_user_loop(tmp: Path, interval: float, n_commands: int, modes: tuple[str, ...] = LOOP_MODES) -> None:
     rows = []
     for mode in modes:
-        repo = Repo(tmp, "loop-" + mode.split()[0] + ("-nowait" if "busy_wait" in mode else ""))
+        repo = Repo(tmp, "loop-" + mode.split()[0] + ("-nowatch" if "watch" in mode else ""))
         if mode.startswith("sync"):
             repo.config("sync.branch", "beads-sync")
-        if "busy_wait" in mode:
-            repo.config("git.busy_wait", "0")
+        if "watch" in mode:
+            repo.config("git.watch_processes", "false")
         stop = threading.Event()
         acks: list[tuple[str, float]] = []
         errors: list[str] = []
@@ -282,16 +298,122 @@ def bench_user_loop(tmp: Path, interval: float, n_commands: int, modes: tuple[st
                   "target: 0 in sync-branch mode, < 1 per 1,000 otherwise)")
 
 
+def scenario(tmp: Path, mode: str, seconds: float) -> dict[str, Any]:
+    """Section 4 in one repository (``mode``: "index" or "sync"), at the default intervals."""
+    from testing.gitload import JSONL, Agents, UserSession, history
+    from bdgit.daemon import lifecycle as daemon
+    from bdgit.gitsync.repo import open_repo
+    from bdgit.gitsync.sync import install_merge_driver
+    repo = Repo(tmp, f"scenario-{mode}")
+    subprocess.run([sys.executable, "-m", "bdgit", "hooks", "install"], cwd=repo.root, check=True,
+                   capture_output=True)
+    install_merge_driver(open_repo(repo.root), JSONL)
+    ref = "main"
+    if mode == "sync":
+        repo.config("sync.branch", "beads-sync")
+        git(repo.root, "rm", "-q", "--cached", JSONL)
+        with open(repo.root / ".beads" / ".gitignore", "a") as f:
+            f.write("issues.jsonl\n")
+        git(repo.root, "add", ".beads/.gitignore")
+        git(repo.root, "commit", "-q", "-m", "issues travel on beads-sync")
+        ref = "beads-sync"
+    start = git(repo.root, "rev-parse", "HEAD").stdout.strip()
+    os.environ.pop("GIT_INDEX_FILE", None)
+    daemon.start(repo.ws, {"auto_commit": True, "idle_timeout": 600})  # the defaults otherwise
+    watcher = CommitWatcher(repo, ref)
+    watcher.start()
+    agents = Agents(repo.ws.beads_dir / "bd.sock", 4, modes=("create", "mixed"))
+    user = UserSession(repo.root, env=_git_env())
+    t0, w0 = time.monotonic(), time.time()
+    try:
+        user.run(10**6, until=t0 + seconds, pause=1.0, amends=(12, 33, 57), merge_at=20, rebase_at=40)
+    finally:
+        acks = agents.stop()
+    w1 = time.time()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not all(i in watcher.seen for i in acks):
+        time.sleep(0.1)
+    watcher.stop_event.set()
+    watcher.join()
+    daemon.stop(repo.ws)
+    hist = history(repo.root, start, "main")
+    times = [int(x) for x in git(repo.root, "log", "--format=%ct", "--grep=^bd: ", f"{start}..main").stdout.split()]
+    during = [t for t in times if w0 <= t <= w1 + 1]
+    lat = [watcher.seen[i] - agents.times[i] for i in acks if i in watcher.seen and i in agents.times]
+    minutes = (w1 - w0) / 60
+    return {"mode": mode, "seconds": round(w1 - w0, 1), "user_commands": user.commands,
+            "failed": len(user.failures), "failures": user.failures[:5], "user_commits": len(hist.user),
+            "user_commits_with_jsonl": sum(1 for f in hist.user.values() if JSONL in f),
+            "daemon_commits_on_user_branch": len(during),
+            "daemon_commits_per_min": round(len(during) / minutes, 2) if minutes else 0.0,
+            "agent_writes": len(acks), "committed": sum(1 for i in acks if i in watcher.seen),
+            "p50_s": C.percentile(lat, 50) if lat else None, "p95_s": C.percentile(lat, 95) if lat else None,
+            "agent_errors": agents.errors[:3]}
+
+
+def bench_scenario(tmp: Path, seconds: float, baseline: str | None, baseline_path: str | None) -> None:
+    rows = []
+    results = []
+    runs: list[tuple[str, str, str | None]] = [("index mode (default)", "index", None),
+                                               ("sync-branch mode", "sync", None)]
+    if baseline:
+        runs.insert(0, ("baseline: " + Path(baseline).name, "index", baseline))
+    for label, mode, src in runs:
+        if src is None:
+            r = scenario(tmp, mode, seconds)
+        else:
+            out = tmp / f"baseline-{mode}.json"
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join([src, *(baseline_path.split(os.pathsep) if baseline_path else [])])
+            env["BDGIT_BENCH_SOURCE"] = env["PYTHONPATH"]
+            subprocess.run([sys.executable, __file__, "--scenario", mode, "--seconds", str(seconds),
+                            "--scenario-out", str(out)], env=env, check=True)
+            r = json.loads(out.read_text())
+        r["label"] = label
+        results.append(r)
+        rows.append([label, r["seconds"], r["user_commands"], r["failed"], r["user_commits"],
+                     r["user_commits_with_jsonl"], r["daemon_commits_per_min"], r["agent_writes"],
+                     f"{r['committed']}/{r['agent_writes']}",
+                     round(r["p50_s"], 2) if r["p50_s"] is not None else "-",
+                     round(r["p95_s"], 2) if r["p95_s"] is not None else "-"])
+    RESULTS["scenario"] = results
+    C.print_table(["mode", "seconds", "user git cmds", "failed", "user commits", "with the JSONL",
+                   "bd commits/min on your branch", "agent writes", "committed", "write->commit p50 s",
+                   "p95 s"], rows, "4. Hooks installed, 4 agent processes nonstop, a user at work (default settings)")
+    if baseline:
+        b = results[0]
+        for r in results[1:]:
+            def ratio(key: str) -> str:
+                return f"{r[key] / b[key]:.2f}" if b.get(key) else ("0" if not r.get(key) else "-")
+            print(f"  {r['label']} / baseline: failed {ratio('failed')}, user commits with the JSONL "
+                  f"{ratio('user_commits_with_jsonl')}, bd commits per minute on your branch "
+                  f"{ratio('daemon_commits_per_min')}, write->commit p50 {ratio('p50_s')}")
+    for r in results:
+        for f in r["failures"]:
+            print(f"  {r['label']}: {f.splitlines()[0]}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--interval", type=float, default=1.0)
     ap.add_argument("--commands", type=int, help="git commands per user-loop run (default 3000; --quick 600)")
-    ap.add_argument("--sections", default="1,2,3", help="which sections to run, e.g. 3")
+    ap.add_argument("--sections", default="1,2,3,4", help="which sections to run, e.g. 3")
     ap.add_argument("--modes", help="section 3 only: comma-separated mode numbers 1-4 (baseline, index, "
-                                    "index with git.busy_wait=0, sync-branch)")
+                                    "index without the process watch, sync-branch)")
     ap.add_argument("--json-out")
+    ap.add_argument("--seconds", type=float, default=60.0, help="section 4: how long the user works (s)")
+    ap.add_argument("--baseline", help="section 4: another bdgit source tree to compare with")
+    ap.add_argument("--baseline-path", help="section 4: more directories for the baseline's PYTHONPATH")
+    ap.add_argument("--scenario", choices=("index", "sync"), help=argparse.SUPPRESS)  # one run, for --baseline
+    ap.add_argument("--scenario-out", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.scenario:
+        with tempfile.TemporaryDirectory(prefix="bdgit-bench-git-") as tmp:
+            os.environ["HOME"] = tmp
+            os.environ["BEADS_AUTO_START_DAEMON"] = "false"
+            Path(a.scenario_out).write_text(json.dumps(scenario(Path(tmp), a.scenario, a.seconds)))
+        return
     sections = {x.strip() for x in a.sections.split(",")}
     print(f"bench_git on {C.machine()}")
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
@@ -309,6 +431,8 @@ def main() -> None:
         if "3" in sections:
             modes = tuple(LOOP_MODES[int(x) - 1] for x in a.modes.split(",")) if a.modes else LOOP_MODES
             bench_user_loop(Path(tmp), a.interval, a.commands or (600 if a.quick else 3000), modes)
+        if "4" in sections:
+            bench_scenario(Path(tmp), 30.0 if a.quick else a.seconds, a.baseline, a.baseline_path)
     if a.json_out:
         Path(a.json_out).write_text(json.dumps(RESULTS, indent=2))
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from testing import git, run_bd
+from testing import git, run_bd, wait_for
 
 from bdgit.githooks import install as hooks
 from bdgit.workspace import statefile
@@ -38,7 +38,8 @@ DESTRUCTIVE = re.compile(r"reset --hard|rm -rf|checkout -- |clean -f|push --forc
 def test_a_healthy_workspace_is_all_ok(healthy: Path):
     code, res = doctor()
     assert code == 0 and res["ok"]
-    assert [c["name"] for c in res["checks"]] == ["workspace", "files", "daemon", "hooks", "jsonl", "gitignore", "merge"]
+    assert [c["name"] for c in res["checks"]] == ["workspace", "files", "daemon", "hooks", "jsonl", "gitignore", "merge",
+                                                  "index_lock", "autocommit"]
     assert {c["status"] for c in res["checks"]} == {"ok"}
     out = run_bd("doctor", check=True).stdout
     assert out.startswith("bd doctor: ") and "✓ hooks" in out and "fix:" not in out
@@ -218,3 +219,77 @@ def test_fix_with_a_daemon_flushes_through_it(beads_repo: Path):
         assert "held by the daemon" in ws.jsonl_path.read_text()
     finally:
         d.stop(ws)
+
+
+# --- git: index.lock, auto-commit --------------------------------------------------------------
+
+def test_a_long_held_index_lock_is_reported_with_its_age_never_deleted(healthy: Path):
+    from bdgit.daemon import lifecycle as d
+    from bdgit.rpc.client import Client
+    from bdgit.workspace import find
+    lock = healthy / ".git" / "index.lock"
+    lock.write_text("")  # left by a git that crashed
+    old = lock.stat().st_mtime - 120
+    os.utime(lock, (old, old))
+    ws = find(cwd=healthy)
+    d.start(ws, {"flush_interval": 0.05, "idle_timeout": 300, "auto_commit": True, "commit_interval": 0})
+    try:
+        with Client(ws.beads_dir, timeout=30) as c:
+            c.execute("create", {"title": "waits for the lock"})
+            assert wait_for(lambda: "index.lock" in (c.execute("health")["git_state"]["waiting"] or ""), timeout=20)
+        code, res = doctor()
+    finally:
+        d.stop(ws)
+    c = check(res, "index_lock")
+    assert c["status"] == "warn" and c["details"]["age_seconds"] >= 120
+    assert "has existed for 12" in c["message"] and "probably stale" in c["message"]
+    assert "no git process runs in this repository" in c["message"]
+    assert "The daemon has been waiting" in c["message"]
+    assert "rm " not in c["fix"] and not DESTRUCTIVE.search(c["message"] + c["fix"])
+    assert "make sure no git command is still running" in c["fix"]
+    code, res = doctor("--fix")
+    assert lock.exists()  # --fix never removes it
+    lock.unlink()
+    assert check(doctor()[1], "index_lock")["status"] == "ok"
+
+
+def test_an_index_lock_held_by_a_running_git_and_a_daemon_waiting_on_it(healthy: Path):
+    from bdgit.daemon import lifecycle as d
+    from bdgit.rpc.client import Client
+    from bdgit.workspace import find
+    ws = find(cwd=healthy)
+    d.start(ws, {"flush_interval": 0.05, "idle_timeout": 300, "auto_commit": True, "commit_interval": 0})
+    (healthy / "README.md").write_text("edited\n")
+    # 'git commit -a' holds index.lock while its editor is open
+    p = subprocess.Popen(["git", "commit", "-q", "-a"], cwd=healthy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env={**os.environ, "GIT_EDITOR": "sleep 30; echo msg >"})
+    try:
+        lock = healthy / ".git" / "index.lock"
+        assert wait_for(lock.exists, timeout=10)
+        with Client(ws.beads_dir, timeout=30) as c:
+            c.execute("create", {"title": "waits for the user's commit"})
+        old = lock.stat().st_mtime - 60
+        os.utime(lock, (old, old))
+        res = doctor()[1]
+        c = check(res, "index_lock")
+        assert c["status"] == "warn" and "git commit (pid" in c["message"] and "still runs" in c["message"]
+        assert c["details"]["git_processes"] and "The daemon has been waiting" in c["message"]
+    finally:
+        p.kill()
+        p.wait()
+        d.stop(ws)
+
+
+def test_auto_commit_without_hooks_explains_the_race_and_the_mode_that_has_none(beads_repo: Path):
+    git(beads_repo, "add", ".beads")
+    git(beads_repo, "commit", "-q", "-m", "beads")
+    assert check(doctor()[1], "autocommit")["status"] == "ok"  # auto-commit off
+    run_bd("config", "set", "daemon.auto_commit", "true", check=True)
+    c = check(doctor()[1], "autocommit")
+    assert c["status"] == "warn" and "cannot lock ref HEAD" in c["message"]
+    assert "bd hooks install" in c["fix"] and "sync.branch" in c["fix"]
+    hooks.install(hooks.find_repo(beads_repo))
+    assert check(doctor()[1], "autocommit")["status"] == "ok"
+    run_bd("config", "set", "sync.branch", "beads-sync", check=True)
+    c = check(doctor()[1], "autocommit")
+    assert c["status"] == "ok" and "never touches HEAD" in c["message"]

@@ -154,6 +154,8 @@ def start(ws: Workspace, options: dict[str, Any] | None = None, *, wait: float =
         cmd.append("--auto-commit")
     if opts.get("auto_push"):
         cmd.append("--auto-push")
+    if opts.get("commit_interval") is not None:
+        cmd += ["--commit-interval", str(opts["commit_interval"])]
     from ..gitsync.env import git_env
     env = git_env(keep_repo=False)  # the daemon addresses the repository by its work tree
     logf = open_log(ws)

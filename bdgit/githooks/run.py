@@ -7,13 +7,20 @@ and never starts a daemon. Exit status: 0, or ``BLOCK`` (3) when a hook refuses 
 JSONL is not committed; pre-commit: it holds conflict markers); an error of bd's own is
 reported on stderr and never blocks git.
 
-- pre-commit: flush if ``bd.state`` says writes are pending, stage ``.beads/issues.jsonl``
+- pre-commit: refuse (``BLOCK``) a JSONL the commit would carry that does not parse (the
+  import's own parser: file, line and the fix are named). Then, unless a daemon auto-commits
+  issue changes on this branch (they are its to commit: the user's commit carries only what
+  the user staged) or issues travel on a sync branch: flush if ``bd.state`` says writes are
+  pending, stage ``.beads/issues.jsonl`` (and ``.beads/.gitignore`` while it is untracked)
   into the index being committed, and save ``bd.state``'s bytes as ``bd.hookstate`` (the
   shell's no-op check). A partial commit (``git commit <paths>``: git commits a temporary
   index) does not get the JSONL: it goes with the next full commit.
 - post-merge / post-checkout / post-rewrite: import the JSONL if it changed (three-way).
 - pre-push: when pushing the current HEAD, make sure the JSONL is flushed and that HEAD's
-  copy of it is the work tree's; otherwise explain and refuse.
+  copy of it is the work tree's; otherwise explain and refuse - except with a daemon that
+  auto-commits on this branch, where it only says that the changes go with the next push.
+- Run by hand (``bd hooks run``, from a shared hook), the entering and leaving hooks also set
+  and clear the daemon's "git is busy" mark, as the shell wrappers do (``gitsync.busy``).
 
 First import: ``workspace.statefile`` only (os, struct, mmap, fcntl); the rest loads when needed.
 """
@@ -25,11 +32,16 @@ from pathlib import Path
 from typing import Any
 
 from ..workspace import statefile
-from .scripts import HOOK_NAMES, STAMP_NAME
+from .scripts import HOOK_NAMES, MARK_ONLY, STAMP_NAME
+
+#: hooks at which git enters / leaves a command that commits (see gitsync.busy)
+ENTERING = ("pre-commit", "prepare-commit-msg", "pre-merge-commit", "pre-rebase")
+LEAVING = ("post-commit", "post-merge", "post-checkout", "post-rewrite")
+#: the file an auto-committing daemon keeps (gitsync.auto.AUTOCOMMIT_FILE)
+AUTOCOMMIT_FILE = "daemon.autocommit"
 
 BLOCK = 3
 ACTOR = "git-hook"
-_PREPUSH_WAIT = 5.0  # seconds to wait for an auto-committing daemon's commit
 
 
 def warn(msg: str) -> None:
@@ -60,6 +72,10 @@ def run(hook: str, args: list[str], *, cwd: str | os.PathLike[str] | None = None
     if db is None:
         return 0
     ws = Workspace(db)
+    if not os.environ.get("BD_GIT_PID") and (hook in ENTERING or hook in LEAVING):
+        _busy_mark(top, hook, args)  # not run by our wrapper (a shared hook): mark here
+    if hook in MARK_ONLY:
+        return 0
     try:
         if hook == "pre-commit":
             return pre_commit(ws, top)
@@ -92,6 +108,32 @@ def _top(cwd: Path) -> Path | None:
 
 def _rel(ws: Any, top: Path) -> str:
     return Path(os.path.relpath(ws.jsonl_path, top)).as_posix()
+
+
+def _git_dir(top: Path) -> Path | None:
+    """The work tree's git dir (``.git``, or where a ``.git`` file points), as the shell finds it."""
+    gd = Path(os.environ.get("GIT_DIR") or top / ".git")
+    if gd.is_file():
+        try:
+            text = gd.read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+        gd = (top / text[len("gitdir:"):].strip()) if text.startswith("gitdir:") else gd
+    return gd if gd.is_dir() else None
+
+
+def _busy_mark(top: Path, hook: str, args: list[str]) -> None:
+    """Set (entering hooks) or clear (leaving ones) the mark of the git process above us."""
+    from ..gitsync import busy
+    gd = _git_dir(top)
+    pid = busy.git_ancestor()
+    if gd is None or pid is None:
+        return
+    if hook in ENTERING:
+        busy.mark(gd, pid)
+    elif (hook == "post-rewrite" and args[:1] == ["rebase"]) or not (
+            (gd / "rebase-merge").is_dir() or (gd / "rebase-apply").is_dir()):
+        busy.unmark(gd, pid)
 
 
 # --- flushing ----------------------------------------------------------------------------------
@@ -183,15 +225,92 @@ def sync_branch_mode(ws: Any, st: Any) -> bool:
     return bool((read_config(ws, "sync.branch") or "").strip())
 
 
+def daemon_auto_commits(ws: Any) -> bool:
+    """Whether a live daemon auto-commits issue changes, on the checked-out branch or a sync
+    branch (it keeps its pid in ``.beads/daemon.autocommit`` while it does; the shell asks the
+    same)."""
+    from ..errors import UnsafePathError
+    from ..workspace import safefs
+    try:
+        pid = int(safefs.read_bytes(ws.beads_dir / AUTOCOMMIT_FILE, limit=64).strip() or 0)
+    except (OSError, ValueError, UnsafePathError):
+        return False
+    return statefile.State(pid=pid).daemon_alive()
+
+
+def check_jsonl(text: str) -> tuple[int | None, str] | None:
+    """(line, what is wrong) when ``text`` is not a JSONL bd can import, else None: the import's
+    own parser decides (conflict markers included)."""
+    from ..errors import ImportFormatError
+    from ..jsonl.parse import parse
+    try:
+        parse(text)
+    except ImportFormatError as e:
+        return _problem(e)
+    return None
+
+
+def _problem(e: Any) -> tuple[int | None, str]:
+    msg = e.message if hasattr(e, "message") else str(e)
+    prefix = f"line {e.line}: "
+    return e.line, msg.split(prefix, 1)[1] if e.line is not None and prefix in msg else msg
+
+
+def _worktree_jsonl(ws: Any) -> str | tuple[int | None, str] | None:
+    """The work tree's JSONL (read as bd reads it: a regular file of ours, never a link), a
+    problem (line, what) when it is not UTF-8, or None when there is none."""
+    from ..errors import ImportFormatError
+    from ..jsonl.files import read_jsonl
+    try:
+        return read_jsonl(ws.jsonl_path)
+    except FileNotFoundError:
+        return None
+    except ImportFormatError as e:
+        return _problem(e)
+
+
+def refuse(rel: str, where: str, problem: tuple[int | None, str]) -> int:
+    """Explain why the commit is refused (file, line, the fix) and return BLOCK."""
+    line, what = problem
+    at = f"{rel} line {line}" if line is not None else rel
+    warn(f"pre-commit: {at} ({where}): {what}")
+    if "conflict marker" in what:
+        sys.stderr.write("  The file is in the middle of a merge. Keep the lines of both sides (one issue per line;\n"
+                         "  for the same id, the one with the later updated_at), delete the marker lines,\n")
+    else:
+        sys.stderr.write(f"  Every line must be one issue as a JSON object; committing this one would break the\n"
+                         f"  import in every clone. Fix line {line if line is not None else '?'} in your editor,\n")
+    sys.stderr.write(f"  then 'git add {rel}' and commit again ('bd doctor' checks the file).\n")
+    return BLOCK
+
+
+def _staged_jsonl(top: Path, rel: str) -> str | None:
+    """The JSONL the commit would carry when it differs from HEAD's (staged), else None."""
+    from ..gitsync.env import git
+    if git(["diff", "--cached", "--quiet", "--", rel], top, keep_index=True).returncode != 1:
+        return None
+    p = git(["cat-file", "blob", f":{rel}"], top, keep_index=True)
+    return p.stdout if p.returncode == 0 else None
+
+
 def pre_commit(ws: Any, top: Path) -> int:
     from ..gitsync.env import git
     rel = _rel(ws, top)
-    if has_conflict_markers(ws.jsonl_path):
-        warn(f"pre-commit: {rel} holds git conflict markers; committing it would break every clone's import.")
-        sys.stderr.write("  Keep the lines of both sides (one issue per line; for the same id, the one with\n"
-                         "  the later updated_at), delete the marker lines, then commit again.\n")
-        return BLOCK
+    staged_text = _staged_jsonl(top, rel)
+    if staged_text is not None:
+        bad = check_jsonl(staged_text)
+        if bad:
+            return refuse(rel, "as staged", bad)
     st = statefile.read(ws.state_path)
+    text = _worktree_jsonl(ws)
+    bad = check_jsonl(text) if isinstance(text, str) else text
+    if daemon_auto_commits(ws):
+        # Issue changes are the daemon's to commit: this commit carries what the user staged.
+        if bad:
+            warn(f"{rel} line {bad[0]}: {bad[1]}; the daemon does not commit it until it is fixed")
+        return 0
+    if bad and not sync_branch_mode(ws, st) and not partial_commit():
+        return refuse(rel, "in the work tree, to be staged", bad)
     ok = flush(ws, st)
     if sync_branch_mode(ws, st):
         return 0  # the JSONL travels on the sync branch: never in the user's own commits
@@ -202,10 +321,16 @@ def pre_commit(ws: Any, top: Path) -> int:
     snapshot = statefile.read_raw(ws.state_path)  # before staging: a later write must not match it
     if not ws.jsonl_path.exists():
         return 0
-    p = git(["add", "--", rel], top, keep_index=True)
+    paths = [rel]
+    gi = ws.beads_dir / ".gitignore"
+    if gi.is_file() and not gi.is_symlink():
+        gi_rel = Path(os.path.relpath(gi, top)).as_posix()
+        if not git(["ls-files", "--", gi_rel], top, keep_index=True).stdout.strip():
+            paths.append(gi_rel)  # the first commit of the JSONL carries bd's ignore rules too
+    p = git(["add", "--", *paths], top, keep_index=True)
     if p.returncode != 0:
         clear_stamp(ws)
-        warn(f"could not stage {rel}: {p.stderr.strip()}")
+        warn(f"could not stage {', '.join(paths)}: {p.stderr.strip()}")
         if "ignored" in p.stderr:
             sys.stderr.write("  it is ignored by a .gitignore; git will not carry your issues ('bd doctor' explains)\n")
         return 0
@@ -283,6 +408,15 @@ def pre_push(ws: Any, top: Path, args: list[str], stdin: Any) -> int:
         return 0
     if pushed and not any(len(p) >= 2 and p[1] == head for p in pushed):
         return 0  # not pushing the commit that is checked out: nothing we can vouch for
+    if daemon_auto_commits(ws) and not sync_branch_mode(ws, statefile.read(ws.state_path)):
+        # The daemon commits issue changes on this branch (coalesced) and writes the JSONL only
+        # with its commit: the push goes ahead, and the next one carries what follows.
+        st = statefile.read(ws.state_path)
+        if st is not None and st.write_gen > st.commit_gen:
+            warn("pre-push: issue changes made since the daemon's last commit are not in this push; the "
+                 "daemon commits them on this branch shortly and your next push carries them "
+                 "('bd daemon start --auto-push' pushes them by itself)")
+        return 0
     if not flush(ws, statefile.read(ws.state_path), force=True):
         warn("pre-push: could not make sure the JSONL is up to date; not blocking the push")
         return 0
@@ -295,19 +429,6 @@ def pre_push(ws: Any, top: Path, args: list[str], stdin: Any) -> int:
     state = _committed(top, rel)
     if state == "same":
         return 0
-    if st is not None and st.flags & statefile.FLAG_AUTO_COMMIT and st.daemon_alive():
-        import time
-        deadline = time.monotonic() + float(os.environ.get("BD_PREPUSH_WAIT", _PREPUSH_WAIT))
-        while time.monotonic() < deadline:
-            time.sleep(0.2)
-            head = git(["rev-parse", "-q", "--verify", "HEAD"], top).stdout.strip()
-            state = _committed(top, rel)
-            if state == "same":
-                if pushed and not any(len(p) >= 2 and p[1] == head for p in pushed):
-                    warn("pre-push: the daemon just committed your issue changes on top of what you are "
-                         "pushing; push again to include them")
-                    return BLOCK
-                return 0
     changed = _changed_count(top, rel, ws.jsonl_path)
     if state == "untracked" and not changed:
         return 0  # no issues yet: nothing to lose

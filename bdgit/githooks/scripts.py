@@ -7,10 +7,15 @@ the same scripts as shipped, regenerated with ``python -m bdgit.githooks.scripts
    own ``$0``, arguments and stdin; a failing pre-commit/pre-push of theirs still blocks;
 2. does nothing, silently, unless the work tree's top (where git runs hooks) has a
    ``.beads/`` directory with a database;
-3. decides in shell whether there is anything to do (pre-commit: ``cmp`` of ``bd.state``
-   with the copy the hook saved when it last staged; post-*: ``git diff --quiet`` of
-   ``.beads`` between the two commits), so a hook with nothing to do never starts Python;
-4. otherwise runs ``bdgit.githooks.run`` with the interpreter bd was installed with.
+3. tells the daemon when git enters and leaves a command that commits (the "busy" marks,
+   ``<git dir>/bd-busy.<git pid>``, see ``gitsync.busy``): the entering hooks (pre-commit,
+   prepare-commit-msg, pre-merge-commit, pre-rebase) create the mark first thing, the leaving
+   ones (post-commit, post-merge, post-checkout, post-rewrite) remove it last;
+4. decides in shell whether there is anything to do (pre-commit: a daemon that auto-commits
+   on this branch, or ``cmp`` of ``bd.state`` with the copy the hook saved when it last staged,
+   and no JSONL staged by hand; post-*: ``git diff --quiet`` of ``.beads`` between the two
+   commits), so a hook with nothing to do never starts Python;
+5. otherwise runs ``bdgit.githooks.run`` with the interpreter bd was installed with.
 
 Installing respects ``core.hooksPath`` and worktrees (``git rev-parse --git-path hooks``),
 marks our scripts with a ``bd-hooks-marker`` line, moves a foreign hook aside to
@@ -27,18 +32,27 @@ from pathlib import Path
 from .. import __version__
 from ..workspace.files import atomic_write
 
-HOOK_NAMES = ("pre-commit", "post-merge", "post-checkout", "post-rewrite", "pre-push")
+HOOK_NAMES = ("pre-commit", "prepare-commit-msg", "post-commit", "pre-merge-commit", "post-merge", "pre-rebase",
+              "post-checkout", "post-rewrite", "pre-push")
+#: the hooks whose only part is the busy mark (no Python side of their own)
+MARK_ONLY = ("prepare-commit-msg", "post-commit", "pre-merge-commit", "pre-rebase")
 CHAIN_SUFFIX = ".bd-chained"
 MARKER = "# bd-hooks-marker: bdgit "
 STAMP_NAME = "bd.hookstate"
 SHIPPED_DIR = Path(__file__).resolve().parent.parent.parent / "hooks"
 
 _DESCRIPTIONS = {
-    "pre-commit": "flush pending issue changes to .beads/issues.jsonl and stage that file (only it)",
+    "pre-commit": "refuse a .beads/issues.jsonl that does not parse; flush and stage it (only it, and "
+                  ".beads/.gitignore the first time) unless a daemon auto-commits it",
+    "prepare-commit-msg": "tell the daemon a commit is running (also with --no-verify)",
+    "post-commit": "tell the daemon the commit is done",
+    "pre-merge-commit": "tell the daemon a merge is committing",
+    "pre-rebase": "tell the daemon a rebase is running",
     "post-merge": "import .beads/issues.jsonl when the merge changed it",
     "post-checkout": "import .beads/issues.jsonl when a branch checkout changed it",
     "post-rewrite": "import .beads/issues.jsonl when a rebase changed it",
-    "pre-push": "refuse to push a HEAD whose .beads/issues.jsonl lacks issue changes",
+    "pre-push": "refuse to push a HEAD whose .beads/issues.jsonl lacks issue changes (with an auto-committing "
+                "daemon: only say so)",
 }
 
 _HEAD = """\
@@ -84,20 +98,60 @@ bd_chain() {
 
 # A bd repository: .beads/ with a database at the top of the work tree (git runs hooks
 # there). Anywhere else every bd hook is a silent no-op.
-bd_here() {
-	[ -z "$BD_SKIP_HOOKS" ] && [ -d .beads ] || return 1
-	for bd_db in .beads/*.db; do
-		[ -f "$bd_db" ] && return 0
+bd_db() {
+	[ -d .beads ] || return 1
+	for bd_d in .beads/*.db; do
+		[ -f "$bd_d" ] && return 0
 	done
 	return 1
 }
+bd_here() {
+	[ -z "$BD_SKIP_HOOKS" ] && bd_db
+}
 
-# bd's Python side, with the interpreter bd was installed with (else `bd` on PATH).
+# This work tree's git dir: .git, or where a .git file points.
+bd_gitdir() {
+	bd_gd=${GIT_DIR:-.git}
+	if [ -f "$bd_gd" ]; then
+		IFS= read -r bd_gd <"$bd_gd" || bd_gd=
+		bd_gd=${bd_gd#gitdir: }
+	fi
+	[ -n "$bd_gd" ] && [ -d "$bd_gd" ]
+}
+
+# git (our parent, $PPID) runs a command that reads HEAD and the index and then moves them:
+# the daemon commits nothing while this mark exists and that git process lives (see
+# bdgit/gitsync/busy.py). Made even with BD_SKIP_HOOKS: it only protects your command.
+bd_busy() {
+	bd_db && bd_gitdir && : >"$bd_gd/bd-busy.$PPID" 2>/dev/null
+	return 0
+}
+# ... and is done with it (a rebase stays busy until its post-rewrite, or its end).
+bd_idle() {
+	bd_gitdir || return 0
+	[ -f "$bd_gd/bd-busy.$PPID" ] || return 0
+	if [ "$1" != rebase ] && { [ -d "$bd_gd/rebase-merge" ] || [ -d "$bd_gd/rebase-apply" ]; }; then
+		return 0
+	fi
+	rm -f "$bd_gd/bd-busy.$PPID"
+	return 0
+}
+
+# A daemon auto-commits issue changes, on this branch or a sync branch (it keeps its pid here).
+bd_autocommit() {
+	[ -f .beads/daemon.autocommit ] && [ ! -L .beads/daemon.autocommit ] || return 1
+	bd_p=
+	IFS= read -r bd_p <.beads/daemon.autocommit
+	[ -n "$bd_p" ] && kill -0 "$bd_p" 2>/dev/null
+}
+
+# bd's Python side, with the interpreter bd was installed with (else `bd` on PATH); it is
+# told which process is git.
 bd_run() {
 	if [ -n "$BD_PYTHON" ] && [ -x "$BD_PYTHON" ]; then
-		"$BD_PYTHON" -P -m bdgit.githooks.run "$@"
+		BD_GIT_PID=$PPID "$BD_PYTHON" -P -m bdgit.githooks.run "$@"
 	elif command -v bd >/dev/null 2>&1; then
-		bd hooks run "$@"
+		BD_GIT_PID=$PPID bd hooks run "$@"
 	else
 		echo "bd: the $1 hook cannot find bd (not at '$BD_PYTHON', not on PATH); skipped" >&2
 	fi
@@ -105,24 +159,53 @@ bd_run() {
 
 """
 
+_MARK_ONLY_BODY = """\
+bd_busy
+bd_chain "$@" || exit
+exit 0
+"""
+
 _BODIES = {
     "pre-commit": """\
+bd_busy
 # A failing pre-commit of theirs blocks the commit, as it did before bd.
 bd_chain "$@" || exit
 bd_here || exit 0
-# Nothing written since this hook last flushed and staged the JSONL (bd.state is byte for
-# byte the copy it kept), and not concluding a merge: done, without starting Python. (Only
-# regular files are compared: a FIFO or a link planted there goes to bd, which refuses it.)
-if [ ! -f "${GIT_DIR:-.git}/MERGE_HEAD" ] && [ -f .beads/bd.state ] && [ ! -L .beads/bd.state ] \
-	&& [ -f .beads/bd.hookstate ] && [ ! -L .beads/bd.hookstate ] \
-	&& cmp -s .beads/bd.state .beads/bd.hookstate 2>/dev/null; then
-	exit 0
+# Done without starting Python when no merge is being concluded and the commit carries no
+# JSONL you staged yourself (bd checks that one), and either a daemon auto-commits issue
+# changes (your commit carries only what you staged), or nothing was written since this hook
+# last flushed and staged the JSONL (bd.state is byte for byte the copy it kept). (Only
+# regular files are read: a FIFO or a link planted there goes to bd, which refuses it.)
+if [ ! -f "${GIT_DIR:-.git}/MERGE_HEAD" ] && git diff --cached --quiet -- .beads/issues.jsonl 2>/dev/null; then
+	bd_autocommit && exit 0
+	if [ -f .beads/bd.state ] && [ ! -L .beads/bd.state ] \
+		&& [ -f .beads/bd.hookstate ] && [ ! -L .beads/bd.hookstate ] \
+		&& cmp -s .beads/bd.state .beads/bd.hookstate 2>/dev/null; then
+		exit 0
+	fi
 fi
 bd_run pre-commit "$@"
 bd_rc=$?
-# 3: bd refuses (the JSONL holds git conflict markers; it said so). Its own failures do not block.
+# 3: bd refuses (the JSONL does not parse or holds conflict markers; it said where). Its own
+# failures do not block.
 [ $bd_rc -eq 3 ] && exit 1
 [ $bd_rc -eq 0 ] || echo "bd: pre-commit: bd failed (exit $bd_rc); the commit goes ahead" >&2
+exit 0
+""",
+    "prepare-commit-msg": """\
+# Also for 'git commit --no-verify', which skips pre-commit.
+""" + _MARK_ONLY_BODY,
+    "post-commit": """\
+bd_chain "$@"
+bd_rc=$?
+bd_idle
+exit $bd_rc
+""",
+    "pre-merge-commit": _MARK_ONLY_BODY,
+    "pre-rebase": """\
+bd_busy
+# A failing pre-rebase of theirs stops the rebase, as it did before bd.
+bd_chain "$@" || exit
 exit 0
 """,
     "post-merge": """\
@@ -135,6 +218,7 @@ if bd_here; then
 		bd_run post-merge "$@" </dev/null || echo "bd: post-merge: bd failed (exit $?)" >&2
 	fi
 fi
+bd_idle
 exit $bd_rc
 """,
     "post-checkout": """\
@@ -147,6 +231,7 @@ if [ "$3" = 1 ] && [ "$1" != "$2" ] && bd_here; then
 		bd_run post-checkout "$@" </dev/null || echo "bd: post-checkout: bd failed (exit $?)" >&2
 	fi
 fi
+bd_idle
 exit $bd_rc
 """,
     "post-rewrite": """\
@@ -159,6 +244,7 @@ if [ "$1" = rebase ] && bd_here; then
 		bd_run post-rewrite "$@" </dev/null || echo "bd: post-rewrite: bd failed (exit $?)" >&2
 	fi
 fi
+bd_idle "$1"
 exit $bd_rc
 """,
     "pre-push": """\

@@ -1,11 +1,23 @@
-"""The daemon's git agent: batched auto-commit of the JSONL, optional auto-push, status.
+"""The daemon's git agent: coalesced auto-commit of the JSONL, optional auto-push, status.
 
 The server's maintenance thread flushes the JSONL (debounced) and calls ``after_flush``; that
 hook only marks "commit wanted" and wakes the ``bd-git`` thread, so no git work ever runs
 while the writer lock is held. The git thread commits at most once per interval
-(``git.commit_interval``, default: the daemon's ``--interval``), whatever the number of writes
-in between. It waits, and says why in the log and in ``health``/``bd daemon status``, while
-git is busy or in a state we must not commit in. Pushes run in their own thread (network).
+(``--commit-interval`` / ``git.commit_interval``, default ``COMMIT_INTERVAL``), whatever the
+number of writes in between.
+
+On the user's branch (index mode) a commit also waits while the user's git is running
+(``busy.Watcher``: the hooks' marks, git processes in the repository, ``index.lock``), and the
+watcher is asked once more at the last moment (``commit_jsonl(guard=...)``), so that no git
+command of the user's ever meets a HEAD we moved or an ``index.lock`` we hold. The wait is
+bounded (``git.busy_timeout``): a git that hangs cannot hold the issues back for ever. Agents
+never wait for any of this. While auto-commit is on, ``.beads/daemon.autocommit`` (our pid)
+tells the pre-commit hook, in shell, that issue changes are the daemon's to commit. On the
+user's branch the daemon also holds the server's flushes: the JSONL is written when it is
+committed, and replaces the work tree's copy only once the commit is in (``_flush_and_commit``).
+
+Everything that makes the agent wait is said in the log and in ``health``/``bd daemon status``.
+Pushes run in their own thread (network).
 """
 from __future__ import annotations
 
@@ -18,17 +30,23 @@ from pathlib import Path
 from typing import Any
 
 from .. import jsonl
-from ..errors import BdError
+from ..errors import BdError, LockTimeoutError
 from ..workspace import Workspace
-from .commit import commit_jsonl
-from .repo import default_remote, open_repo, run_git, short, upstream
+from .busy import SLOW, Watcher, proc_available
+from .commit import CommitResult, commit_jsonl
+from .repo import common_dir, config_get, default_remote, open_repo, run_git, short, upstream
 
 _TRUE = ("1", "true", "yes", "on")
-#: the user's git counts as active when it touched the index or HEAD this recently (seconds) ...
+#: seconds between two daemon commits (at least), unless configured: a few per minute at most
+COMMIT_INTERVAL = 30.0
+#: a due commit waits at most this long for the user's git to finish (``git.busy_timeout``)
+BUSY_TIMEOUT = 600.0
+#: the user's git must have been quiet this long (no git process, no hook mark, no change to the
+#: index or HEAD but ours): git commands come in bursts, and a pause makes a new one starting
+#: during our sub-millisecond hold unlikely
 QUIET = 0.25
-#: ... and a due commit waits for a quiet moment at most this long (config ``git.busy_wait``;
-#: 0 turns the courtesy off), then goes ahead anyway
-MAX_DEFER = 2.0
+#: the file that tells the hooks "the daemon commits issue changes on this branch"
+AUTOCOMMIT_FILE = "daemon.autocommit"
 
 
 class GitAgent:
@@ -46,6 +64,7 @@ class GitAgent:
         self.commit_lock = threading.Lock()
         self.push_event = threading.Event()
         self.pending = True          # check once at start: the JSONL may be ahead of HEAD
+        self.flush_wanted = False    # (flushes held) the server announced unexported writes
         self.checked_fp: str | None = None
         self.last_commit = 0.0       # monotonic time of our last commit
         self.retry_at = 0.0
@@ -59,9 +78,13 @@ class GitAgent:
         self.index_lock_waits = 0
         self.max_lock_hold = 0.0
         self.push_state: dict[str, Any] = {}
-        self.defer_since: float | None = None
+        self.defer_since: float | None = None   # when the due commit first found the user's git busy
         self.own_sig: tuple[int, ...] | None = None
         self.deferrals = 0
+        self.guard_aborts = 0
+        self.forced = 0
+        self.user_git_at = 0.0                  # when we last saw the user's git at work
+        self.watcher: Watcher | None = None
         self.cfg: dict[str, Any] = {}
         self.cfg_at = 0.0
         self._load_config()
@@ -81,20 +104,20 @@ class GitAgent:
         except Exception as e:  # a config read must never stop the agent
             self.log(f"git: cannot read the configuration: {type(e).__name__}: {e}")
             conf = {}
-        default_interval = float(self.opts.get("flush_interval", 1.0) or 1.0)
-        try:
-            interval = float(conf.get("git.commit_interval") or default_interval)
-        except ValueError:
-            interval = default_interval
-        try:
-            busy_wait = float(conf.get("git.busy_wait") or MAX_DEFER)
-        except ValueError:
-            busy_wait = MAX_DEFER
+
+        def number(key: str, default: float) -> float:
+            try:
+                return float(conf.get(key) or default)
+            except ValueError:
+                return default
+        interval = self.opts.get("commit_interval")
         cfg = {
-            "busy_wait": max(busy_wait, 0.0),
+            "busy_timeout": max(number("git.busy_timeout", BUSY_TIMEOUT), 0.0),
+            "watch_processes": (conf.get("git.watch_processes") or "true").lower() in _TRUE,
             "auto_commit": bool(self.opts.get("auto_commit")) or conf.get("daemon.auto_commit", "").lower() in _TRUE,
             "auto_push": bool(self.opts.get("auto_push")) or conf.get("daemon.auto_push", "").lower() in _TRUE,
-            "interval": max(interval, 0.0),
+            "interval": max(float(interval) if interval is not None else number("git.commit_interval", COMMIT_INTERVAL),
+                            0.0),
             "sync_branch": (conf.get("sync.branch") or "").strip() or None,
             "sync_remote": (conf.get("sync.remote") or "").strip() or None,
         }
@@ -106,6 +129,8 @@ class GitAgent:
         self.cfg_at = time.monotonic()
 
     def _set_flags(self) -> None:
+        self._mark_autocommit(bool(self.cfg.get("auto_commit")))
+        self.watcher = None  # rebuilt with the new settings
         state = self.state
         if state is None:
             return
@@ -116,6 +141,30 @@ class GitAgent:
         if self.cfg.get("sync_branch"):
             flags |= statefile.FLAG_SYNC_BRANCH
         state.update(flags=flags)
+
+    def _mark_autocommit(self, on: bool) -> None:
+        """Keep ``.beads/daemon.autocommit`` (our pid) while we auto-commit: the pre-commit hook
+        then has nothing to flush or stage (on the user's branch or the sync branch)."""
+        from ..workspace import safefs
+        from ..workspace.files import atomic_write
+        path = self.ws.beads_dir / AUTOCOMMIT_FILE
+        try:
+            if on:
+                atomic_write(path, f"{os.getpid()}\n", mode=safefs.PRIVATE_FILE, exact_mode=True, durable=False,
+                             check_target=True)
+            elif safefs.lstat_file(path) is not None:
+                path.unlink()
+        except (OSError, BdError) as e:
+            self.log(f"git: cannot update {path.name}: {e}")
+
+    def _watcher(self, repo: Any) -> Watcher:
+        if self.watcher is None:
+            def alias(name: str) -> str | None:
+                return config_get(repo, f"alias.{name}")
+            self.watcher = Watcher(Path(repo.workdir), Path(repo.path), common_dir(repo),
+                                   scan=bool(self.cfg.get("watch_processes", True)),
+                                   max_age=float(self.cfg.get("busy_timeout", BUSY_TIMEOUT)), alias=alias)
+        return self.watcher
 
     @staticmethod
     def _describe(cfg: dict[str, Any]) -> str:
@@ -138,13 +187,23 @@ class GitAgent:
         self.log(f"git: {self._describe(self.cfg)}")
 
     def after_flush(self, store: Any) -> None:
-        """The JSONL was just flushed (maintenance thread, writer lock held): only signal."""
+        """The JSONL was just flushed, or (flushes held) a flush is due (maintenance thread,
+        writer lock held): only signal."""
         with self.cond:
             self.pending = True
+            self.flush_wanted = True
             self.cond.notify()
+
+    def holds_flushes(self) -> bool:
+        """On the user's branch the JSONL changes only together with our commit (``_attempt``
+        flushes right before it): in between, the work tree's copy is the committed one, so
+        ``git status`` is clean and ``git rebase``/``checkout``/``pull`` never find it modified."""
+        return bool(self.cfg.get("auto_commit")) and not self.cfg.get("sync_branch")
 
     def housekeeping(self, store: Any) -> None:
         with self.cond:
+            if self.holds_flushes() and store.dirty_count() and getattr(self.host, "flush_due", None) is None:
+                self.pending = self.flush_wanted = True  # flushes are ours: none is forgotten (debounce kept)
             self.cond.notify()
 
     def status(self) -> dict[str, Any]:
@@ -166,6 +225,10 @@ class GitAgent:
             "pending": self.pending, "waiting": self.waiting,
             "waiting_seconds": round(time.monotonic() - self.waiting_since, 3) if self.waiting else 0,
             "index_lock_waits": self.index_lock_waits, "deferrals": self.deferrals,
+            "guard_aborts": self.guard_aborts, "forced_commits": self.forced,
+            "busy_timeout": cfg.get("busy_timeout"),
+            "watching": ("hooks + git processes" if cfg.get("watch_processes", True) and proc_available() else "hooks")
+            if not cfg.get("sync_branch") else None,
             "max_index_lock_hold_ms": round(self.max_lock_hold * 1000, 3),
             "push": dict(self.push_state),
         }
@@ -175,7 +238,7 @@ class GitAgent:
         if not self.waiting:
             return None
         secs = time.monotonic() - self.waiting_since
-        if self.failures and "index.lock" in self.waiting and secs < 1.0:
+        if self.failures and self._transient(self.waiting) and secs < 1.0:
             return None  # a few milliseconds behind the user's git is not worth reporting
         return f"{self.waiting} (waiting {secs:.0f}s)"
 
@@ -219,14 +282,51 @@ class GitAgent:
         now = time.monotonic()
         if not self.pending or now < self._due():
             return
-        if not self.cfg.get("sync_branch"):  # index mode: keep out of the way of a busy user
+        guard = None
+        if not self.cfg.get("sync_branch"):  # the user's branch: never while their git runs
             if self.defer_since is None:
                 self.defer_since = now
-            if now - self.defer_since < self.cfg.get("busy_wait", MAX_DEFER) and self._user_git_active(repo):
-                self.deferrals += 1
-                self.retry_at = now + 0.05
-                return
-        self._attempt(repo, fp)
+            waited = now - self.defer_since
+            if waited < self.cfg.get("busy_timeout", BUSY_TIMEOUT):
+                why = self._user_git(repo)
+                if why:
+                    self.deferrals += 1
+                    self._wait(f"your git is busy: {why}", random.uniform(0.01, 0.05))
+                    return
+                guard = self._guard
+            else:
+                why = self._user_git(repo)
+                if why:
+                    self.forced += 1
+                    self.log(f"git: committing although your git has been busy for {waited:.0f}s "
+                             f"(git.busy_timeout): {why}")
+        self._attempt(repo, fp, guard=guard)
+
+    def _user_git(self, repo: Any) -> str | None:
+        """Why the user's git counts as busy now (see ``busy``), or None: a hook mark or a git
+        process now, or either of them, or a change to the index or HEAD that is not ours,
+        less than QUIET seconds ago."""
+        w = self._watcher(repo)
+        why = w.look()[0]
+        now = time.monotonic()
+        if why == SLOW:
+            return why  # nothing seen running: no reason to restart the quiet period
+        if why is None and self._user_git_active(repo):
+            why = "git changed the index or HEAD a moment ago"
+        if why is not None:
+            self.user_git_at = now
+            return why
+        if now - self.user_git_at < QUIET:
+            return f"your git ran {(now - self.user_git_at) * 1000:.0f} ms ago; waiting for a pause"
+        return None
+
+    def _guard(self) -> tuple[str | None, float]:
+        """The last look, from inside commit_jsonl (the branch's ref lock held)."""
+        assert self.watcher is not None
+        why, deadline = self.watcher.look()
+        if why:
+            self.guard_aborts += 1
+        return why, deadline
 
     def _git_sig(self, repo: Any) -> tuple[int, ...]:
         gd = Path(repo.path)
@@ -239,48 +339,50 @@ class GitAgent:
         return tuple(out)
 
     def _user_git_active(self, repo: Any) -> bool:
-        """Whether the user's git is at work right now: it holds index.lock, or it changed the
-        index or HEAD in the last QUIET seconds (our own last commit does not count). Committing
-        in such a moment could land between a ``git commit``'s read of HEAD and its index.lock."""
-        if (Path(repo.path) / "index.lock").exists():
-            return True
+        """Whether the user's git changed the index or HEAD in the last QUIET seconds (our own
+        last commit does not count): it catches commands too short to be seen running."""
         sig = self._git_sig(repo)
         if sig == self.own_sig:
             return False
         return time.time() - max(sig) / 1e9 < QUIET
 
-    def _attempt(self, repo: Any, fp: str | None, *, final: bool = False) -> bool:
+    def _attempt(self, repo: Any, fp: str | None, *, final: bool = False,
+                 guard: Any = None) -> bool:
         from ..errors import LockTimeoutError
         from ..workspace.safefs import FileLock
         gen = self.state.get().export_gen if self.state is not None else 0
-        flock = FileLock(self.ws.lock_path)
-        try:
-            flock.acquire(timeout=1.0 if final else 0)
-        except LockTimeoutError:
-            self._wait("another bd process holds .beads/bd.lock (bd sync, or a direct-mode write)", 0.05)
-            return False
-        try:
-            with self.commit_lock:
-                # One attempt, no waiting for index.lock: a retry right after the user's git
-                # releases the lock would land just when their next command wants it. Retries
-                # come after a random delay instead (see below).
-                res = commit_jsonl(repo, self.jsonl_path, branch=self.cfg.get("sync_branch"), title="bd",
-                                   staged="wait", attempts=1, lock_wait=0.0)
-        except BdError as e:
-            self._wait(str(e), 5.0)
-            return False
-        finally:
-            flock.release()
+        res: CommitResult | None = None
+        if not final and self.holds_flushes() and self.host is not None and self.flush_wanted:
+            res = self._flush_and_commit(repo, guard)
+            if res is not None:
+                gen = self.state.get().export_gen if self.state is not None else 0
+                fp = jsonl.fingerprint(self.jsonl_path)
+        if res is None:  # nothing to flush: commit the JSONL as it is (an edit, a checkout)
+            flock = FileLock(self.ws.lock_path)
+            try:
+                flock.acquire(timeout=1.0 if final else 0)
+            except LockTimeoutError:
+                self._wait("another bd process holds .beads/bd.lock (bd sync, or a direct-mode write)", 0.05)
+                return False
+            try:
+                res = self._commit(repo, guard)
+            except BdError as e:
+                self._wait(str(e), 5.0)
+                return False
+            finally:
+                flock.release()
         if res.committed:
             self.commits += 1
             self.last_oid = res.commit
             self.last_commit = time.monotonic()
             self.last_commit_wall = time.time()
             self.max_lock_hold = max(self.max_lock_hold, res.lock_hold)
-            self.log(f"git: committed {res.changes.get('changed', 0)} issue change(s) as "
-                            f"{(res.commit or '')[:10]} on {short(res.branch or '')}")
+            extra = f" with {', '.join(res.companions)}" if res.companions else ""
+            self.log(f"git: committed {res.changes.get('changed', 0)} issue change(s){extra} as "
+                     f"{(res.commit or '')[:10]} on {short(res.branch or '')}")
         if res.committed or res.up_to_date:
-            self.pending = False
+            # writes made meanwhile are announced after their debounce (or by housekeeping)
+            self.pending = self.flush_wanted = False
             self.defer_since = None
             if res.committed and not self.cfg.get("sync_branch"):
                 self.own_sig = self._git_sig(repo)
@@ -293,23 +395,66 @@ class GitAgent:
             if res.committed and self.cfg.get("auto_push"):
                 self.push_event.set()
             return True
+        reason = res.waiting or "git is busy"
         if res.busy:
-            self.index_lock_waits += 1
+            if "index.lock" in reason:
+                self.index_lock_waits += 1
+            else:  # the guard's last look found the user's git
+                reason = f"your git is busy: {reason}"
             # random, growing delays: out of step with whatever rhythm the user's git has
             retry = min(random.uniform(0.005, 0.02) * 2 ** min(self.failures, 5), 0.5)
         else:
             retry = 1.0
-        self._wait(res.waiting or "git is busy", retry)
+        self._wait(reason, retry)
         return False
+
+    def _commit(self, repo: Any, guard: Any, source: Path | None = None) -> CommitResult:
+        with self.commit_lock:
+            # One attempt, no waiting for index.lock: a retry right after the user's git
+            # releases the lock would land just when their next command wants it. Retries
+            # come after a random delay instead (see _attempt).
+            return commit_jsonl(repo, self.jsonl_path, branch=self.cfg.get("sync_branch"), title="bd",
+                                staged="wait", attempts=1, lock_wait=0.0, guard=guard, source=source)
+
+    def _flush_and_commit(self, repo: Any, guard: Any) -> CommitResult | None:
+        """Flush through the server with our commit in between: the new JSONL is committed
+        first and replaces the work tree's copy only once the commit is in, so the file never
+        stays modified in the work tree. None when there was nothing to flush."""
+        out: list[CommitResult] = []
+
+        def commit_new(new: Path) -> None:
+            res = self._commit(repo, guard, source=new)
+            out.append(res)
+            if not (res.committed or res.up_to_date):
+                raise _NotCommitted()
+        try:
+            assert self.host is not None
+            self.host.flush_now(before_replace=commit_new)
+        except _NotCommitted:
+            pass  # the flush was rolled back: nothing changed
+        except LockTimeoutError:
+            return CommitResult(waiting="another bd process holds .beads/bd.lock (bd sync, or a direct-mode write)")
+        except BdError as e:  # the disk refused the new file, ...: the flush is retried later
+            return CommitResult(waiting=str(e))
+        return out[-1] if out else None
+
+    @staticmethod
+    def _transient(reason: str) -> bool:
+        """Reasons that usually pass within milliseconds (not worth a log line at once)."""
+        return "index.lock" in reason or reason.startswith("your git is busy")
 
     def _wait(self, reason: str, retry_in: float) -> None:
         now = time.monotonic()
         if reason != self.waiting:
+            # the same kind of wait, another process: keep counting from the first
+            if not (self.waiting and self._transient(self.waiting) and self._transient(reason)):
+                self.waiting_since = now
             self.waiting = reason
-            self.waiting_since = now
         self.failures += 1
         self.retry_at = now + retry_in
-        if self.logged_wait != reason and (now - self.waiting_since >= 1.0 or "index.lock" not in reason):
+        logged = self.logged_wait
+        new_kind = logged is None or (logged != reason and not (self._transient(logged) and self._transient(reason)))
+        if new_kind and (now - self.waiting_since >= 1.0 or not self._transient(reason)):
             self.logged_wait = reason
             self.log(f"git: waiting: {reason}")
 
@@ -328,26 +473,38 @@ class GitAgent:
             self.cond.notify_all()
         self.push_event.set()
         self.thread.join(5.0)
-        self._final_commit()
+        try:
+            self._final_commit()
+        finally:
+            self._mark_autocommit(False)
 
     def _final_commit(self) -> None:
-        """Commit what the last flush wrote, trying for a bounded time."""
+        """Commit what the last flush wrote, trying for a bounded time, as the loop does: on
+        the user's branch only in a pause of their git, with the guard. What is left uncommitted
+        goes with the user's next commit (no daemon: the pre-commit hook stages it) or with the
+        next daemon's first commit."""
         if not self.cfg.get("auto_commit"):
             return
         repo = open_repo(self.ws.root)
         if repo is None:
             return
+        index_mode = not self.cfg.get("sync_branch")
         deadline = time.monotonic() + 3.0
         while time.monotonic() < deadline:
             try:
-                if self._attempt(repo, jsonl.fingerprint(self.jsonl_path), final=True):
+                if index_mode and self._user_git(repo):
+                    time.sleep(0.02)
+                    continue
+                if self._attempt(repo, jsonl.fingerprint(self.jsonl_path), final=True,
+                                 guard=self._guard if index_mode else None):
                     return
             except Exception as e:
                 self.log(f"git: final commit failed: {type(e).__name__}: {e}")
                 return
-            if self.waiting and "index.lock" not in self.waiting and "bd.lock" not in self.waiting:
+            if self.waiting and not self._transient(self.waiting) and "bd.lock" not in self.waiting:
                 return  # a merge in progress etc.: the next daemon commits it
             time.sleep(0.02)
+        self.log(f"git: stopping without the last commit ({self.waiting or 'your git was busy'})")
 
     # --- auto-push ----------------------------------------------------------------------------
 
@@ -408,6 +565,10 @@ def push_error(stdout: str, stderr: str) -> str:
         if line.startswith(("error:", "fatal:")):
             return line
     return (stderr.strip() or stdout.strip() or "git push failed").splitlines()[-1]
+
+
+class _NotCommitted(Exception):
+    """Our commit of a new JSONL did not happen: the flush must not replace the file."""
 
 
 class NoRepository:

@@ -1,12 +1,13 @@
-"""Changing one entry of the user's git index, holding ``index.lock`` as briefly as git does.
+"""Changing entries of the user's git index, holding ``index.lock`` as briefly as git does.
 
 The new index is built *before* the lock is taken: the current index is read, libgit2 sets
-the one entry on a private copy (which also invalidates the cached trees above it), and the
+our entries on a private copy (which also invalidates the cached trees above them), and each
 entry's stat data is set from the file we committed, so git sees the path as clean with no
-re-hash. Then, under ``index.lock`` (O_CREAT|O_EXCL, like git), we check that the index is
-still the one we read (same size and trailing checksum), write the prepared bytes, let the
-caller move its branch ref, and rename the lock over the index. The hold is one small write
-and one ref update, never a tree build or a network call, and its system calls keep the GIL
+re-hash; the result goes into a private temp file next to the index. Then, under
+``index.lock`` (O_CREAT|O_EXCL, like git), we check that the index is still the one we read
+(same size and trailing checksum), let the caller move its branch ref, rename our temp file
+over the index and remove the lock. The hold is a few system calls whatever the size of the
+index, never a write of it, a tree build or a network call, and those calls keep the GIL
 (``_Libc``) so that the daemon's other threads cannot stretch it.
 """
 from __future__ import annotations
@@ -16,12 +17,13 @@ import hashlib
 import os
 import struct
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pygit2
 
 from .repo import git_dir
+from .syscalls import libc
 
 
 class IndexBusy(Exception):
@@ -36,8 +38,9 @@ class IndexChanged(Exception):
 class Prepared:
     data: bytes                       # the complete new index file
     base: bytes | None                # the index it was built from (None: there was none)
-    staged: pygit2.Oid | None         # the entry's blob before our change (None: not in the index)
-    conflicted: bool                  # the path has unmerged stages
+    staged: pygit2.Oid | None         # the first entry's blob before our change (None: not in the index)
+    conflicted: bool                  # the first entry's path has unmerged stages
+    others: dict[str, pygit2.Oid | None] = field(default_factory=dict)  # the other entries' blobs before
 
 
 def index_path(repo: pygit2.Repository) -> Path:
@@ -56,14 +59,21 @@ def read_entry(repo: pygit2.Repository, rel: str) -> tuple[pygit2.Oid | None, bo
         return None, conflicted
 
 
-def prepare(repo: pygit2.Repository, rel: str, blob: pygit2.Oid, mode: int, st: os.stat_result) -> Prepared:
-    """Build the index with ``rel`` set to ``blob`` (stat data from ``st``), without locking."""
+#: one entry to set: (path relative to the work tree, blob, mode, the file's stat)
+Entry = tuple[str, pygit2.Oid, int, os.stat_result]
+
+
+def prepare(repo: pygit2.Repository, rel: str, blob: pygit2.Oid, mode: int, st: os.stat_result,
+            extra: list[Entry] | tuple[Entry, ...] = ()) -> Prepared:
+    """Build the index with ``rel`` set to ``blob`` (stat data from ``st``), and each of
+    ``extra`` likewise, without locking. Nothing is built when ``rel`` has conflict stages."""
     path = index_path(repo)
     tmp = path.with_name(f"bd-index.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         raw: bytes | None = path.read_bytes()
     except FileNotFoundError:
         raw = None
+    entries: list[Entry] = [(rel, blob, mode, st), *extra]
     try:
         if raw is not None:
             tmp.write_bytes(raw)
@@ -71,13 +81,17 @@ def prepare(repo: pygit2.Repository, rel: str, blob: pygit2.Oid, mode: int, st: 
         conflicted = False
         if raw is not None and idx.conflicts is not None:
             conflicted = any(rel in {s.path for s in c if s is not None} for c in idx.conflicts)
-        try:
-            staged = idx[rel].id
-        except KeyError:
-            staged = None
+        before: dict[str, pygit2.Oid | None] = {}
+        for r, _, _, _ in entries:
+            try:
+                before[r] = idx[r].id
+            except KeyError:
+                before[r] = None
+        staged = before.pop(rel)
         if conflicted:
-            return Prepared(b"", raw, staged, True)
-        idx.add(pygit2.IndexEntry(rel, blob, pygit2.enums.FileMode(mode)))
+            return Prepared(b"", raw, staged, True, before)
+        for r, b, m, _ in entries:
+            idx.add(pygit2.IndexEntry(r, b, pygit2.enums.FileMode(m)))
         idx.write()
         data = tmp.read_bytes()
     finally:
@@ -85,7 +99,9 @@ def prepare(repo: pygit2.Repository, rel: str, blob: pygit2.Oid, mode: int, st: 
             tmp.unlink()
         except FileNotFoundError:
             pass
-    return Prepared(set_stat(data, rel.encode(), st), raw, staged, False)
+    for r, _, _, s in entries:
+        data = set_stat(data, r.encode(), s)
+    return Prepared(data, raw, staged, False, before)
 
 
 def _varint(data: bytes, off: int) -> tuple[int, int]:
@@ -137,147 +153,69 @@ def set_stat(data: bytes, path: bytes, st: os.stat_result) -> bytes:
     raise ValueError(f"{path.decode()} is not in the index")
 
 
-class _Libc:
-    """open/write/read/lseek/close/rename/unlink from libc through ``ctypes.PyDLL``: unlike
-    ``os.*`` these calls keep the GIL, so a busy daemon's other threads cannot stretch the few
-    system calls we make while holding ``index.lock`` (each ``os`` call gives the GIL away and
-    may wait milliseconds to get it back). Falls back to ``os`` where libc cannot be loaded."""
-
-    def __init__(self) -> None:
-        import ctypes
-        import ctypes.util
-        lib = None
-        for name in (None, ctypes.util.find_library("c")):
-            try:
-                cand = ctypes.PyDLL(name, use_errno=True)
-                cand.open, cand.write, cand.read, cand.lseek, cand.close, cand.rename, cand.unlink  # noqa: B018
-                lib = cand
-                break
-            except (OSError, AttributeError, TypeError):
-                continue
-        self.ok = lib is not None and os.name == "posix"
-        if lib is None or not self.ok:
-            return
-        c = ctypes
-        self._ct = c
-        lib.open.argtypes, lib.open.restype = [c.c_char_p, c.c_int, c.c_uint], c.c_int
-        lib.write.argtypes, lib.write.restype = [c.c_int, c.c_char_p, c.c_size_t], c.c_ssize_t
-        lib.read.argtypes, lib.read.restype = [c.c_int, c.c_char_p, c.c_size_t], c.c_ssize_t
-        lib.lseek.argtypes, lib.lseek.restype = [c.c_int, c.c_int64, c.c_int], c.c_int64
-        lib.close.argtypes, lib.close.restype = [c.c_int], c.c_int
-        lib.rename.argtypes, lib.rename.restype = [c.c_char_p, c.c_char_p], c.c_int
-        lib.unlink.argtypes, lib.unlink.restype = [c.c_char_p], c.c_int
-        self.lib = lib
-
-    def _err(self, what: str) -> OSError:
-        e = self._ct.get_errno()
-        return OSError(e, f"{what}: {os.strerror(e)}")
-
-    def open(self, path: bytes, flags: int, mode: int = 0o666) -> int:
-        if not self.ok:
-            return os.open(path, flags, mode)
-        fd = self.lib.open(path, flags, mode)
-        if fd < 0:
-            err = self._err("open")
-            if err.errno == errno.EEXIST:
-                raise FileExistsError(err.errno, err.strerror, path.decode())
-            if err.errno == errno.ENOENT:
-                raise FileNotFoundError(err.errno, err.strerror, path.decode())
-            raise err
-        return fd
-
-    def write_all(self, fd: int, data: bytes) -> None:
-        if not self.ok:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            return
-        off = 0
-        while off < len(data):
-            chunk = data[off:]
-            n = self.lib.write(fd, chunk, len(chunk))
-            if n < 0:
-                raise self._err("write")
-            off += n
-
-    def tail(self, fd: int, n: int) -> tuple[int, bytes]:
-        """(file size, its last ``n`` bytes)."""
-        if not self.ok:
-            size = os.lseek(fd, 0, os.SEEK_END)
-            os.lseek(fd, max(size - n, 0), os.SEEK_SET)
-            return size, os.read(fd, n)
-        size = self.lib.lseek(fd, 0, os.SEEK_END)
-        if size < 0:
-            raise self._err("lseek")
-        self.lib.lseek(fd, max(size - n, 0), os.SEEK_SET)
-        buf = self._ct.create_string_buffer(n)
-        got = self.lib.read(fd, buf, n)
-        if got < 0:
-            raise self._err("read")
-        return size, buf.raw[:got]
-
-    def read_all(self, fd: int, size: int) -> bytes:
-        if not self.ok:
-            os.lseek(fd, 0, os.SEEK_SET)
-            return os.read(fd, size)
-        self.lib.lseek(fd, 0, os.SEEK_SET)
-        buf = self._ct.create_string_buffer(size)
-        got = self.lib.read(fd, buf, size)
-        if got < 0:
-            raise self._err("read")
-        return buf.raw[:got]
-
-    def close(self, fd: int) -> None:
-        if not self.ok:
-            os.close(fd)
-        elif self.lib.close(fd) < 0:
-            raise self._err("close")
-
-    def rename(self, a: bytes, b: bytes) -> None:
-        if not self.ok:
-            os.rename(a, b)
-        elif self.lib.rename(a, b) < 0:
-            raise self._err("rename")
-
-    def unlink(self, path: bytes) -> None:
-        if not self.ok:
-            os.unlink(path)
-        elif self.lib.unlink(path) < 0:
-            err = self._err("unlink")
-            if err.errno == errno.ENOENT:
-                raise FileNotFoundError(err.errno, err.strerror, path.decode())
-            raise err
-
-
-_libc: _Libc | None = None
-
-
-def libc() -> _Libc:
-    global _libc
-    if _libc is None:
-        _libc = _Libc()
-    return _libc
-
-
 class Lock:
-    """``index.lock`` taken the way git takes it. ``acquire`` raises IndexBusy at once if held.
-    Between ``acquire`` and ``commit``/``rollback`` nothing gives the GIL away (see ``_Libc``)."""
+    """``index.lock`` taken the way git takes it, with the new index already in it.
+
+    ``write`` puts the complete new index into a private temp file first (nothing visible);
+    ``acquire`` gives that file the name ``index.lock`` with one ``link`` (atomic, and like
+    git's O_EXCL it fails when the lock exists: IndexBusy); ``commit`` renames the lock over
+    the index. So the lock exists for a check and the caller's ref rename only, whatever the
+    index's size. Where hard links are not supported, ``acquire`` creates the lock (O_EXCL)
+    and writes the data into it. Between ``acquire`` and ``commit``/``rollback`` nothing gives
+    the GIL away (see ``_Libc``). ``discard`` removes the temp file afterwards."""
 
     def __init__(self, repo: pygit2.Repository) -> None:
         self.index = index_path(repo)
         self.path = self.index.with_name("index.lock")
+        self.tmp = self.index.with_name(f"bd-index-new.{os.getpid()}.{threading.get_ident()}.tmp")
         self._index_b = os.fsencode(self.index)
         self._path_b = os.fsencode(self.path)
-        self.fd: int | None = None
+        self._tmp_b = os.fsencode(self.tmp)
+        self.data = b""
+        self.held = False
+        self.written = False
         self.sys = libc()
 
-    def acquire(self) -> None:
-        """Take the lock (one O_EXCL attempt); IndexBusy if someone holds it."""
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    def write(self, data: bytes) -> None:
+        """Before the hold: the complete new index into our temp file."""
+        self.data = data
+        fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o666)
         try:
-            self.fd = self.sys.open(self._path_b, flags, 0o666)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        self.written = True
+
+    def acquire(self) -> None:
+        """Take the lock (one attempt); IndexBusy if someone holds it."""
+        assert self.written
+        try:
+            self.sys.link(self._tmp_b, self._path_b)
         except FileExistsError:
             raise IndexBusy(str(self.path)) from None
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+                raise
+            self._acquire_by_writing()
+        self.held = True
+
+    def _acquire_by_writing(self) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(self.path, flags, 0o666)
+        except FileExistsError:
+            raise IndexBusy(str(self.path)) from None
+        try:
+            view = memoryview(self.data)
+            while view:
+                view = view[os.write(fd, view):]
+        except BaseException:
+            os.close(fd)
+            os.unlink(self.path)
+            raise
+        os.close(fd)
 
     def check(self, base: bytes | None) -> None:
         """Raise IndexChanged unless the index is still ``base`` (its size and trailing
@@ -300,24 +238,24 @@ class Lock:
         finally:
             self.sys.close(fd)
 
-    def write(self, data: bytes) -> None:
-        assert self.fd is not None
-        self.sys.write_all(self.fd, data)
-
     def commit(self) -> None:
-        """Close and rename the lock over the index."""
-        assert self.fd is not None
-        fd, self.fd = self.fd, None
-        self.sys.close(fd)
+        """Rename the lock (our new index) over the index: the lock is released with it."""
+        assert self.held
+        self.held = False
         self.sys.rename(self._path_b, self._index_b)
 
     def rollback(self) -> None:
-        if self.fd is not None:
-            fd, self.fd = self.fd, None
+        if self.held:
+            self.held = False
             try:
-                self.sys.close(fd)
-            finally:
-                try:
-                    self.sys.unlink(self._path_b)
-                except FileNotFoundError:
-                    pass
+                self.sys.unlink(self._path_b)
+            except FileNotFoundError:
+                pass
+
+    def discard(self) -> None:
+        if self.written:
+            self.written = False
+            try:
+                os.unlink(self.tmp)
+            except FileNotFoundError:
+                pass

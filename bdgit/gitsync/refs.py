@@ -15,7 +15,7 @@ import time
 
 import pygit2
 
-from .indexfile import libc
+from .syscalls import libc
 from .repo import common_dir, config_get, git_dir
 
 
@@ -80,7 +80,7 @@ class RefLock:
         os.write(self.fd, f"{new}\n".encode())
 
     def commit(self) -> None:
-        """Rename the lock over the ref (libc: keeps the GIL, see indexfile._Libc)."""
+        """Rename the lock over the ref (libc: keeps the GIL, see ``syscalls``)."""
         assert self.fd is not None
         fd, self.fd = self.fd, None
         sys_ = libc()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,8 @@ def set_aside(path: Path) -> Path:
     raise BdError(f"cannot set {path} aside: too many earlier copies beside it")
 
 
-def flush(store: Store, path: Path, *, full: bool = False, force: bool = False) -> dict[str, Any]:
+def flush(store: Store, path: Path, *, full: bool = False, force: bool = False,
+          before_replace: Callable[[Path], None] | None = None) -> dict[str, Any]:
     """Bring the workspace JSONL up to date with the database (auto-flush / export).
 
     Precondition: the caller holds the workspace write lock, and has absorbed the file first
@@ -126,6 +128,10 @@ def flush(store: Store, path: Path, *, full: bool = False, force: bool = False) 
     newer lines it has not read. Incremental unless ``full``: only dirty issues' lines change.
     ``force`` (``bd export --force``, the way out of a broken file): a file that changed is
     set aside (``set_aside``, named in the result's ``set_aside``) and rewritten whole.
+    ``before_replace(new)``: called with the new content written beside the JSONL
+    (``.<name>.tmp.commit``) before it replaces the JSONL (the daemon commits it first, so that
+    the file in the work tree changes only with its commit); an exception from it aborts the
+    flush: nothing changes, the exception propagates.
 
     Raises StorageError when the disk refuses the write (the database is unchanged: what was
     dirty stays dirty), UnsafePathError for a file bd must not touch."""
@@ -167,14 +173,22 @@ def flush(store: Store, path: Path, *, full: bool = False, force: bool = False) 
                     lines[i] = new
             store.set_jsonl_state((i, line_hash(fresh[i]) if i in fresh else None) for i in dirty)
         text = render(lines)
+        target = path if before_replace is None else path.with_name(f".{path.name}.tmp.commit")
         try:
-            atomic_write(path, text, mode=safefs.shared_mode(path.parent.parent), exact_mode=True,
+            atomic_write(target, text, mode=safefs.shared_mode(path.parent.parent), exact_mode=True,
                          check_target=True)
         except OSError as e:
             raise StorageError(f"could not write {path}: {e.strerror or e}",
                                "free some disk space (or fix the permissions); the change is saved in the "
                                "database and the next write brings the file up to date",
                                path=str(path), errno=e.errno) from None
+        if before_replace is not None:
+            try:
+                before_replace(target)
+                os.replace(target, path)
+            except BaseException:
+                target.unlink(missing_ok=True)
+                raise
         store.clear_dirty(dirty)
         store.set_meta("jsonl_sha256", sha256(text.encode()))
         store.set_meta("jsonl_fingerprint", fingerprint(path) or "")

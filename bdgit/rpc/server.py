@@ -119,7 +119,11 @@ class Plugin(Protocol):
     """What a server extension (the git agent) offers: the server calls ``start`` before it
     serves, ``after_flush`` (writer lock held: only signal, never do slow work) after each JSONL
     flush, ``housekeeping`` every few seconds, ``status`` for ``health``, and ``close`` once it has
-    stopped serving and made its last flush. ``host`` gives ``log``, ``state`` and ``stopping``."""
+    stopped serving and made its last flush. ``host`` gives ``log``, ``state``, ``stopping`` and
+    ``flush_now``. A plug-in may also have ``holds_flushes() -> bool``: while it says True, a due
+    debounced flush is not made but announced to it (``after_flush`` with the writer lock held,
+    the JSONL unchanged), and the plug-in flushes with ``host.flush_now()`` when it wants to (the
+    git agent: the JSONL on the user's branch changes only together with its commit)."""
 
     def start(self, host: Server) -> None: ...
 
@@ -518,7 +522,11 @@ class Server:
                 if not stopping and self.lease_due is not None and time.time() >= self.lease_due:
                     self._expire_leases(self.writer_store)
                 if self.flush_due is not None and (now >= self.flush_due or stopping):
-                    self._flush(self.writer_store)
+                    if stopping or not self._flush_held():
+                        self._flush(self.writer_store)
+                    else:
+                        self.flush_due = None
+                        self._after_flush(self.writer_store)
                 if stopping:
                     try:
                         if self.writer_store.dirty_count():
@@ -678,22 +686,26 @@ class Server:
         """Write the dirty issues to the JSONL. On failure (a full disk) they stay dirty, the
         reason is kept in ``flush_error`` (write answers and ``health`` carry it) and the flush
         is retried."""
-        gen = self.state.get().write_gen if self.state is not None else 0
         try:
-            with self._flock.acquire(timeout=5):
-                self._sync_in(store)
-                res = jsonl.flush(store, self.ws.jsonl_path)
+            self._write_jsonl(store)
         except LockTimeoutError:
             self.log("JSONL flush postponed: another bd process holds the lock")
             self.flush_due = time.monotonic() + self.flush_interval
-            return
         except Exception as e:
             why = e.message if isinstance(e, BdError) else f"{type(e).__name__}: {e}"
             if why != self.flush_error:
                 self.log(f"JSONL flush failed (retried until it works): {why}")
             self.flush_error = why
             self.flush_due = time.monotonic() + max(self.flush_interval, 1.0)
-            return
+
+    def _write_jsonl(self, store: Store, before_replace: Any = None) -> bool:
+        """Absorb a changed JSONL, then export (see ``jsonl.flush``). Returns whether the file
+        was written; raises what it meets (LockTimeoutError, StorageError, or whatever
+        ``before_replace`` raises: then nothing changed)."""
+        gen = self.state.get().write_gen if self.state is not None else 0
+        with self._flock.acquire(timeout=5):
+            self._sync_in(store)
+            res = jsonl.flush(store, self.ws.jsonl_path, before_replace=before_replace)
         if self.flush_error:
             self.log(f"JSONL flush works again (after: {self.flush_error})")
         self.flush_error = None
@@ -703,11 +715,32 @@ class Server:
             self.state.mark_exported(gen)
         if res.get("written"):
             self.log(f"flushed {res.get('changed', 0)} issue(s) to {self.ws.jsonl_path.name}")
+        self._after_flush(store)
+        return bool(res.get("written"))
+
+    def _after_flush(self, store: Store) -> None:
         for plugin in self.plugins:
             try:
                 plugin.after_flush(store)
             except Exception as e:
                 self.log(f"after-flush of {type(plugin).__name__} failed: {type(e).__name__}: {e}")
+
+    def _flush_held(self) -> bool:
+        return any(bool(getattr(p, "holds_flushes", lambda: False)()) for p in self.plugins)
+
+    def flush_now(self, before_replace: Any = None) -> bool:
+        """For a plug-in that holds flushes: flush the JSONL now when anything is unexported,
+        with ``before_replace`` (see ``jsonl.flush``; the writer lock and ``.beads/bd.lock``
+        are held while it runs). Returns whether the JSONL was written; raises LockTimeoutError,
+        StorageError and whatever ``before_replace`` raises (then nothing changed). Not once
+        stopping: the last flush is the maintenance thread's."""
+        with self._wlock:
+            if self._stop.is_set():
+                return False
+            store = self.writer_store
+            if not (store.dirty_count() or not self.ws.jsonl_path.exists()):
+                return False
+            return self._write_jsonl(store, before_replace)
 
     def _housekeeping(self, store: Store) -> None:
         try:

@@ -431,7 +431,7 @@ def test_pre_commit_refuses_a_jsonl_with_conflict_markers(hooked: Path):
     path.write_text("<<<<<<< HEAD\n=======\n>>>>>>> other\n")
     git(hooked, "add", ".beads/issues.jsonl")
     p = commit(hooked, "-m", "broken")
-    assert p.returncode != 0 and "conflict markers" in p.stderr
+    assert p.returncode != 0 and "conflict marker" in p.stderr and "line 1" in p.stderr
     p = commit(hooked, "-m", "broken", env={"BD_SKIP_HOOKS": "1"})
     assert p.returncode == 0
 
@@ -718,30 +718,31 @@ def test_bd_hooks_run_by_hand(hooked: Path):
     assert run_bd("hooks", "run", "post-merge", "0", cwd=sub).returncode == 0
 
 
-def test_pre_push_waits_for_an_auto_committing_daemon(two_clones):
-    """With the daemon committing the JSONL on the checked-out branch, pre-push waits for that
-    commit; it lands on top of what is being pushed, so the push is refused: push again."""
+def test_pre_push_goes_ahead_with_an_auto_committing_daemon(two_clones):
+    """With the daemon committing issue changes on the checked-out branch, pre-push never
+    refuses: it says that the changes since the daemon's last commit go with the next push."""
     from bdgit.daemon import lifecycle as d
     from bdgit.workspace import find
     origin, a, b = two_clones
     ws = find(cwd=a)
-    d.start(ws, {"flush_interval": 1.0, "idle_timeout": 300, "auto_commit": True})
+    d.start(ws, {"flush_interval": 0.1, "idle_timeout": 300, "auto_commit": True, "commit_interval": 60})
     try:
-        assert wait_for(lambda: statefile.read(ws.state_path).flags & statefile.FLAG_AUTO_COMMIT, timeout=10)
+        assert wait_for(lambda: (ws.beads_dir / "daemon.autocommit").exists(), timeout=10)
+        run_bd("create", "first", cwd=a, check=True)
+        assert wait_for(lambda: "first" in jsonl_at(a), timeout=20)  # the first commit comes at once
         (a / "code.txt").write_text("c\n")
         git(a, "add", "code.txt")
-        assert commit(a, "-m", "code").returncode == 0
-        pushed = git(a, "rev-parse", "HEAD").stdout.strip()
-        run_bd("create", "auto-committed", cwd=a, check=True)
-        p = subprocess.run(["git", "push", "-q", "origin", "main"], cwd=a, text=True, capture_output=True,
-                           env={**os.environ, "BD_PREPUSH_WAIT": "15"})
-        assert p.returncode != 0 and "push again" in p.stderr, p.stderr
-        assert git(a, "rev-parse", "HEAD~1").stdout.strip() == pushed
-        assert "auto-committed" in jsonl_at(a)
+        p = commit(a, "-m", "code")
+        assert p.returncode == 0, p.stderr
+        assert committed(a) == ["code.txt"]  # the user's commit carries only what they staged
+        run_bd("create", "pending", cwd=a, check=True)  # the next commit is a minute away
         p = subprocess.run(["git", "push", "-q", "origin", "main"], cwd=a, text=True, capture_output=True)
         assert p.returncode == 0, p.stderr
+        assert "next push carries them" in p.stderr
+        assert git(origin, "rev-parse", "main").stdout == git(a, "rev-parse", "HEAD").stdout
     finally:
         d.stop(ws)
+    assert "pending" in jsonl_at(a)  # the clean stop committed it
 
 
 def test_pre_commit_never_stages_the_jsonl_in_sync_branch_mode(beads_repo):
@@ -759,3 +760,90 @@ def test_pre_commit_never_stages_the_jsonl_in_sync_branch_mode(beads_repo):
     files = sp.run(["git", "show", "--name-only", "--format=", "HEAD"], cwd=beads_repo, capture_output=True,
                    text=True, check=True).stdout.split()
     assert files == ["code.txt"]
+
+
+# --- the daemon's busy protocol, the first commit, a JSONL that does not parse -------------------
+
+DESTRUCTIVE = ("reset --hard", "rm -rf", "rm .", "checkout -- ", "clean -f", "push --force", "bd export --force")
+
+
+def test_hooks_mark_git_busy_from_its_first_hook_to_its_last(hooked: Path, tmp_path: Path):
+    """While git commits (also with --no-verify, which skips pre-commit), its mark is in the git
+    dir; post-commit removes it."""
+    seen = tmp_path / "seen.txt"
+    editor = tmp_path / "editor.sh"
+    write_hook(editor, f'#!/bin/sh\nls "{hooked}/.git" | grep bd-busy >> "{seen}"\necho msg > "$1"\n')
+    for args in ((), ("--no-verify",)):
+        seen.write_text("")
+        p = subprocess.run(["git", "commit", "-q", "--allow-empty", *args], cwd=hooked, text=True,
+                           capture_output=True, env={**os.environ, "GIT_EDITOR": str(editor)})
+        assert p.returncode == 0, p.stderr
+        assert seen.read_text().startswith("bd-busy."), args
+        assert not list((hooked / ".git").glob("bd-busy.*")), args
+
+
+def test_first_commit_carries_the_gitignore_with_the_jsonl(tmp_path: Path):
+    repo = tmp_path / "fresh"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    init_workspace(repo, "test")
+    install(repo)
+    (repo / "README.md").write_text("hi\n")
+    git(repo, "add", "README.md")
+    p = commit(repo, "-m", "first")
+    assert p.returncode == 0, p.stderr
+    assert set(committed(repo)) == {"README.md", ".beads/.gitignore", ".beads/issues.jsonl"}
+    assert git(repo, "status", "--porcelain").stdout == ""
+    run_bd("--no-daemon", "create", "second", cwd=repo, check=True)
+    assert commit(repo, "--allow-empty", "-m", "second").returncode == 0
+    assert committed(repo) == [".beads/issues.jsonl"]  # the .gitignore only the first time
+
+
+@pytest.mark.parametrize("how", ["staged by hand", "to be staged by the hook"])
+def test_pre_commit_refuses_a_jsonl_that_does_not_parse(hooked: Path, how: str):
+    path = hooked / ".beads" / "issues.jsonl"
+    run_bd("--no-daemon", "create", "good", check=True)
+    if how != "staged by hand":
+        run_bd("--no-daemon", "--no-auto-flush", "create", "pending", check=True)  # the hook has work to do
+    path.write_text(path.read_text() + '{"id": "test-9", "title": broken}\n')
+    if how == "staged by hand":
+        git(hooked, "add", ".beads/issues.jsonl")
+    head = git(hooked, "rev-parse", "HEAD").stdout
+    p = commit(hooked, "--allow-empty", "-m", "with a broken JSONL")
+    assert p.returncode != 0
+    assert ".beads/issues.jsonl line 2" in p.stderr and "invalid JSON" in p.stderr
+    assert "Fix line 2" in p.stderr and "commit again" in p.stderr
+    assert not any(d in p.stderr for d in DESTRUCTIVE), p.stderr
+    assert git(hooked, "rev-parse", "HEAD").stdout == head
+
+
+def test_with_an_auto_committing_daemon_commits_stay_the_users(hooked: Path, tmp_path: Path):
+    """The daemon commits issue changes: the pre-commit hook stages nothing and starts no
+    Python (unless the user staged the JSONL: then it checks it, and refuses a broken one)."""
+    from bdgit.daemon import lifecycle as d
+    from bdgit.workspace import find
+    log = tmp_path / "python-starts.log"
+    fake = tmp_path / "python"
+    write_hook(fake, f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{sys.executable}" "$@"\n')
+    install(hooked, python=str(fake))
+    ws = find(cwd=hooked)
+    d.start(ws, {"flush_interval": 0.05, "idle_timeout": 300, "auto_commit": True, "commit_interval": 60})
+    try:
+        assert wait_for(lambda: (ws.beads_dir / "daemon.autocommit").exists(), timeout=10)
+        run_bd("create", "agent's issue", check=True)
+        assert wait_for(lambda: "agent's issue" in jsonl_at(hooked), timeout=20)  # the first commit: at once
+        run_bd("create", "the next one waits a minute", check=True)
+        for i in range(3):
+            (hooked / "mine.txt").write_text(f"{i}\n")
+            git(hooked, "add", "mine.txt")
+            p = commit(hooked, "-m", f"mine {i}")
+            assert p.returncode == 0 and p.stderr == "", p.stderr
+            assert committed(hooked) == ["mine.txt"]
+        assert not log.exists() or "pre-commit" not in log.read_text()
+        assert git(hooked, "status", "--porcelain", "--", ".beads").stdout == ""  # the JSONL waits for its commit
+        path = hooked / ".beads" / "issues.jsonl"
+        path.write_text(path.read_text() + "<<<<<<< HEAD\n")
+        git(hooked, "add", ".beads/issues.jsonl")
+        p = commit(hooked, "-m", "staged a conflict")
+        assert p.returncode != 0 and "line 2" in p.stderr and "conflict marker" in p.stderr
+    finally:
+        d.stop(ws)

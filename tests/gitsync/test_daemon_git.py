@@ -33,7 +33,12 @@ class Daemon:
         self.st: dict[str, Any] = {}
 
     def start(self, **opts: Any) -> Daemon:
-        self.st = d.start(self.ws, {"idle_timeout": 300, **opts})
+        """Start it; commits follow each other 0.1 s apart at least unless ``commit_interval``
+        says otherwise (None: the configured or default spacing)."""
+        opts = {"idle_timeout": 300, "commit_interval": 0.1, **opts}
+        if opts["commit_interval"] is None:
+            del opts["commit_interval"]
+        self.st = d.start(self.ws, opts)
         return self
 
     def stop(self) -> None:
@@ -72,6 +77,11 @@ def start(daemons: list[Daemon], repo: Path, **opts: Any) -> Daemon:
     dm = Daemon(repo).start(**opts)
     daemons.append(dm)
     return dm
+
+
+def ws_ids(dm: Daemon) -> set[str]:
+    """The issue ids in the work tree's JSONL."""
+    return {json.loads(ln)["id"] for ln in dm.ws.jsonl_path.read_text().splitlines() if ln.strip()}
 
 
 def count(repo: Path, rev: str = "HEAD") -> int:
@@ -247,12 +257,13 @@ def test_auto_commit_from_config_and_a_clean_stop_commits(beads_repo: Path) -> N
     _commit_beads(beads_repo)
     assert run_bd("config", "set", "daemon.auto_commit", "true", cwd=beads_repo).returncode == 0
     assert run_bd("config", "set", "git.commit_interval", "30", cwd=beads_repo).returncode == 0
-    dm = Daemon(beads_repo).start(flush_interval=0.05)
+    dm = Daemon(beads_repo).start(flush_interval=0.05, commit_interval=None)
     try:
         first = dm.create("first")
         assert wait_for(lambda: first in head_ids(beads_repo), timeout=20)
-        second = dm.create("second")  # the next commit is 30 s away...
-        assert wait_for(lambda: dm.health()["dirty_issues"] == 0, timeout=20)
+        second = dm.create("second")  # the next commit (and with it the flush) is 30 s away...
+        assert wait_for(lambda: dm.health()["git_state"]["pending"], timeout=20)
+        assert second not in ws_ids(dm)
     finally:
         dm.stop()
     assert second in head_ids(beads_repo)  # ...but a clean stop commits what is left
@@ -405,3 +416,17 @@ def test_bd_sync_with_a_daemon_running_and_bd_hooks_installed(
     assert run_bd("sync", cwd=other).returncode == 0
     p = run_bd("--no-daemon", "list", "--json", cwd=other)
     assert {i["id"] for i in json.loads(p.stdout)} >= {*mine, "test-30"}
+
+
+def test_the_daemons_first_commit_carries_the_gitignore(beads_repo: Path) -> None:
+    """.beads/ never committed yet: the daemon's first commit brings .gitignore with the JSONL."""
+    dm = Daemon(beads_repo).start(flush_interval=0.05, auto_commit=True)
+    try:
+        new = dm.create("first issue")
+        assert wait_for(lambda: new in head_ids(beads_repo), timeout=20)
+    finally:
+        dm.stop()
+    assert set(changed(beads_repo, "HEAD")) == {".beads/issues.jsonl", ".beads/.gitignore"}
+    assert git(beads_repo, "status", "--porcelain", "--", ".beads").stdout == ""
+    body = git(beads_repo, "log", "-1", "--format=%B").stdout
+    assert "test-1 created: first issue" in body and "with .beads/.gitignore" in body

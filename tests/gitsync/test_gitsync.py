@@ -402,3 +402,56 @@ def test_packed_refs_reflog_and_a_held_ref_lock(git_repo: Path) -> None:
     assert not (git_repo / ".git" / "index.lock").exists()
     lock.unlink()
     assert commit_jsonl(repo, p).committed
+
+
+def test_the_first_commit_of_the_jsonl_carries_the_gitignore(git_repo: Path) -> None:
+    (git_repo / ".beads").mkdir()
+    (git_repo / ".beads" / ".gitignore").write_text("*.db\n")
+    repo = open_repo(git_repo)
+    p = write_jsonl(git_repo, line(1))
+    res = commit_jsonl(repo, p)
+    assert res.committed and res.companions == [".beads/.gitignore"]
+    assert set(changed_paths(git_repo)) == {".beads/issues.jsonl", ".beads/.gitignore"}
+    assert "with .beads/.gitignore" in git(git_repo, "log", "-1", "--format=%b").stdout
+    assert git(git_repo, "status", "--porcelain").stdout == ""  # both index entries clean
+    write_jsonl(git_repo, line(1), line(2))
+    res = commit_jsonl(repo, p)
+    assert res.committed and res.companions == [] and changed_paths(git_repo) == [".beads/issues.jsonl"]
+
+
+def test_a_jsonl_that_does_not_parse_is_never_committed(git_repo: Path, tmp_path: Path) -> None:
+    from bdgit.errors import UnsafePathError
+    repo = open_repo(git_repo)
+    p = write_jsonl(git_repo, line(1))
+    assert commit_jsonl(repo, p).committed
+    head = git(git_repo, "rev-parse", "HEAD").stdout
+    for bad, what in (('{"id": "t-2", broken', "invalid JSON"), ("<<<<<<< HEAD", "conflict marker")):
+        write_jsonl(git_repo, line(1), bad)
+        res = commit_jsonl(repo, p)
+        assert not res.committed and "line 2" in (res.waiting or "") and what in (res.waiting or "")
+        assert "not committing it" in (res.waiting or "")
+        res = commit_jsonl(repo, p, branch="beads-sync")  # nor on a sync branch
+        assert not res.committed and what in (res.waiting or "")
+    assert git(git_repo, "rev-parse", "HEAD").stdout == head
+    secret = git_repo / ".beads" / "other.jsonl"
+    secret.write_text(line(7) + "\n")
+    p.unlink()
+    p.symlink_to(secret)  # a clone can plant a link: bd never commits what it points to
+    with pytest.raises(UnsafePathError):
+        commit_jsonl(repo, p)
+
+
+def test_commit_messages_name_the_issues_in_order_in_a_few_lines(git_repo: Path) -> None:
+    repo = open_repo(git_repo)
+    p = write_jsonl(git_repo, *(line(n, f"title {n}") for n in (1, 2, 10)))
+    assert commit_jsonl(repo, p).committed
+    closed = line(2, "title 2").replace('"status":"open"', '"status":"closed"')
+    write_jsonl(git_repo, line(1, "renamed"), closed, line(10, "title 10"),
+                *(line(n, f"new {n}") for n in range(3, 10)), *(line(n, f"new {n}") for n in range(11, 40)))
+    res = commit_jsonl(repo, p)
+    msg = git(git_repo, "log", "-1", "--format=%B").stdout.strip().splitlines()
+    assert msg[0] == "bd: 38 issues changed (36 created, 1 updated, 1 closed)"
+    assert msg[2:7] == ["t-1 updated: renamed", "t-2 closed: title 2", "t-3 created: new 3", "t-4 created: new 4",
+                        "t-5 created: new 5"]
+    assert msg[7].startswith("and 33 more: t-6, t-7, t-8, t-9, t-11,") and msg[7].endswith("…")
+    assert len(msg) == 8 and res.changes["created"][:3] == ["t-3", "t-4", "t-5"]

@@ -2,19 +2,23 @@
 
     python agent.py SOCKET NAME MODE COUNT
 
-Prints one JSON line per acknowledged result (``{"ack": id}``), and ``{"error": ...}`` lines
-for failures, flushing after each so a parent that kills the daemon sees every ack.
+Prints one JSON line per acknowledged result (``{"ack": id, "t": time.monotonic()}``: the clock
+is the machine's, so a parent can compare), and ``{"error": ...}`` lines for failures, flushing
+after each so a parent that kills the daemon sees every ack.
 """
 from __future__ import annotations
 
 import json
 import sys
+import time
 
 from bdgit.errors import BdError
 from bdgit.rpc.client import Client
 
 
 def say(obj: dict) -> None:
+    if "ack" in obj:
+        obj["t"] = time.monotonic()
     sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
 

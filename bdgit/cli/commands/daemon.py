@@ -23,6 +23,9 @@ def daemon(
                                                                      "(0 = never; default 1800).")] = None,
     auto_commit: Annotated[bool, Opt("--auto-commit", help="Commit the JSONL to git in batches.")] = False,
     auto_push: Annotated[bool, Opt("--auto-push", help="Push those commits to the upstream.")] = False,
+    commit_interval: Annotated[float | None, Opt("--commit-interval", help="With --auto-commit: at least this "
+                                                 "many seconds between two commits (default 30; config "
+                                                 "git.commit_interval).")] = None,
     stop: Annotated[bool, Opt("--stop", help="Same as 'bd daemon stop'.")] = False,
     status: Annotated[bool, Opt("--status", help="Same as 'bd daemon status'.")] = False,
     lines: Annotated[int, Opt("-n", "--lines", help="With logs: how many lines (0 = all).")] = 50,
@@ -46,6 +49,10 @@ def daemon(
         opts["auto_commit"] = True
     if auto_push:
         opts["auto_push"] = True
+    if commit_interval is not None:
+        if commit_interval < 0:
+            raise UsageError("--commit-interval must be >= 0 seconds")
+        opts["commit_interval"] = commit_interval
     if act == "start" and foreground:
         import sys
 
