@@ -112,6 +112,16 @@ def status(ws: Workspace) -> dict[str, Any]:
 ECHO: list[Any] = []
 
 
+def is_log(stream: Any) -> bool:
+    """Whether ``stream`` is a regular file: the log a background daemon's stderr already is
+    ('bd daemon start' points it there). A terminal, pipe or socket (a service manager) is not."""
+    import stat as stat_
+    try:
+        return stat_.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def log(ws: Workspace, msg: str) -> None:
     line = f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {msg}\n"
     try:

@@ -119,6 +119,15 @@ def test_foreground_daemon_logs_to_stderr(beads_repo: Path) -> None:
         p.wait(10)
 
 
+def test_a_background_daemon_logs_each_line_once(beads_repo: Path) -> None:
+    from testing import run_bd
+    run_bd("daemon", "start", cwd=beads_repo, check=True)
+    run_bd("daemon", "stop", cwd=beads_repo, check=True)
+    lines = (beads_repo / ".beads" / "daemon.log").read_text().splitlines()
+    started = [ln for ln in lines if "daemon started" in ln]
+    assert len(started) == 1, lines
+
+
 def test_invalid_filter_values_are_errors(bd: Bd) -> None:
     bd("create", "one")
     for args, words in ((("--status", "opne"), "open, in_progress"), (("-t", "story"), "bug, feature"),):

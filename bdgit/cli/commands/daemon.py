@@ -58,7 +58,8 @@ def daemon(
 
         from ...daemon import lifecycle
         from ...daemon.process import run_foreground
-        lifecycle.ECHO.append(sys.stderr)
+        if not lifecycle.is_log(sys.stderr):  # started by 'bd daemon start': stderr is the log already
+            lifecycle.ECHO.append(sys.stderr)
         return run_foreground(ws, opts)
     if act == "logs":
         return _logs(ws, lines)
