@@ -14,8 +14,6 @@ from ..errors import BatchFailed, BdError, UsageError
 from ..store import Store
 from ..store.db import database_error
 from ..validate import Args
-# importing the handler modules registers their operations
-from . import claim, epics, exchange, graph, inspect, integrity, issues, leases, meta, prime, records  # noqa: F401
 from .registry import OPS, Ctx, Handler, Op, op
 
 __all__ = ["OPS", "Ctx", "Handler", "Op", "op", "is_write", "run", "run_batch"]
@@ -62,6 +60,7 @@ def run(store: Store, name: str, args: Any, actor: str, ctx: Ctx | None = None) 
                     result = o.handler(ctx, a)
                     # a write by a lease's holder renews it (a new issue has none; heartbeat renews itself)
                     if store.touched and name not in _NO_RENEW:
+                        from . import leases
                         leases.renew_touched(ctx, store.touched)
                 finally:
                     if outer is not None:

@@ -47,11 +47,53 @@ class Op:
         return f"Op(name={self.name!r}, handler={self.handler!r}, write={self.write!r})"
 
 
-OPS: dict[str, Op] = {}
+#: the modules that declare operations (``@op``); ``index.py`` maps each operation to one
+HANDLER_MODULES = ("issues", "graph", "meta", "exchange", "claim", "leases", "epics", "inspect", "integrity",
+                   "prime", "records")
+
+
+class OpTable(dict[str, Op]):
+    """The operation table. A handler module is imported the first time one of its operations
+    is looked up (``index.py``, generated, says which module declares which operation): a
+    ``bd list`` process loads the list handler's module, not all of them."""
+
+    def _load(self, name: str) -> bool:
+        from .index import MODULES
+        module = MODULES.get(name)
+        if module is None:
+            return False
+        __import__(f"{__package__}.{module}")
+        return dict.__contains__(self, name)
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        if not dict.__contains__(self, name) and not self._load(name):
+            return default
+        return dict.__getitem__(self, name)
+
+    def __getitem__(self, name: str) -> Op:
+        if not dict.__contains__(self, name):
+            self._load(name)
+        return dict.__getitem__(self, name)
+
+    def __contains__(self, name: object) -> bool:
+        if dict.__contains__(self, name):
+            return True
+        from .index import MODULES
+        return name in MODULES
+
+    def load_all(self) -> OpTable:
+        """Import every handler module (for listings and the index generator)."""
+        for module in HANDLER_MODULES:
+            __import__(f"{__package__}.{module}")
+        return self
+
+
+OPS = OpTable()
 
 
 def op(name: str, *, write: bool) -> Callable[[Handler], Handler]:
+    """Register the decorated handler as operation ``name`` (declared once, here)."""
     def deco(fn: Handler) -> Handler:
-        OPS[name] = Op(name, fn, write)
+        dict.setdefault(OPS, name, Op(name, fn, write))  # an entry set before (a test's stand-in) stays
         return fn
     return deco

@@ -371,3 +371,8 @@ def test_malformed_batches_are_usage_errors(store: Store, args: Any) -> None:
 def test_unknown_operation(store: Store) -> None:
     with pytest.raises(UsageError):
         ops.run(store, "frobnicate", {}, "tester")
+
+
+def test_the_operation_index_is_up_to_date() -> None:
+    from bdgit.ops.genindex import INDEX_PATH, render
+    assert INDEX_PATH.read_text() == render(), "run: python -m bdgit.ops.genindex"
