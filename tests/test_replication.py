@@ -460,3 +460,28 @@ def test_the_status_register_is_one_value() -> None:
     m = obj(m3(base, la, lb))
     assert m["status"] == "open" and "closed_at" not in m and "close_reason" not in m
     assert state_of(la).regs[STATUS][0]["close_reason"] == "fixed"
+
+
+# --- the stored version object -------------------------------------------------------------------
+
+def test_stored_versions_match_what_the_codec_writes() -> None:
+    from bdgit.replication import versions as V
+    from bdgit.replication.record import with_versions
+    a = Clone("aaaaaaaa")
+    st = a.create("bd-1")
+    v = V.initial(st.regs["title"][1])
+    st = a.set("bd-1", "title", "x")
+    V.stamp(v, ["title"], st.regs["title"][1])
+    st = a.close("bd-1", "done")
+    V.stamp(v, ["status", "closed_at", "close_reason"], st.regs[STATUS][1])
+    st = a.label("bd-1", "l")
+    V.stamp_elem(v, "labels", "l", st.labels["l"][1])
+    e = encode(st)
+    assert e["_v"] == v
+    plain = encode(st, versions=False)
+    assert with_versions(plain, v) == e
+    assert V.top(v) == st.top()
+    V.hide_status(v, "closed", "2025-01-01T00:00:00Z")
+    assert isinstance(v["status"], list) and V.unhide_status(v) == ("closed", "2025-01-01T00:00:00Z")
+    assert V.rename_elem(v, "labels", {"l": "m"}) and v["labels"] == {"m": e["_v"]["labels"]["l"]}
+    assert V.loads(V.dumps(v)) == v and V.loads("garbage") == {} and V.dumps({}) == ""

@@ -99,7 +99,7 @@ def collisions(base: Side, ours: Side, theirs: Side, pushed: Pushed | None = Non
     renumbered (ties: the greater line). The same answer whichever side is "ours"."""
     out: dict[str, str] = {}
     for i in sorted(set(ours.lines) & set(theirs.lines)):
-        if not may_collide(i):
+        if ours.lines[i] == theirs.lines[i] or not may_collide(i):
             continue
         o, t = ours.created_us(i), theirs.created_us(i)
         if same_creation(o, t):

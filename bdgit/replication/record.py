@@ -374,16 +374,22 @@ def encode(state: State, *, versions: bool = True) -> dict[str, Any]:
     return out
 
 
-def encode_versions(state: State, tomb: bool, st: dict[str, Any]) -> dict[str, Any] | None:
-    """The ``_v`` object, or None when a line without it says the same (every version is the
-    one a line without versions gets from its ``updated_at``, nothing removed)."""
+def with_versions(obj: dict[str, Any], v: dict[str, Any] | None) -> dict[str, Any]:
+    """Line object ``obj`` (as the database renders it) with its stored ``_v`` attached, unless
+    the line says the same without it: the same rule ``encode`` applies."""
+    if v and not implied_versions(obj, v):
+        obj[VKEY] = v
+    return obj
+
+
+def full_versions(state: State, tomb: bool, st: dict[str, Any]) -> dict[str, Any] | None:
+    """The complete ``_v`` object of ``state`` (what the database stores), or None for a state
+    without any register. ``@`` is the smallest version (the creation's): a register or element
+    the line does not name has it, so an unnamed register never beats a concurrent write."""
     allv = state.versions()
     if not allv:
         return None
     default = min(allv)
-    legacy = from_updated(state.updated_us)
-    if default == legacy and max(allv) == legacy and _legacy_shaped(state, tomb, st):
-        return None
     d = encode_version(default)
     out: dict[str, Any] = {"@": d}
     for name in sorted(state.regs):
@@ -403,20 +409,37 @@ def encode_versions(state: State, tomb: bool, st: dict[str, Any]) -> dict[str, A
     return {k: out[k] for k in sorted(out)}
 
 
-def _legacy_shaped(state: State, tomb: bool, st: dict[str, Any]) -> bool:
-    """Whether a line without versions carries everything ``state`` knows: no cleared registers
-    or removed elements (only versions say those), and a tombstone's status is the one a line
-    without versions makes up."""
-    for name, (value, _) in state.regs.items():
-        if value is ABSENT:
-            return False
-    if any(not p for p, _ in state.labels.values()) or any(e is None for e, _ in state.deps.values()):
+def encode_versions(state: State, tomb: bool, st: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``_v`` to write on the line, or None when a line without it says the same."""
+    v = full_versions(state, tomb, st)
+    if v is None:
+        return None
+    obj = {"updated_at": state.updated_at, "status": TOMBSTONE if tomb else st.get("status")}
+    if "close_reason" in st:
+        obj["close_reason"] = st["close_reason"]
+    deletion = state.value(DELETED)
+    if tomb and isinstance(deletion, dict) and "deleted_at" in deletion:
+        obj["deleted_at"] = deletion["deleted_at"]
+    return None if implied_versions(obj, v) else v
+
+
+def implied_versions(obj: dict[str, Any], v: dict[str, Any]) -> bool:
+    """Whether ``_v`` object ``v`` says nothing that line ``obj`` (without ``_v``) does not: every
+    version is the one its ``updated_at`` gives, nothing removed or cleared, and a tombstone's
+    hidden status is the one a line without versions is read with. Such a line is written
+    without ``_v`` (an issue imported from beads and not edited since keeps its line)."""
+    legacy = encode_version(from_updated(_micros(obj.get("updated_at"))))
+    if v.get("@") != legacy:
         return False
-    if tomb:
-        return bool(st == guess_status({"close_reason": st.get("close_reason"),
-                                        "deleted_at": state.value(DELETED).get("deleted_at"),
-                                        "updated_at": state.updated_at}))
-    return True
+    keys = set(v)
+    if keys == {"@"}:
+        return obj.get("status") != TOMBSTONE
+    if keys != {"@", STATUS} or obj.get("status") != TOMBSTONE:
+        return False
+    hidden = v[STATUS]
+    g = guess_status(obj)
+    want = [legacy, g["status"]] + ([g["closed_at"]] if g.get("closed_at") is not None else [])
+    return bool(hidden == want)
 
 
 def known_scalars() -> tuple[str, ...]:
