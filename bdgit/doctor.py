@@ -47,7 +47,7 @@ class Check:
 
 def run(cwd: str | os.PathLike[str] | None = None, db: str | None = None, *, fix: bool = False) -> dict[str, Any]:
     """Run every check (and the safe fixes with ``fix``); returns ``{checks, ok, ...}``."""
-    from . import hooks as h
+    from .githooks import install as h
     from .workspace import find
     here = Path(cwd or os.getcwd())
     checks: list[Check] = []
@@ -114,13 +114,13 @@ def _workspace(ws: Any) -> Check:
 
 
 def _prefix(ws: Any) -> str:
-    from .workspace import read_config
+    from .workspace.config import read_config
     return read_config(ws, "issue_prefix") or "?"
 
 
 def _daemon(ws: Any) -> Check:
-    from . import daemon as d
-    from . import fastpath
+    from .daemon import lifecycle as d
+    from .workspace import statefile
     st = d.status(ws)
     if st.get("running"):
         pid = st.get("pid")
@@ -136,7 +136,7 @@ def _daemon(ws: Any) -> Check:
         return Check("daemon", OK, f"running (pid {pid}, bdgit {theirs}), answering", details={"pid": pid})
     stale = [p.name for p in (d.status_path(ws), ws.beads_dir / "bd.sock", ws.beads_dir / "bd.sock.path")
              if p.exists() or p.is_symlink()]
-    state = fastpath.read(ws.state_path)
+    state = statefile.read(ws.state_path)
     if state is not None and state.pid:
         stale.append(f"{ws.state_path.name} (pid {state.pid})")
     if stale:
@@ -147,20 +147,20 @@ def _daemon(ws: Any) -> Check:
 
 
 def _restart(ws: Any) -> str:
-    from . import daemon as d
+    from .daemon import lifecycle as d
     st = d.restart(ws)
     return f"restarted (pid {st.get('pid')})"
 
 
 def _clean_daemon_files(ws: Any) -> str:
-    from . import daemon as d
-    from . import fastpath
+    from .daemon import lifecycle as d
+    from .workspace import statefile
     if d._lock_held(ws):
         return "a daemon started meanwhile; left its files alone"
     d._cleanup_files(ws)
-    st = fastpath.read(ws.state_path)
+    st = statefile.read(ws.state_path)
     if st is not None and st.pid and not d._lock_held(ws):
-        w = fastpath.Writer(ws.state_path)
+        w = statefile.Writer(ws.state_path)
         try:
             w.update(pid=0)
         finally:
@@ -169,7 +169,7 @@ def _clean_daemon_files(ws: Any) -> str:
 
 
 def _hooks(ws: Any, repo: Any) -> Check:
-    from . import hooks as h
+    from .githooks import install as h
     if repo is None:
         return Check("hooks", OK, "not a git repository: no git hooks to check")
     if repo.top != ws.root.resolve():
@@ -205,7 +205,7 @@ def _hooks(ws: Any, repo: Any) -> Check:
 
 
 def _install_hooks(repo: Any) -> str:
-    from . import hooks as h
+    from .githooks import install as h
     res = h.install(repo)
     if res["errors"]:
         raise BdError("; ".join(f"{k}: {v}" for k, v in res["errors"].items()))
@@ -214,7 +214,7 @@ def _install_hooks(repo: Any) -> str:
 
 def _jsonl(ws: Any) -> Check:
     from . import jsonl
-    from .hookrun import has_conflict_markers
+    from .githooks.run import has_conflict_markers
     from .store import Store
     path = ws.jsonl_path
     rel = _short(path, ws.root)
@@ -236,7 +236,7 @@ def _jsonl(ws: Any) -> Check:
                      "any bd command imports it (newer wins per issue); --fix imports it now",
                      fixable=True, _repair=lambda: _sync(ws))
     if dirty or not path.exists():
-        from .daemon import _lock_held
+        from .daemon.lifecycle import _lock_held
         what = f"{dirty} issue change(s) are not in {rel} yet" if dirty else f"{rel} does not exist"
         when = ("the daemon writes them within its flush interval" if _lock_held(ws) else
                 "written with --no-auto-flush, or a bd process stopped before its flush")
@@ -248,7 +248,7 @@ def _jsonl(ws: Any) -> Check:
 
 def _sync(ws: Any) -> str:
     """Import a changed JSONL, then flush (through the daemon when one answers)."""
-    from . import daemon as d
+    from .daemon import lifecycle as d
     if d._lock_held(ws):
         from .rpc.client import Client
         from .rpc.protocol import find_socket
@@ -258,7 +258,7 @@ def _sync(ws: Any) -> str:
             c.execute("flush")
         return "the daemon imported and flushed"
     from . import jsonl
-    from .direct import DirectBackend
+    from .backends.direct import DirectBackend
     b = DirectBackend(ws, "doctor")
     try:
         did = []
@@ -274,8 +274,8 @@ def _sync(ws: Any) -> str:
 
 
 def _gitignore(ws: Any, repo: Any) -> Check:
-    from .hooks import git
-    from .init import GITIGNORE
+    from .gitsync.env import git
+    from .workspace.initialize import GITIGNORE
     if repo is None:
         return Check("gitignore", OK, "not a git repository: nothing to ignore")
     names = [n.format(db=ws.db_path.name) for n in _LOCAL_FILES]
@@ -313,22 +313,21 @@ def _add_ignores(ws: Any, template: str) -> str:
 
 
 def _merge(ws: Any, repo: Any) -> Check:
-    from .hooks import git
+    from .gitsync.env import git
     if repo is None:
         return Check("merge", OK, "not a git repository")
     jrel = Path(os.path.relpath(ws.jsonl_path, repo.top)).as_posix()
     unmerged = git(["ls-files", "-u", "--", jrel], repo.top).stdout.strip()
-    ops = [what for name, what in (("MERGE_HEAD", "a merge"), ("rebase-merge", "a rebase"),
-                                   ("rebase-apply", "a rebase or am"), ("CHERRY_PICK_HEAD", "a cherry-pick"),
-                                   ("REVERT_HEAD", "a revert"))
-           if (repo.git_dir / name).exists()]
+    from .gitsync.env import IN_PROGRESS
+    ops = [what for name, what in IN_PROGRESS if (repo.git_dir / name).exists()]
     if unmerged:
-        return Check("merge", ERROR, f"{jrel} has unresolved merge conflicts ({ops[0] if ops else 'a merge'} "
-                     "is in progress)", "keep the lines of both sides (for the same id, the one with the later "
+        what = ops[0] if ops else "a merge is in progress"
+        return Check("merge", ERROR, f"{jrel} has unresolved merge conflicts ({what})",
+                     "keep the lines of both sides (for the same id, the one with the later "
                      f"updated_at), delete the markers, 'git add {jrel}', then finish with 'git commit' "
                      "(or 'git rebase --continue')")
     if ops:
-        return Check("merge", WARN, f"{ops[0]} is in progress: the daemon does not commit until it ends",
+        return Check("merge", WARN, f"{ops[0]}: the daemon does not commit until it ends",
                      "finish it (or abort it) with git as usual")
     return Check("merge", OK, "no merge, rebase or cherry-pick in progress")
 

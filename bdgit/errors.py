@@ -1,25 +1,50 @@
-"""The one exception hierarchy raised by the core.
+"""The one exception hierarchy raised by the core, and its wire form.
 
-Every error carries a message (what happened), an optional hint (what to do next) and an
-exit code. The CLI prints ``Error: <message>`` and the hint; the daemon sends the message
-as the ``error`` of a response. Nothing below the CLI prints anything.
+Every error carries a message (what happened), an optional hint (what to do next), a ``kind``
+(a stable machine-readable name), an exit code, and ``details``: JSON-able facts that a
+program may use (the line of a bad JSONL record, the path of a cycle, the per-operation
+results of a failed batch). ``to_wire``/``from_wire`` carry all of it across the daemon's
+socket, so a failure is the same error object with and without a daemon; the CLI prints it
+(``Error: <message>`` and the hint) and exits with its code. Nothing below the CLI prints.
+
+Light on purpose: the CLI's daemon path imports this module.
 """
 from __future__ import annotations
 
+from typing import Any
+
 
 class BdError(Exception):
-    """Base of every error the core raises on purpose."""
+    """Base of every error the core raises on purpose.
+
+    ``details`` are keyword arguments, each JSON-able; subclasses that need a computed message
+    offer a classmethod constructor instead of their own ``__init__`` (so that ``from_wire``
+    can rebuild any of them from message, hint and details alone)."""
 
     exit_code = 1
     kind = "error"
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, **details: Any) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.details = details
 
     def __str__(self) -> str:
         return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, hint={self.hint!r}, details={self.details!r})"
+
+    def to_wire(self) -> dict[str, Any]:
+        """The error as the fields of a failed response: ``error``, ``kind`` and, when set,
+        ``hint`` and ``details``."""
+        out: dict[str, Any] = {"error": self.message, "kind": self.kind}
+        if self.hint:
+            out["hint"] = self.hint
+        if self.details:
+            out["details"] = self.details
+        return out
 
 
 class UsageError(BdError):
@@ -30,7 +55,7 @@ class UsageError(BdError):
 
 
 class ValidationError(BdError):
-    """A value is not acceptable (empty title, priority out of range, ...)."""
+    """A value is not acceptable (empty title, priority out of range, unknown status, ...)."""
 
     kind = "validation"
 
@@ -48,23 +73,32 @@ class ConflictError(BdError):
 
 
 class CycleError(ConflictError):
-    """Adding a dependency would create a cycle; ``cycle`` is the path A -> ... -> A."""
+    """Adding a dependency would create a cycle; ``details["cycle"]`` is the path A -> ... -> A."""
 
     kind = "cycle"
 
-    def __init__(self, cycle: list[str]) -> None:
+    @classmethod
+    def of(cls, cycle: list[str]) -> CycleError:
         path = " → ".join(cycle)
-        super().__init__(
-            f"cannot add dependency: would create a cycle ({path})",
-            "remove one of the existing edges first (bd dep remove) or pick another direction",
-        )
-        self.cycle = cycle
+        return cls(f"cannot add dependency: would create a cycle ({path})",
+                   "remove one of the existing edges first (bd dep remove) or pick another direction",
+                   cycle=list(cycle))
+
+    @property
+    def cycle(self) -> list[str]:
+        return list(self.details.get("cycle") or [])
 
 
 class NoDatabaseError(BdError):
     """No beads database was found for the current directory."""
 
     kind = "no_database"
+
+
+class DatabaseError(BdError):
+    """The database file cannot be used (not SQLite, damaged, unreadable)."""
+
+    kind = "database"
 
 
 class LockTimeoutError(BdError):
@@ -74,15 +108,20 @@ class LockTimeoutError(BdError):
 
 
 class ImportFormatError(BdError):
-    """A JSONL input is malformed; ``line`` is the 1-based line number."""
+    """A JSONL input is malformed; ``details["line"]`` is the 1-based line number."""
 
     kind = "import_format"
 
-    def __init__(self, message: str, line: int | None = None, hint: str | None = None) -> None:
-        if line is not None:
-            message = f"line {line}: {message}"
-        super().__init__(message, hint)
-        self.line = line
+    @classmethod
+    def at(cls, line: int | None, message: str, hint: str | None = None) -> ImportFormatError:
+        """The error for ``line`` (the message says "line N: ...")."""
+        if line is None:
+            return cls(message, hint)
+        return cls(f"line {line}: {message}", hint, line=line)
+
+    @property
+    def line(self) -> int | None:
+        return self.details.get("line")
 
 
 class CollisionError(BdError):
@@ -91,16 +130,42 @@ class CollisionError(BdError):
     kind = "collision"
 
 
+class BatchFailed(BdError):
+    """An atomic batch failed and was rolled back; ``results`` says what happened to each
+    operation (``details``: ``index`` and ``operation`` of the one that failed)."""
+
+    kind = "batch_failed"
+
+    @classmethod
+    def of(cls, index: int, operation: str, err: BdError, results: list[dict[str, Any]]) -> BatchFailed:
+        return cls(f"batch rolled back: operation {index} ({operation}) failed: {err}", err.hint,
+                   index=index, operation=operation, results=results)
+
+    @property
+    def results(self) -> list[dict[str, Any]]:
+        return list(self.details.get("results") or [])
+
+    @property
+    def index(self) -> int | None:
+        return self.details.get("index")
+
+
 class DaemonError(BdError):
     """The daemon could not be reached, started, stopped, or it refused a request."""
 
     kind = "daemon"
 
 
-class TimeoutError_(DaemonError):
+class DeadlineExceeded(DaemonError):
     """A request's deadline passed before it was answered (or before it ran)."""
 
     kind = "timeout"
+
+
+class VersionMismatch(DaemonError):
+    """The daemon runs another bdgit version than the client."""
+
+    kind = "version_mismatch"
 
 
 class GitError(BdError):
@@ -109,17 +174,39 @@ class GitError(BdError):
     kind = "git"
 
 
-def error_from_kind(kind: str | None, message: str) -> BdError:
-    """Rebuild a core error from the ``kind`` a daemon sent back, for the same exit codes."""
-    for cls in _ALL:
-        if cls.kind == kind:
-            err = cls.__new__(cls)
-            BdError.__init__(err, message)
-            return err
-    return BdError(message)
+class InternalError(BdError):
+    """Something failed that bd did not expect: a bug, reported without a traceback."""
+
+    exit_code = 70  # EX_SOFTWARE
+    kind = "internal"
 
 
-_ALL: tuple[type[BdError], ...] = (
-    UsageError, ValidationError, NotFoundError, ConflictError, CycleError, NoDatabaseError,
-    LockTimeoutError, ImportFormatError, CollisionError, DaemonError, TimeoutError_, GitError,
-)
+#: every kind, for ``from_wire`` (each class declares its own ``kind``)
+KINDS: dict[str, type[BdError]] = {cls.kind: cls for cls in (
+    BdError, UsageError, ValidationError, NotFoundError, ConflictError, CycleError, NoDatabaseError,
+    DatabaseError, LockTimeoutError, ImportFormatError, CollisionError, BatchFailed, DaemonError,
+    DeadlineExceeded, VersionMismatch, GitError, InternalError)}
+
+
+def from_wire(resp: dict[str, Any]) -> BdError:
+    """The core error a failed response (``to_wire``'s fields) describes. An unknown kind (a
+    newer daemon) gives a BdError that keeps the kind."""
+    kind = resp.get("kind") or "error"
+    details = resp.get("details")
+    if not isinstance(details, dict):
+        details = {}
+    if "results" not in details and isinstance(resp.get("data"), dict) and "results" in resp["data"]:
+        details = {**details, "results": resp["data"]["results"]}  # a batch failure's per-operation results
+    hint = resp.get("hint") if isinstance(resp.get("hint"), str) else None
+    cls = KINDS.get(kind, BdError)
+    err = cls(str(resp.get("error") or "the daemon reported an error"), hint, **details)
+    if cls is BdError and kind != "error":
+        err.kind = kind
+    return err
+
+
+def internal(exc: BaseException) -> InternalError:
+    """An unexpected exception as the error reported for it (no traceback; see ``--debug``)."""
+    return InternalError(f"internal error: {type(exc).__name__}: {exc}",
+                         "this is a bug in bd; run the command again with --debug (or BD_DEBUG=1) "
+                         "to see where it happened, and report it")

@@ -1,7 +1,7 @@
 """Shared helpers for the benchmarks in bench/ (not tests: nothing here asserts).
 
 - ``generate_jsonl``: a realistic, deterministic N-issue beads JSONL (seeded random).
-- ``workspace``: a throw-away bd workspace (``bdgit.init.init_workspace`` in a temp dir).
+- ``workspace``: a throw-away bd workspace (``bdgit.workspace.initialize.init_workspace`` in a temp dir).
 - timing: ``time_call`` (in-process, median/p50/p95 over N runs, wall and CPU time),
   ``time_process`` (whole-process wall time of a command, run N times via subprocess) and
   ``time_processes`` (several commands interleaved round-robin, with the child's CPU time).
@@ -181,7 +181,7 @@ def workspace(jsonl_text: str | None = None, prefix: str = PREFIX) -> Iterator[P
     With ``jsonl_text`` the file is put in place first and ``init`` imports it (as in a fresh
     clone), so the database and the JSONL agree and no command auto-imports.
     """
-    from bdgit.init import init_workspace
+    from bdgit.workspace.initialize import init_workspace
     with tempfile.TemporaryDirectory(prefix="bdgit-bench-") as tmp:
         root = Path(tmp) / "proj"
         beads = root / ".beads"

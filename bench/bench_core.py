@@ -48,7 +48,7 @@ def bench_import_export(text: str, n: int, runs: int, proc_runs: int) -> Path:
 
     Returns the path of a populated database copy for the query benchmarks."""
     from bdgit import jsonl
-    from bdgit.init import init_workspace
+    from bdgit.workspace.initialize import init_workspace
     from bdgit.store import Store
 
     rows = []

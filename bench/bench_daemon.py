@@ -88,8 +88,8 @@ def floor() -> tuple[float, float]:
 
 def in_process(root: Path) -> list[tuple[str, float, float, float, float]]:
     """(op, direct median, daemon median, daemon p50, daemon p95) in seconds."""
-    from bdgit import daemon as d
-    from bdgit.direct import DirectBackend
+    from bdgit.daemon import lifecycle as d
+    from bdgit.backends.direct import DirectBackend
     from bdgit.rpc.client import Client
     from bdgit.workspace import find
     ws = find(cwd=root)
@@ -126,7 +126,7 @@ def in_process(root: Path) -> list[tuple[str, float, float, float, float]]:
 
 def throughput(root: Path) -> list[tuple[int, int, float]]:
     """(agents, creates, creates/s) for 1, 4, 8, 16 agent processes x 100 creates."""
-    from bdgit import daemon as d
+    from bdgit.daemon import lifecycle as d
     from bdgit.workspace import find
     ws = find(cwd=root)
     st = d.start(ws, {"flush_interval": 1.0, "idle_timeout": 600})
@@ -147,7 +147,7 @@ def throughput(root: Path) -> list[tuple[int, int, float]]:
 
 def processes(root: Path) -> list[tuple[str, float, float]]:
     """(command, direct median, daemon median) whole-process wall seconds."""
-    from bdgit import daemon as d
+    from bdgit.daemon import lifecycle as d
     from bdgit.workspace import find
     ws = find(cwd=root)
     bd = bd_command()

@@ -53,7 +53,7 @@ class Repo:
     """A temp git repository with bd initialised and committed, and a daemon on demand."""
 
     def __init__(self, tmp: Path, name: str) -> None:
-        from bdgit.init import init_workspace
+        from bdgit.workspace.initialize import init_workspace
         from bdgit.workspace import find
         self.root = tmp / name
         self.root.mkdir()
@@ -77,12 +77,12 @@ class Repo:
             s.close()
 
     def start(self, interval: float) -> None:
-        from bdgit import daemon
+        from bdgit.daemon import lifecycle as daemon
         os.environ.pop("GIT_INDEX_FILE", None)
         daemon.start(self.ws, {"flush_interval": interval, "auto_commit": True, "idle_timeout": 600})
 
     def stop(self) -> None:
-        from bdgit import daemon
+        from bdgit.daemon import lifecycle as daemon
         daemon.stop(self.ws)
 
     def health(self) -> dict[str, Any]:

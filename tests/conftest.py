@@ -7,16 +7,13 @@ end of the session against the source tree).
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "beads-jsonl"
-BD = [sys.executable, "-m", "bdgit"]
+from testing import REPO_ROOT, bd_runner, git
 
 _ENV_VARS = ("BEADS_DB", "BEADS_DIR", "BD_ACTOR", "BEADS_ACTOR", "BD_TIMEOUT", "BEADS_AUTO_START_DAEMON",
              "GIT_DIR", "GIT_INDEX_FILE", "GIT_WORK_TREE", "NO_COLOR", "BD_NO_FAST_PATH")
@@ -40,10 +37,6 @@ def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
-def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", *args], cwd=cwd, check=check, text=True, capture_output=True)
-
-
 @pytest.fixture
 def git_repo(tmp_path: Path) -> Path:
     """A real git repository with one commit, on branch main."""
@@ -62,35 +55,10 @@ def git_repo(tmp_path: Path) -> Path:
 @pytest.fixture
 def beads_repo(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """``git_repo`` after ``bd init --prefix test``; the current directory is the repo."""
-    from bdgit.init import init_workspace
+    from bdgit.workspace.initialize import init_workspace
     init_workspace(git_repo, "test")
     monkeypatch.chdir(git_repo)
     return git_repo
-
-
-def run_bd(*args: str, cwd: Path | None = None, input: str | None = None,
-           env: dict[str, str] | None = None, check: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run the real ``bd`` as a subprocess (python -m bdgit)."""
-    full_env = dict(os.environ)
-    if env:
-        full_env.update(env)
-    proc = subprocess.run([*BD, *args], cwd=cwd, input=input, text=True, capture_output=True, env=full_env)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"bd {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def bd_runner(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
-    """A function running bd in-process (same code path as the console script) that returns
-    (code, stdout, stderr)."""
-    from bdgit.cli.main import run
-
-    def call(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = run(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-    return call
 
 
 @pytest.fixture
@@ -112,7 +80,7 @@ def daemon(beads_repo: Path) -> Iterator[dict]:
     """A real daemon process serving ``beads_repo`` (fast flushes, stopped at teardown).
 
     Yields its status dict (``pid``, ``socket``, ...) plus ``ws`` (the Workspace)."""
-    from bdgit import daemon as d
+    from bdgit.daemon import lifecycle as d
     from bdgit.workspace import find
     ws = find(cwd=beads_repo)
     st = d.start(ws, {"flush_interval": 0.1, "idle_timeout": 300})
@@ -132,14 +100,3 @@ def daemon(beads_repo: Path) -> Iterator[dict]:
                     pass
 
 
-def wait_for(pred, timeout: float = 10.0, interval: float = 0.02):  # type: ignore[no-untyped-def]
-    """Poll ``pred`` until it returns a truthy value (returned) or ``timeout`` passes (None)."""
-    import time
-    end = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() >= end:
-            return None
-        time.sleep(interval)

@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import git, run_bd
+from testing import git, run_bd
 
-from bdgit import fastpath, hooks
+from bdgit.githooks import install as hooks, scripts
+from bdgit.workspace import statefile
 
 
 def doctor(*flags: str, cwd: Path | None = None) -> tuple[int, dict]:
@@ -85,7 +86,7 @@ def test_dirty_database_is_flushed_by_fix(healthy: Path):
     code, res = doctor("--fix")
     assert check(res, "jsonl")["status"] == "ok" and check(res, "jsonl")["fixed"]
     assert "unexported" in (healthy / ".beads" / "issues.jsonl").read_text()
-    assert not fastpath.read(healthy / ".beads" / "bd.state").dirty
+    assert not statefile.read(healthy / ".beads" / "bd.state").dirty
 
 
 def test_changed_jsonl_is_imported_by_fix(healthy: Path):
@@ -177,7 +178,7 @@ def test_stale_daemon_files_are_removed_by_fix(healthy: Path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     (beads / "daemon.json").write_text(json.dumps({"pid": dead.pid}))
-    w = fastpath.Writer(beads / "bd.state")
+    w = statefile.Writer(beads / "bd.state")
     w.update(pid=dead.pid)
     w.close()
     code, res = doctor()
@@ -185,7 +186,7 @@ def test_stale_daemon_files_are_removed_by_fix(healthy: Path):
     assert c["status"] == "warn" and "daemon.json" in c["message"] and f"pid {dead.pid}" in c["message"]
     code, res = doctor("--fix")
     assert check(res, "daemon")["status"] == "ok"
-    assert not (beads / "daemon.json").exists() and fastpath.read(beads / "bd.state").pid == 0
+    assert not (beads / "daemon.json").exists() and statefile.read(beads / "bd.state").pid == 0
 
 
 def test_running_daemon_is_checked_and_one_of_another_version_restarted(daemon, beads_repo: Path):
@@ -205,7 +206,7 @@ def test_running_daemon_is_checked_and_one_of_another_version_restarted(daemon, 
 
 
 def test_fix_with_a_daemon_flushes_through_it(beads_repo: Path):
-    from bdgit import daemon as d
+    from bdgit.daemon import lifecycle as d
     from bdgit.workspace import find
     ws = find(cwd=beads_repo)
     d.start(ws, {"flush_interval": 60, "idle_timeout": 300})

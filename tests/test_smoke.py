@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import run_bd
+from testing import run_bd
 
 
 def test_create_then_ready_as_a_real_process(beads_repo):

@@ -1,14 +1,9 @@
 """Git for bd: commit the JSONL without touching the user's staged changes, batched by the
-daemon; sync branches; worktree guards. ``bd sync`` (pull/merge/push) lives in ``bdgit.sync``.
+daemon; sync branches; ``bd sync``; the merge driver; worktree guards.
 
-Modules: ``repo`` (discovery, state checks, worktrees, upstreams, running git), ``indexfile``
-(one index entry under a short ``index.lock`` hold), ``commit`` (``commit_jsonl``), ``auto``
-(the daemon's git agent: ``attach``).
+Modules: ``env`` (the one environment policy for git commands bd runs; light), ``repo``
+(discovery, state checks, worktrees, upstreams), ``indexfile`` (one index entry under a short
+``index.lock`` hold), ``refs`` (moving a branch the way git does), ``commit`` (``commit_jsonl``),
+``auto`` (the daemon's git plug-in), ``sync`` (``bd sync`` and the merge driver). Nothing is
+imported here: ``env`` must stay free of pygit2.
 """
-from __future__ import annotations
-
-from .auto import GitAgent, attach
-from .commit import CommitResult, commit_jsonl
-from .repo import open_repo
-
-__all__ = ["GitAgent", "attach", "CommitResult", "commit_jsonl", "open_repo"]

@@ -13,6 +13,7 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,32 +31,16 @@ QUIET = 0.25
 MAX_DEFER = 2.0
 
 
-class LockedState:
-    """``server.state`` shared by two threads: every call on the fastpath writer under one lock
-    (its seqlock protects readers, not two writers)."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self._lock = threading.RLock()
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._inner, name)
-        if not callable(attr):
-            return attr
-
-        def call(*a: Any, **kw: Any) -> Any:
-            with self._lock:
-                return attr(*a, **kw)
-        return call
-
-
 class GitAgent:
-    """One per daemon. ``attach`` wires it to the server."""
+    """The daemon's git plug-in (one per daemon; see ``rpc.server.Plugin``). ``log`` and
+    ``state`` (the thread-safe ``statefile.Writer``, or None) are the server's."""
 
-    def __init__(self, ws: Workspace, server: Any, opts: dict[str, Any]) -> None:
+    def __init__(self, ws: Workspace, opts: dict[str, Any], *, log: Callable[[str], None], state: Any) -> None:
         self.ws = ws
-        self.server = server
         self.opts = opts
+        self.log = log
+        self.state = state
+        self.host: Any = None  # the server, from start()
         self.jsonl_path: Path = ws.jsonl_path
         self.cond = threading.Condition()
         self.commit_lock = threading.Lock()
@@ -94,7 +79,7 @@ class GitAgent:
             finally:
                 store.close()
         except Exception as e:  # a config read must never stop the agent
-            self.server.log(f"git: cannot read the configuration: {type(e).__name__}: {e}")
+            self.log(f"git: cannot read the configuration: {type(e).__name__}: {e}")
             conf = {}
         default_interval = float(self.opts.get("flush_interval", 1.0) or 1.0)
         try:
@@ -115,21 +100,21 @@ class GitAgent:
         }
         if cfg != self.cfg:
             if self.cfg:
-                self.server.log(f"git: configuration now {self._describe(cfg)}")
+                self.log(f"git: configuration now {self._describe(cfg)}")
             self.cfg = cfg
             self._set_flags()
         self.cfg_at = time.monotonic()
 
     def _set_flags(self) -> None:
-        state = self.server.state
+        state = self.state
         if state is None:
             return
-        from .. import fastpath
-        flags = state.get().flags & ~(fastpath.FLAG_AUTO_COMMIT | fastpath.FLAG_SYNC_BRANCH)
+        from ..workspace import statefile
+        flags = state.get().flags & ~(statefile.FLAG_AUTO_COMMIT | statefile.FLAG_SYNC_BRANCH)
         if self.cfg.get("auto_commit"):
-            flags |= fastpath.FLAG_AUTO_COMMIT
+            flags |= statefile.FLAG_AUTO_COMMIT
         if self.cfg.get("sync_branch"):
-            flags |= fastpath.FLAG_SYNC_BRANCH
+            flags |= statefile.FLAG_SYNC_BRANCH
         state.update(flags=flags)
 
     @staticmethod
@@ -142,10 +127,15 @@ class GitAgent:
 
     # --- server hooks -------------------------------------------------------------------------
 
-    def start(self) -> None:
+    @property
+    def stopping(self) -> bool:
+        return self.host is not None and bool(self.host.stopping)
+
+    def start(self, host: Any) -> None:
+        self.host = host
         self.thread.start()
         self.push_thread.start()
-        self.server.log(f"git: {self._describe(self.cfg)}")
+        self.log(f"git: {self._describe(self.cfg)}")
 
     def after_flush(self, store: Any) -> None:
         """The JSONL was just flushed (maintenance thread, writer lock held): only signal."""
@@ -196,14 +186,14 @@ class GitAgent:
 
     def _loop(self) -> None:
         repo = None
-        while not self.server.stopping:
+        while not self.stopping:
             with self.cond:
                 timeout = 2.0
                 if self.pending and self.cfg.get("auto_commit"):
                     timeout = min(timeout, max(self._due() - time.monotonic(), 0.0))
                 if timeout > 0:
                     self.cond.wait(timeout)
-            if self.server.stopping:
+            if self.stopping:
                 return
             try:
                 if time.monotonic() - self.cfg_at >= 2.0:
@@ -261,7 +251,7 @@ class GitAgent:
 
     def _attempt(self, repo: Any, fp: str | None, *, final: bool = False) -> bool:
         from filelock import FileLock, Timeout
-        gen = self.server.state.get().export_gen if self.server.state is not None else 0
+        gen = self.state.get().export_gen if self.state is not None else 0
         flock = FileLock(str(self.ws.lock_path), thread_local=False)
         try:
             flock.acquire(timeout=1.0 if final else 0)
@@ -286,7 +276,7 @@ class GitAgent:
             self.last_commit = time.monotonic()
             self.last_commit_wall = time.time()
             self.max_lock_hold = max(self.max_lock_hold, res.lock_hold)
-            self.server.log(f"git: committed {res.changes.get('changed', 0)} issue change(s) as "
+            self.log(f"git: committed {res.changes.get('changed', 0)} issue change(s) as "
                             f"{(res.commit or '')[:10]} on {short(res.branch or '')}")
         if res.committed or res.up_to_date:
             self.pending = False
@@ -295,10 +285,10 @@ class GitAgent:
                 self.own_sig = self._git_sig(repo)
             self.checked_fp = fp
             self._resolved()
-            if self.server.state is not None and (final or not self.server.stopping):
-                st = self.server.state.get()
+            if self.state is not None and (final or not self.stopping):
+                st = self.state.get()
                 if gen > st.commit_gen:
-                    self.server.state.update(commit_gen=gen)
+                    self.state.update(commit_gen=gen)
             if res.committed and self.cfg.get("auto_push"):
                 self.push_event.set()
             return True
@@ -320,11 +310,11 @@ class GitAgent:
         self.retry_at = now + retry_in
         if self.logged_wait != reason and (now - self.waiting_since >= 1.0 or "index.lock" not in reason):
             self.logged_wait = reason
-            self.server.log(f"git: waiting: {reason}")
+            self.log(f"git: waiting: {reason}")
 
     def _resolved(self) -> None:
         if self.waiting and self.logged_wait:
-            self.server.log(f"git: resumed after {time.monotonic() - self.waiting_since:.1f}s "
+            self.log(f"git: resumed after {time.monotonic() - self.waiting_since:.1f}s "
                             f"(was: {self.waiting})")
         self.waiting = None
         self.logged_wait = None
@@ -352,7 +342,7 @@ class GitAgent:
                 if self._attempt(repo, jsonl.fingerprint(self.jsonl_path), final=True):
                     return
             except Exception as e:
-                self.server.log(f"git: final commit failed: {type(e).__name__}: {e}")
+                self.log(f"git: final commit failed: {type(e).__name__}: {e}")
                 return
             if self.waiting and "index.lock" not in self.waiting and "bd.lock" not in self.waiting:
                 return  # a merge in progress etc.: the next daemon commits it
@@ -361,11 +351,11 @@ class GitAgent:
     # --- auto-push ----------------------------------------------------------------------------
 
     def _push_loop(self) -> None:
-        while not self.server.stopping:
+        while not self.stopping:
             if not self.push_event.wait(2.0):
                 continue
             self.push_event.clear()
-            if self.server.stopping:
+            if self.stopping:
                 return
             try:
                 self._push()
@@ -397,14 +387,14 @@ class GitAgent:
                        bd_hooks=False)
         if proc.returncode == 0:
             if self.push_state.get("error"):
-                self.server.log(f"git: push to {remote} works again")
+                self.log(f"git: push to {remote} works again")
             self.push_state = {"ok": True, "remote": remote, "ref": short(ref), "at": time.time()}
         else:
             self._push_failed(push_error(proc.stdout, proc.stderr))
 
     def _push_failed(self, msg: str) -> None:
         if self.push_state.get("error") != msg:
-            self.server.log(f"git: auto-push failed: {msg} (run 'bd sync' to merge and push)")
+            self.log(f"git: auto-push failed: {msg} (run 'bd sync' to merge and push)")
         self.push_state = {"ok": False, "error": msg, "at": time.time()}
 
 
@@ -419,19 +409,32 @@ def push_error(stdout: str, stderr: str) -> str:
     return (stderr.strip() or stdout.strip() or "git push failed").splitlines()[-1]
 
 
-def attach(ws: Workspace, server: Any, opts: dict[str, Any]) -> GitAgent | None:
-    """Wire the git agent into a daemon ``server`` (called by ``bdgit.daemon`` at start)."""
+class NoRepository:
+    """The git plug-in of a workspace outside any git repository: it only says so."""
+
+    def __init__(self, auto_commit: bool, log: Callable[[str], None]) -> None:
+        self.auto_commit = auto_commit
+        if auto_commit:
+            log("git: --auto-commit ignored: the workspace is not in a git repository")
+
+    def start(self, host: Any) -> None:
+        pass
+
+    def after_flush(self, store: Any) -> None:
+        pass
+
+    def housekeeping(self, store: Any) -> None:
+        pass
+
+    def status(self) -> dict[str, Any]:
+        return {"git": "not a git repository" + ("; auto-commit unavailable" if self.auto_commit else "")}
+
+    def close(self) -> None:
+        pass
+
+
+def plugin(ws: Workspace, opts: dict[str, Any], *, log: Callable[[str], None], state: Any) -> GitAgent | NoRepository:
+    """The daemon's git plug-in for ``ws`` (``bdgit.daemon.process`` passes it to the server)."""
     if open_repo(ws.root) is None:
-        auto = bool(opts.get("auto_commit"))
-        server.extra_status = lambda: {"git": "not a git repository" + ("; auto-commit unavailable" if auto else "")}
-        if auto:
-            server.log("git: --auto-commit ignored: the workspace is not in a git repository")
-        return None
-    if server.state is not None and not isinstance(server.state, LockedState):
-        server.state = LockedState(server.state)
-    agent = GitAgent(ws, server, opts)
-    server.after_flush.append(agent.after_flush)
-    server.housekeeping.append(agent.housekeeping)
-    server.extra_status = agent.status
-    agent.start()
-    return agent
+        return NoRepository(bool(opts.get("auto_commit")), log)
+    return GitAgent(ws, opts, log=log, state=state)

@@ -13,21 +13,7 @@ from pathlib import Path
 import pygit2
 
 from ..errors import GitError
-
-#: files in a worktree's git dir that mean "someone is in the middle of something"
-_IN_PROGRESS = (
-    ("MERGE_HEAD", "a merge is in progress"),
-    ("rebase-merge", "a rebase is in progress"),
-    ("rebase-apply", "a rebase (or git am) is in progress"),
-    ("CHERRY_PICK_HEAD", "a cherry-pick is in progress"),
-    ("REVERT_HEAD", "a revert is in progress"),
-    ("BISECT_LOG", "a bisect is in progress"),
-)
-
-#: environment variables a git hook may have set that must not leak into our own git calls
-_GIT_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX", "GIT_COMMON_DIR",
-            "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE")
-
+from . import env
 
 def open_repo(start: str | os.PathLike[str]) -> pygit2.Repository | None:
     """The non-bare repository containing ``start`` (a linked worktree opens as itself)."""
@@ -71,7 +57,7 @@ def rel_path(repo: pygit2.Repository, path: Path) -> str:
 def in_progress(repo: pygit2.Repository) -> str | None:
     """Why this worktree must not be committed to right now (merge, rebase, ...), or None."""
     gd = git_dir(repo)
-    for name, why in _IN_PROGRESS:
+    for name, why in env.IN_PROGRESS:
         if (gd / name).exists():
             return why
     return None
@@ -193,30 +179,17 @@ def ref_target(repo: pygit2.Repository, ref: str) -> pygit2.Oid | None:
         return None
 
 
-def clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _GIT_ENV}
-    env.setdefault("GIT_TERMINAL_PROMPT", "0")
-    env["GIT_MERGE_AUTOEDIT"] = "no"
-    return env
-
-
 def run_git(repo: pygit2.Repository, *args: str, check: bool = True, timeout: float = 300,
             config: dict[str, str] | None = None, bd_hooks: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run git in the work tree with a clean environment. Raises GitError when ``check``.
+    """Run git in the work tree (environment: ``env.git_env``, the repository named by the work
+    tree only). Raises GitError when ``check`` and git fails, or git is missing or too slow.
 
-    ``bd_hooks=False`` sets BD_SKIP_HOOKS=1: bd's part of the git hooks (import after a merge,
-    the pre-push check) is skipped because the caller does that work itself, and must not wait
-    for the workspace lock the caller holds. The user's own (chained) hooks still run."""
-    env = clean_env()
-    if not bd_hooks:
-        env["BD_SKIP_HOOKS"] = "1"
-    cmd = ["git"]
-    for k, v in (config or {}).items():
-        cmd += ["-c", f"{k}={v}"]
-    cmd += list(args)
+    ``bd_hooks=False``: bd's part of the git hooks (import after a merge, the pre-push check) is
+    skipped because the caller does that work itself, and must not wait for the workspace lock
+    the caller holds. The user's own (chained) hooks still run."""
     try:
-        proc = subprocess.run(cmd, cwd=repo.workdir, env=env, text=True, capture_output=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
+        proc = env.git(list(args), repo.workdir, keep_repo=False, skip_bd_hooks=not bd_hooks,
+                       timeout=timeout, config=config)
     except subprocess.TimeoutExpired:
         raise GitError(f"git {args[0]} did not finish within {timeout:g}s") from None
     except FileNotFoundError:

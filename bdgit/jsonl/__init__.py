@@ -13,13 +13,13 @@ is deleted unless it changed locally since.
 from __future__ import annotations
 
 from ..model import dumps_compact  # the line encoding, for callers that check lines
-from .files import (CONFLICT_MARKERS, atomic_write, export_lines, fingerprint, flush, line_hash, needs_import,
+from .files import (CONFLICT_MARKERS, export_lines, fingerprint, flush, line_hash, needs_import,
                     read_lines_by_id, render)
 from .importer import ImportResult, hash_prefixes, import_text, may_collide, same_creation
 from .parse import Record, parse
 
 __all__ = [
-    "CONFLICT_MARKERS", "ImportResult", "dumps_compact", "Record", "atomic_write", "export_lines", "fingerprint", "flush",
+    "CONFLICT_MARKERS", "ImportResult", "dumps_compact", "Record", "export_lines", "fingerprint", "flush",
     "hash_prefixes", "import_text", "line_hash", "may_collide", "needs_import", "parse", "read_lines_by_id",
     "render", "same_creation",
 ]

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..model import dumps_compact, issue_to_json
 from ..store import Store
+from ..workspace.files import atomic_write
 
 CONFLICT_MARKERS = ("<<<<<<< ", ">>>>>>> ", "<<<<<<<\n", ">>>>>>>\n")
 
@@ -67,31 +68,6 @@ def export_lines(store: Store, ids: list[str] | None = None, status: str | None 
 
 def render(lines: dict[str, str]) -> str:
     return "".join(lines[k] + "\n" for k in sorted(lines))
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same directory, fsync, rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
-    data = text.encode()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    try:
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:  # pragma: no cover - some filesystems refuse fsync on directories
-        pass
 
 
 def fingerprint(path: Path) -> str | None:

@@ -77,8 +77,8 @@ def import_text(store: Store, text: str, *, actor: str, workspace: bool = False,
             by_id[rec.id] = rec
             continue
         if may_collide(rec.id) and not same_creation(prev.created_us, rec.created_us):
-            raise ImportFormatError(
-                f"id {rec.id} appears twice for two different issues (also line {prev.line_no})", rec.line_no,
+            raise ImportFormatError.at(
+                rec.line_no, f"id {rec.id} appears twice for two different issues (also line {prev.line_no})",
                 "a merge kept both sides of a sequential-ID collision; renumber one of them by hand")
         if (rec.updated_us, rec.hash) > (prev.updated_us, prev.hash):
             by_id[rec.id] = rec

@@ -53,14 +53,14 @@ def parse(text: str, *, strict: bool = False) -> tuple[list[Record], list[str]]:
         if not line.strip():
             continue
         if line.startswith(("<<<<<<<", ">>>>>>>", "|||||||")) or line == "=======":
-            raise ImportFormatError("git conflict marker: the file is in the middle of a merge", n,
-                                    "resolve the merge of .beads/issues.jsonl first (keep both sides' lines)")
+            raise ImportFormatError.at(n, "git conflict marker: the file is in the middle of a merge",
+                                       "resolve the merge of .beads/issues.jsonl first (keep both sides' lines)")
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            raise ImportFormatError(f"invalid JSON: {e.msg} (column {e.colno})", n) from None
+            raise ImportFormatError.at(n, f"invalid JSON: {e.msg} (column {e.colno})") from None
         if not isinstance(obj, dict):
-            raise ImportFormatError(f"expected a JSON object, got {type(obj).__name__}", n)
+            raise ImportFormatError.at(n, f"expected a JSON object, got {type(obj).__name__}")
         rec = Record(n, line, obj)
         _check(rec, strict, warnings)
         records.append(rec)
@@ -71,16 +71,16 @@ def _check(rec: Record, strict: bool, warnings: list[str]) -> None:
     o, n = rec.obj, rec.line_no
     for key in ("id", "title"):
         if key not in o:
-            raise ImportFormatError(f"missing required field '{key}'", n)
+            raise ImportFormatError.at(n, f"missing required field '{key}'")
         if not isinstance(o[key], str) or not o[key].strip():
-            raise ImportFormatError(f"field '{key}' must be a non-empty string", n)
+            raise ImportFormatError.at(n, f"field '{key}' must be a non-empty string")
     for key in _STR_FIELDS:
         if o.get(key) is not None and not isinstance(o[key], str):
-            raise ImportFormatError(f"field '{key}' must be a string, got {type(o[key]).__name__}", n)
+            raise ImportFormatError.at(n, f"field '{key}' must be a string, got {type(o[key]).__name__}")
     for key in ("priority", "estimated_minutes"):
         v = o.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
-            raise ImportFormatError(f"field '{key}' must be an integer, got {json.dumps(v)}", n)
+            raise ImportFormatError.at(n, f"field '{key}' must be an integer, got {json.dumps(v)}")
     if o.get("priority") is not None and not 0 <= o["priority"] <= 4:
         _unknown(f"priority {o['priority']} is outside 0-4", n, strict, warnings)
     o.setdefault("status", "open")
@@ -97,33 +97,33 @@ def _check(rec: Record, strict: bool, warnings: list[str]) -> None:
         try:
             us = ts_micros(v)
         except ValueError:
-            raise ImportFormatError(f"field '{key}' is not an RFC 3339 timestamp: {v!r}", n) from None
+            raise ImportFormatError.at(n, f"field '{key}' is not an RFC 3339 timestamp: {v!r}") from None
         if key == "created_at":
             rec.created_us = us
         elif key == "updated_at":
             rec.updated_us = us
     if o.get("created_at") is None:
         if o.get("updated_at") is None:
-            raise ImportFormatError("missing 'created_at' and 'updated_at'", n)
+            raise ImportFormatError.at(n, "missing 'created_at' and 'updated_at'")
         o["created_at"], rec.created_us = o["updated_at"], rec.updated_us
     if o.get("updated_at") is None:
         o["updated_at"], rec.updated_us = o["created_at"], rec.created_us
     labels = o.get("labels")
     if labels is not None and (not isinstance(labels, list) or not all(isinstance(x, str) for x in labels)):
-        raise ImportFormatError("field 'labels' must be a list of strings", n)
+        raise ImportFormatError.at(n, "field 'labels' must be a list of strings")
     deps = o.get("dependencies")
     if deps is not None:
         if not isinstance(deps, list):
-            raise ImportFormatError("field 'dependencies' must be a list", n)
+            raise ImportFormatError.at(n, "field 'dependencies' must be a list")
         for d in deps:
             if not isinstance(d, dict) or not isinstance(d.get("depends_on_id"), str):
-                raise ImportFormatError("each dependency needs a string 'depends_on_id'", n)
+                raise ImportFormatError.at(n, "each dependency needs a string 'depends_on_id'")
             if d.get("issue_id", o["id"]) != o["id"]:
-                raise ImportFormatError(
-                    f"dependency issue_id {d.get('issue_id')!r} does not match the line's id {o['id']!r}", n)
+                raise ImportFormatError.at(
+                    n, f"dependency issue_id {d.get('issue_id')!r} does not match the line's id {o['id']!r}")
             t = d.get("type", "blocks")
             if not isinstance(t, str):
-                raise ImportFormatError("dependency 'type' must be a string", n)
+                raise ImportFormatError.at(n, "dependency 'type' must be a string")
             if t not in DEP_TYPES:
                 _unknown(f"unknown dependency type '{t}' (kept; informational)", n, strict, warnings)
             for k in ("created_at",):
@@ -131,16 +131,16 @@ def _check(rec: Record, strict: bool, warnings: list[str]) -> None:
                     try:
                         ts_micros(d[k])
                     except (ValueError, TypeError):
-                        raise ImportFormatError(f"dependency '{k}' is not an RFC 3339 timestamp", n) from None
+                        raise ImportFormatError.at(n, f"dependency '{k}' is not an RFC 3339 timestamp") from None
     comments = o.get("comments")
     if comments is not None:
         if not isinstance(comments, list) or not all(
                 isinstance(c, dict) and isinstance(c.get("text"), str) for c in comments):
-            raise ImportFormatError("field 'comments' must be a list of objects with 'text'", n)
+            raise ImportFormatError.at(n, "field 'comments' must be a list of objects with 'text'")
 
 
 def _unknown(msg: str, n: int, strict: bool, warnings: list[str]) -> None:
     if strict:
-        raise ImportFormatError(msg + "; --strict refuses values this version does not know", n)
+        raise ImportFormatError.at(n, msg + "; --strict refuses values this version does not know")
     warnings.append(f"line {n}: {msg}")
 

@@ -7,56 +7,13 @@ Handlers take ``(ctx, Args)`` and return JSON-able data; they raise only ``BdErr
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from ..errors import BdError, UsageError
+from ..errors import BatchFailed, BdError, UsageError
 from ..store import Store
 from ..validate import Args
-
-
-class Ctx:
-    """What a handler runs with. (Plain classes here and in jsonl: importing dataclasses
-    costs every direct-mode ``bd`` process ~5 ms, see docs/PERFORMANCE.md.)"""
-
-    __slots__ = ("store", "actor", "notices", "progress")
-
-    def __init__(self, store: Store, actor: str, notices: list[str] | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> None:
-        self.store = store
-        self.actor = actor
-        #: messages for the user that are not errors (e.g. import warnings); the CLI prints them
-        self.notices: list[str] = [] if notices is None else notices
-        #: progress(done, total) for long operations, when someone is watching (direct mode)
-        self.progress = progress
-
-    def __repr__(self) -> str:
-        return f"Ctx(store={self.store!r}, actor={self.actor!r}, notices={self.notices!r})"
-
-
-Handler = Callable[[Ctx, Args], Any]
-
-
-class Op:
-    __slots__ = ("name", "handler", "write")
-
-    def __init__(self, name: str, handler: Handler, write: bool) -> None:
-        self.name = name
-        self.handler = handler
-        self.write = write
-
-    def __repr__(self) -> str:
-        return f"Op(name={self.name!r}, handler={self.handler!r}, write={self.write!r})"
-
-
-OPS: dict[str, Op] = {}
-
-
-def op(name: str, *, write: bool) -> Callable[[Handler], Handler]:
-    def deco(fn: Handler) -> Handler:
-        OPS[name] = Op(name, fn, write)
-        return fn
-    return deco
+from . import exchange, graph, issues, meta  # noqa: F401  (registers the handlers)
+from .registry import OPS, Ctx, Handler, Op, op
 
 
 def is_write(name: str, args: Any = None) -> bool:
@@ -114,7 +71,7 @@ def run_batch(store: Store, args: Any, actor: str, ctx: Ctx | None = None) -> di
                 data = run(store, item["operation"], _subst(item.get("args"), results), actor, ctx)
                 results.append({"success": True, "data": data})
             except BdError as e:
-                results.append({"success": False, "error": str(e), "kind": e.kind})
+                results.append({"success": False, **e.to_wire()})
                 break
         return {"results": results, "atomic": False,
                 "success": all(r["success"] for r in results)}
@@ -137,22 +94,11 @@ def run_batch(store: Store, args: Any, actor: str, ctx: Ctx | None = None) -> di
                 out.append({"success": False, "rolled_back": True,
                             "error": f"rolled back: operation {failed_at} ({ops_in[failed_at]['operation']}) failed"})
             elif i == failed_at:
-                out.append({"success": False, "error": str(err), "kind": err.kind})
+                out.append({"success": False, **err.to_wire()})
             else:
                 out.append({"success": False, "skipped": True, "error": "not run: an earlier operation failed"})
-        raise BatchFailed(failed_at, ops_in[failed_at]["operation"], err, out) from err
+        raise BatchFailed.of(failed_at, ops_in[failed_at]["operation"], err, out) from err
     return {"results": results, "atomic": True, "success": True}
-
-
-class BatchFailed(BdError):
-    """An atomic batch failed and was rolled back; ``results`` says what happened to each."""
-
-    kind = "batch_failed"
-
-    def __init__(self, index: int, name: str, err: BdError, results: list[dict[str, Any]]) -> None:
-        super().__init__(f"batch rolled back: operation {index} ({name}) failed: {err}", err.hint)
-        self.index = index
-        self.results = results
 
 
 def _subst(args: Any, results: list[dict[str, Any]]) -> Any:
@@ -179,5 +125,3 @@ def _subst(args: Any, results: list[dict[str, Any]]) -> Any:
     return args
 
 
-# Register the handlers (import for side effects).
-from . import admin, graph, issues  # noqa: E402,F401

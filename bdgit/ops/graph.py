@@ -7,7 +7,7 @@ from ..errors import ConflictError, CycleError, NotFoundError, ValidationError
 from ..model import issue_to_json, now
 from ..store import queries as q
 from ..validate import Args, check_dep_type, check_label
-from . import Ctx, op
+from .registry import Ctx, op
 
 
 def add_dependency(ctx: Ctx, issue_id: str, target: str, dep_type: str, *, touch: bool = True) -> None:
@@ -26,7 +26,7 @@ def add_dependency(ctx: Ctx, issue_id: str, target: str, dep_type: str, *, touch
                             "remove it first with 'bd dep remove' to change its type")
     path = q.find_path(s, target, issue_id)
     if path is not None:
-        raise CycleError([issue_id] + path)
+        raise CycleError.of([issue_id] + path)
     ts = now()
     s.insert_dep(issue_id, target, dep_type, ctx.actor, ts)
     if touch:

@@ -8,7 +8,7 @@ from ..errors import ConflictError, NotFoundError, UsageError, ValidationError
 from ..model import DEFAULT_PRIORITY, DEFAULT_TYPE, issue_to_json, now, ts_micros
 from ..store import queries as q
 from ..validate import Args, check_dep_type, check_label, check_status, check_title, check_type
-from . import Ctx, op
+from .registry import Ctx, op
 
 _TEXT_FIELDS = ("description", "design", "acceptance_criteria", "notes")
 
@@ -167,6 +167,17 @@ def apply_changes(ctx: Ctx, cur: dict[str, Any], changes: dict[str, Any], commen
     s.set_fields(cur["id"], fields)
     s.mark_dirty([cur["id"]], ts)
     s.add_event(cur["id"], event, ctx.actor, old, changes, comment=comment, ts=ts)
+
+
+@op("note", write=True)
+def note(ctx: Ctx, a: Args) -> dict[str, Any]:
+    """Append ``text`` as a new line of the issue's notes, in one transaction (two agents
+    appending at once both keep their line)."""
+    cur = ctx.store.require_issue(a.req("id"))
+    text = a.req("text").strip()
+    notes = (cur.get("notes") or "").rstrip()
+    apply_changes(ctx, cur, {"notes": f"{notes}\n{text}" if notes else text})
+    return show_one(ctx, cur["id"])
 
 
 @op("close", write=True)

@@ -1,4 +1,4 @@
-"""Client side of the daemon protocol: ``Client`` for agents, ``DaemonBackend`` for the CLI.
+"""Client side of the daemon protocol: ``Client``, for agents and for the CLI's daemon backend.
 
 Imports only _socket/json/os/time: the CLI's daemon path must stay light.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import BdError, DaemonError, TimeoutError_, error_from_kind
+from ..errors import DaemonError, DeadlineExceeded, from_wire
 from .protocol import encode, find_socket
 
 DEFAULT_TIMEOUT = 30.0
@@ -46,10 +46,7 @@ def data_of(resp: dict[str, Any]) -> Any:
     atomic batch's error carries ``results``)."""
     if resp.get("success"):
         return resp.get("data")
-    err = error_from_kind(resp.get("kind"), resp.get("error") or "the daemon reported an error")
-    if isinstance(resp.get("data"), dict) and "results" in resp["data"]:
-        err.results = resp["data"]["results"]  # type: ignore[attr-defined]
-    raise err
+    raise from_wire(resp)
 
 
 class Client:
@@ -83,7 +80,7 @@ class Client:
             s.connect(str(self.socket_path))
         except TimeoutError:
             s.close()
-            raise TimeoutError_(f"timed out connecting to the daemon at {self.socket_path}") from None
+            raise DeadlineExceeded(f"timed out connecting to the daemon at {self.socket_path}") from None
         except OSError as e:
             s.close()
             raise DaemonError(f"no daemon answers at {self.socket_path}: {e.strerror or e}",
@@ -109,7 +106,7 @@ class Client:
     def request(self, operation: str, args: dict[str, Any] | None = None, *,
                 timeout: float | None = None, actor: str | None = None) -> dict[str, Any]:
         """Send one request and return the whole response object (no error raised for
-        ``success: false``). Raises DaemonError/TimeoutError_ for transport failures."""
+        ``success: false``). Raises DaemonError/DeadlineExceeded for transport failures."""
         deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
         rid = f"{os.getpid()}-{next(self._ids)}"
         req: dict[str, Any] = {"operation": operation, "args": args or {}, "request_id": rid}
@@ -168,13 +165,13 @@ class Client:
             left = deadline - time.monotonic()
             if left <= 0:
                 self.close()
-                raise TimeoutError_("timed out sending the request to the daemon")
+                raise DeadlineExceeded("timed out sending the request to the daemon")
             self._sock.settimeout(left)
             try:
                 n = self._sock.send(view)
             except TimeoutError:
                 self.close()
-                raise TimeoutError_("timed out sending the request to the daemon") from None
+                raise DeadlineExceeded("timed out sending the request to the daemon") from None
             view = view[n:]
 
     def _recv_line(self, deadline: float) -> bytes:
@@ -187,14 +184,14 @@ class Client:
             left = deadline - time.monotonic()
             if left <= 0:
                 self.close()
-                raise TimeoutError_("timed out waiting for the daemon's answer",
+                raise DeadlineExceeded("timed out waiting for the daemon's answer",
                                     "the request may still complete; raise --timeout / BD_TIMEOUT")
             self._sock.settimeout(left)
             try:
                 chunk = self._sock.recv(1 << 20)
             except TimeoutError:
                 self.close()
-                raise TimeoutError_("timed out waiting for the daemon's answer",
+                raise DeadlineExceeded("timed out waiting for the daemon's answer",
                                     "the request may still complete; raise --timeout / BD_TIMEOUT") from None
             except OSError as e:
                 self.close()
@@ -203,45 +200,3 @@ class Client:
                 self.close()
                 raise DaemonError("the daemon closed the connection without answering")
             self._buf += chunk
-
-
-class DaemonBackend:
-    """The CLI's transport when a daemon answers: ``call(op, args)`` over one connection."""
-
-    mode = "daemon"
-
-    def __init__(self, ws: Any, client: Client) -> None:
-        self.ws = ws
-        self.client = client
-        self.notices: list[str] = []
-
-    @classmethod
-    def try_connect(cls, ws: Any, actor: str, timeout: float | None = None) -> DaemonBackend | None:
-        """Connect if a daemon listens for ``ws``; None (quietly) when none does."""
-        sock = find_socket(ws.beads_dir)
-        if not os.path.exists(sock):
-            return None
-        client = Client(sock, timeout=timeout or DEFAULT_TIMEOUT, actor=actor, cwd=None)
-        try:
-            client.connect(timeout=min(timeout or 2.0, 2.0))
-        except BdError:
-            return None
-        return cls(ws, client)
-
-    def call(self, op: str, args: dict[str, Any] | None = None) -> Any:
-        resp = self.client.request(op, args)
-        if not resp.get("success") and resp.get("kind") == "version_mismatch":
-            resp = self._replace_daemon(op, args, resp)
-        self.notices.extend(resp.get("notices") or [])
-        return data_of(resp)
-
-    def _replace_daemon(self, op: str, args: dict[str, Any] | None, resp: dict[str, Any]) -> dict[str, Any]:
-        """A daemon of another bdgit version answered: restart it with ours, then retry once."""
-        from ..daemon import restart_for_version
-        self.client.close()
-        restart_for_version(self.ws, resp.get("error", ""))
-        self.notices.append(f"restarted the daemon (it ran another version: {resp.get('error')})")
-        return self.client.request(op, args)
-
-    def close(self) -> None:
-        self.client.close()

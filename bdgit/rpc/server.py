@@ -20,13 +20,14 @@ from collections import deque
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .. import BEADS_COMPAT_VERSION, __version__, jsonl, ops
-from ..errors import BdError
+from ..errors import (BatchFailed, BdError, DaemonError, DeadlineExceeded, InternalError, UsageError,
+                      VersionMismatch, internal)
 from ..store import Store
 from ..workspace import Workspace
 from .protocol import MAX_LINE, PROTOCOL_VERSION, encode
@@ -72,22 +73,51 @@ class Job:
 
 
 def _cancelled(op: str) -> dict[str, Any]:
-    return {"success": False, "kind": "timeout",
-            "error": f"cancelled: the deadline of this {op} request passed before it could run (nothing changed)"}
+    return failure(DeadlineExceeded(
+        f"cancelled: the deadline of this {op} request passed before it could run (nothing changed)"))
+
+
+def failure(err: BdError) -> dict[str, Any]:
+    """A failed response for ``err``: its wire fields (kind, hint, details). A failed batch also
+    carries its per-operation results as ``data.results``, as beads' batch answers do."""
+    resp: dict[str, Any] = {"success": False, **err.to_wire()}
+    if isinstance(err, BatchFailed):
+        resp["data"] = {"results": err.results}
+    return resp
+
+
+class Plugin(Protocol):
+    """What a server extension (the git agent) offers: the server calls ``start`` before it
+    serves, ``after_flush`` (writer lock held: only signal, never do slow work) after each JSONL
+    flush, ``housekeeping`` every few seconds, ``status`` for ``health``, and ``close`` once it has
+    stopped serving and made its last flush. ``host`` gives ``log``, ``state`` and ``stopping``."""
+
+    def start(self, host: Server) -> None: ...
+
+    def after_flush(self, store: Store) -> None: ...
+
+    def housekeeping(self, store: Store) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
 
 
 class Server:
-    """Serve ``ws`` on the already-bound listening socket ``sock`` until ``stop()``."""
+    """Serve ``ws`` on the already-bound listening socket ``sock`` until ``stop()``.
+
+    ``state`` is the workspace's ``statefile.Writer`` (thread-safe) or None; ``plugins`` extend
+    the server (see ``Plugin``)."""
 
     def __init__(self, ws: Workspace, sock: socket.socket, *, flush_interval: float = 1.0,
                  idle_timeout: float = 0.0, log: Callable[[str], None] = lambda m: None,
-                 state: Any = None) -> None:
+                 state: Any = None, plugins: Sequence[Plugin] = ()) -> None:
         self.ws = ws
         self.sock = sock
         self.flush_interval = flush_interval
         self.idle_timeout = idle_timeout
         self.log = log
-        self.state = state  # fastpath.Writer or None
+        self.state = state  # statefile.Writer or None
         self.started = time.time()
         self.last_activity = time.monotonic()
         self.jobs: deque[Job] = deque()
@@ -101,8 +131,7 @@ class Server:
         self.flush_due: float | None = None
         #: stat fingerprint of the JSONL when we last found it absorbed (see _sync_in)
         self._absorbed_fp: str | None = None
-        self.after_flush: list[Callable[[Store], None]] = []
-        self.housekeeping: list[Callable[[Store], None]] = []
+        self.plugins = tuple(plugins)
         self.stop_reason = ""
         self.stats = {"requests": 0, "writes": 0, "groups": 0, "flushes": 0, "cancelled": 0, "errors": 0}
         #: bound on one request line (BD_DAEMON_MAX_LINE overrides, e.g. to test the bound)
@@ -117,6 +146,9 @@ class Server:
     # --- lifecycle -----------------------------------------------------------------------------
 
     def serve_forever(self) -> None:
+        """Serve until ``stop()``; returns after the last flush, with every plug-in closed."""
+        for plugin in self.plugins:
+            plugin.start(self)
         self._maint.start()
         sel = selectors.DefaultSelector()
         sel.register(self.sock, selectors.EVENT_READ, "accept")
@@ -133,8 +165,7 @@ class Server:
                         continue
                     with self._conns_lock:
                         if self._conns >= MAX_CONNECTIONS:
-                            conn.sendall(encode({"success": False, "kind": "daemon",
-                                                 "error": "too many connections; try again"}))
+                            conn.sendall(encode(failure(DaemonError("too many connections; try again"))))
                             conn.close()
                             continue
                         self._conns += 1
@@ -145,6 +176,11 @@ class Server:
             self._maint.join(timeout=60)
             while not self._readers.empty():
                 self._readers.get().close()
+            for plugin in self.plugins:
+                try:
+                    plugin.close()  # after the last flush: the git agent commits what it wrote
+                except Exception as e:
+                    self.log(f"plug-in {type(plugin).__name__} failed to close: {type(e).__name__}: {e}")
 
     def stop(self, reason: str = "") -> None:
         if not self._stop.is_set():
@@ -184,15 +220,13 @@ class Server:
                         discarding = False
                         continue
                     if len(line) > self.max_line:
-                        conn.sendall(encode({"success": False, "kind": "usage",
-                                             "error": f"invalid request: line longer than {self.max_line} bytes"}))
+                        conn.sendall(encode(failure(UsageError(f"invalid request: line longer than {self.max_line} bytes"))))
                         continue
                     if line.strip():
                         conn.sendall(encode(self.handle_line(line)))
                 if len(buf) > self.max_line:
                     if not discarding:
-                        conn.sendall(encode({"success": False, "kind": "usage",
-                                             "error": f"invalid request: line longer than {self.max_line} bytes"}))
+                        conn.sendall(encode(failure(UsageError(f"invalid request: line longer than {self.max_line} bytes"))))
                     buf = b""
                     discarding = True
         except OSError:
@@ -212,20 +246,18 @@ class Server:
         try:
             req = json.loads(line)
         except (ValueError, UnicodeDecodeError) as e:
-            return {"success": False, "kind": "usage", "error": f"invalid request: not JSON ({e})"}
+            return failure(UsageError(f"invalid request: not JSON ({e})"))
         if not isinstance(req, dict):
-            return {"success": False, "kind": "usage", "error": "invalid request: expected a JSON object"}
+            return failure(UsageError("invalid request: expected a JSON object"))
         rid = req.get("request_id")
         try:
             resp = self._handle(req)
         except BdError as e:
-            resp = {"success": False, "error": str(e), "kind": e.kind}
-            if getattr(e, "results", None) is not None:
-                resp["data"] = {"results": e.results}  # type: ignore[attr-defined]
+            resp = failure(e)
         except Exception as e:  # a bug must not take the daemon down
             self.stats["errors"] += 1
             self.log(f"internal error on {req.get('operation')!r}: {type(e).__name__}: {e}")
-            resp = {"success": False, "kind": "internal", "error": f"internal error: {type(e).__name__}: {e}"}
+            resp = failure(internal(e))
         if rid is not None:
             resp["request_id"] = rid
         return resp
@@ -233,31 +265,30 @@ class Server:
     def _handle(self, req: dict[str, Any]) -> dict[str, Any]:
         op = req.get("operation")
         if not isinstance(op, str) or not op:
-            return {"success": False, "kind": "usage", "error": "invalid request: 'operation' must be a string"}
+            raise UsageError("invalid request: 'operation' must be a string")
         args = req.get("args") or {}
         if not isinstance(args, dict):
-            return {"success": False, "kind": "usage", "error": f"invalid {op} args: expected an object"}
+            raise UsageError(f"invalid {op} args: expected an object")
         actor = req.get("actor") or "daemon"
         if not isinstance(actor, str):
-            return {"success": False, "kind": "usage", "error": "invalid request: 'actor' must be a string"}
+            raise UsageError("invalid request: 'actor' must be a string")
         timeout_ms = req.get("timeout_ms")
         if timeout_ms is not None and (isinstance(timeout_ms, bool) or not isinstance(timeout_ms, (int, float))
                                        or timeout_ms <= 0):
-            return {"success": False, "kind": "usage", "error": "invalid request: 'timeout_ms' must be a positive number"}
+            raise UsageError("invalid request: 'timeout_ms' must be a positive number")
         deadline = time.monotonic() + (timeout_ms / 1000 if timeout_ms else 3600)
         cwd = req.get("cwd")
         if cwd is not None:
             err = self._check_cwd(cwd)
             if err:
-                return {"success": False, "kind": "usage", "error": err}
+                raise UsageError(err)
         cv = req.get("client_version")
         if cv is not None and cv != __version__ and op not in _CONTROL:
-            return {"success": False, "kind": "version_mismatch",
-                    "error": f"daemon runs bdgit {__version__}, client is bdgit {cv}"}
+            raise VersionMismatch(f"daemon runs bdgit {__version__}, client is bdgit {cv}")
         if op in _CONTROL:
             return {"success": True, "data": self._control(op, cv)}
         if op not in ops.OPS and op != "batch":
-            return {"success": False, "kind": "usage", "error": f"unknown operation: {op}"}
+            raise UsageError(f"unknown operation: {op}")
         if op == "batch" or ops.is_write(op, args):
             return self._submit(Job(op, args, actor, deadline))
         return self._read(op, args, actor, deadline)
@@ -299,12 +330,9 @@ class Server:
         if client_version is not None:
             out["client_version"] = client_version
             out["compatible"] = client_version == __version__
-        out.update(self.extra_status())
+        for plugin in self.plugins:
+            out.update(plugin.status())
         return out
-
-    def extra_status(self) -> dict[str, Any]:
-        """Hook for the git layer to report its state in ``health``/``status``."""
-        return {}
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -344,7 +372,7 @@ class Server:
         queued write as one group (leader/follower group commit: no thread hand-off when
         uncontended). Returns after COMMIT, or a cancellation if the deadline passed first."""
         if self._stop.is_set():
-            return {"success": False, "kind": "daemon", "error": "the daemon is shutting down; retry"}
+            return failure(DaemonError("the daemon is shutting down; retry"))
         self.jobs.append(job)
         while not job.done.is_set():
             left = job.deadline - time.monotonic()
@@ -376,8 +404,7 @@ class Server:
             for job in group:
                 if not job.done.is_set():
                     if job.response is None:
-                        job.response = {"success": False, "kind": "internal",
-                                        "error": "internal error: the write was not completed"}
+                        job.response = failure(InternalError("internal error: the write was not completed"))
                     job.done.set()
 
     def _maintenance_loop(self) -> None:
@@ -426,20 +453,18 @@ class Server:
                             job.response["notices"] = ctx.notices
                         wrote = True
                     except BdError as e:
-                        job.response = {"success": False, "error": str(e), "kind": e.kind}
-                        if getattr(e, "results", None) is not None:
-                            job.response["data"] = {"results": e.results}  # type: ignore[attr-defined]
+                        job.response = failure(e)
                     except Exception as e:  # a bug in one request must not sink the group
                         self.stats["errors"] += 1
                         self.log(f"internal error on {job.op}: {type(e).__name__}: {e}")
-                        job.response = {"success": False, "kind": "internal",
-                                        "error": f"internal error: {type(e).__name__}: {e}"}
+                        job.response = failure(internal(e))
         except Exception as e:
             self.log(f"commit failed: {type(e).__name__}: {e}")
             for job in live:
                 if job.state == _RUNNING:
-                    job.response = {"success": False, "kind": "internal",
-                                    "error": f"the transaction could not be committed: {e}"}
+                    job.response = failure(InternalError(
+                        f"the transaction could not be committed: {type(e).__name__}: {e}",
+                        "nothing of this request was saved; retry it"))
             wrote = False
         self.stats["groups"] += 1
         self.stats["writes"] += len(live)
@@ -508,11 +533,11 @@ class Server:
             self.state.mark_exported(gen)
         if res.get("written"):
             self.log(f"flushed {res.get('changed', 0)} issue(s) to {self.ws.jsonl_path.name}")
-        for hook in self.after_flush:
+        for plugin in self.plugins:
             try:
-                hook(store)
+                plugin.after_flush(store)
             except Exception as e:
-                self.log(f"after-flush hook failed: {type(e).__name__}: {e}")
+                self.log(f"after-flush of {type(plugin).__name__} failed: {type(e).__name__}: {e}")
 
     def _housekeeping(self, store: Store) -> None:
         try:
@@ -531,8 +556,8 @@ class Server:
             self.stop("idle timeout")
             return
         self._sync_in(store)
-        for hook in self.housekeeping:
+        for plugin in self.plugins:
             try:
-                hook(store)
+                plugin.housekeeping(store)
             except Exception as e:
-                self.log(f"housekeeping hook failed: {type(e).__name__}: {e}")
+                self.log(f"housekeeping of {type(plugin).__name__} failed: {type(e).__name__}: {e}")

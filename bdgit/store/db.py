@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConflictError, NoDatabaseError, NotFoundError
+from ..errors import BdError, ConflictError, DatabaseError, LockTimeoutError, NoDatabaseError, NotFoundError
 from ..model import dep_to_json, now, ts_micros
 from . import schema
 
@@ -42,21 +42,24 @@ class Store:
         self.path = Path(path)
         if not create and not self.path.exists():
             raise NoDatabaseError(f"no database at {self.path}", "run 'bd init' in your project first")
-        self.conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
-                                    timeout=busy_timeout_ms / 1000)
-        self.conn.row_factory = _dict_factory
-        c = self.conn
-        c.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        mode = c.execute("PRAGMA journal_mode=WAL").fetchone()["journal_mode"]
-        if mode.lower() != "wal":  # pragma: no cover - only on filesystems without shm
-            raise NoDatabaseError(f"cannot enable WAL on {self.path} (got {mode})")
-        # NORMAL in WAL mode: a committed transaction survives a process crash (kill -9);
-        # only an OS crash or power loss can roll back the last commits.
-        c.execute("PRAGMA synchronous=NORMAL")
-        c.execute("PRAGMA foreign_keys=ON")
-        c.execute("PRAGMA temp_store=MEMORY")
-        schema.migrate(c)
-        self._depth = 0
+        try:
+            self.conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
+                                        timeout=busy_timeout_ms / 1000)
+            self.conn.row_factory = _dict_factory
+            c = self.conn
+            c.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            mode = c.execute("PRAGMA journal_mode=WAL").fetchone()["journal_mode"]
+            if mode.lower() != "wal":  # pragma: no cover - only on filesystems without shm
+                raise NoDatabaseError(f"cannot enable WAL on {self.path} (got {mode})")
+            # NORMAL in WAL mode: a committed transaction survives a process crash (kill -9);
+            # only an OS crash or power loss can roll back the last commits.
+            c.execute("PRAGMA synchronous=NORMAL")
+            c.execute("PRAGMA foreign_keys=ON")
+            c.execute("PRAGMA temp_store=MEMORY")
+            schema.migrate(c)
+        except sqlite3.Error as e:
+            raise database_error(self.path, e) from None
+        self._savepoints = 0
 
     @property
     def beads_dir(self) -> Path:
@@ -71,37 +74,50 @@ class Store:
     def tx(self) -> Iterator[sqlite3.Connection]:
         """A write transaction (BEGIN IMMEDIATE); nested calls become savepoints.
 
-        An exception rolls back this level only and propagates.
-        """
+        An exception rolls back this level only and propagates. Whether a transaction is open
+        is SQLite's own ``in_transaction``, never a counter of ours: a COMMIT that fails (a
+        deferred constraint, a full disk, a busy database) is rolled back and re-raised, so the
+        connection is usable for the next write (the daemon's writer lives for days)."""
         c = self.conn
-        if self._depth == 0:
+        if not c.in_transaction:
             c.execute("BEGIN IMMEDIATE")
-            self._depth = 1
+            self._savepoints = 0
             try:
                 yield c
             except BaseException:
-                self._depth = 0
-                c.execute("ROLLBACK")
+                self._rollback()
                 raise
-            self._depth = 0
-            c.execute("COMMIT")
-        else:
-            name = f"sp{self._depth}"
-            c.execute(f"SAVEPOINT {name}")
-            self._depth += 1
             try:
-                yield c
+                c.execute("COMMIT")
             except BaseException:
-                self._depth -= 1
+                self._rollback()
+                raise
+            return
+        self._savepoints += 1
+        name = f"sp{self._savepoints}"
+        c.execute(f"SAVEPOINT {name}")
+        try:
+            yield c
+        except BaseException:
+            if c.in_transaction:  # a failed statement may have ended the whole transaction
                 c.execute(f"ROLLBACK TO {name}")
                 c.execute(f"RELEASE {name}")
-                raise
-            self._depth -= 1
+            raise
+        else:
             c.execute(f"RELEASE {name}")
+        finally:
+            self._savepoints -= 1
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:  # pragma: no cover - SQLite rolled back by itself
+                pass
 
     @property
     def in_tx(self) -> bool:
-        return self._depth > 0
+        return self.conn.in_transaction
 
     # --- config and metadata --------------------------------------------------------------
 
@@ -421,6 +437,19 @@ class Store:
     def replace_jsonl_state(self, items: dict[str, str]) -> None:
         self.conn.execute("DELETE FROM jsonl_state")
         self.conn.executemany("INSERT INTO jsonl_state(issue_id, line_hash) VALUES(?,?)", items.items())
+
+
+def database_error(path: Path, e: sqlite3.Error) -> BdError:
+    """The core error for a SQLite failure on the database at ``path``."""
+    msg = str(e)
+    if "locked" in msg or "busy" in msg:
+        return LockTimeoutError(f"{path} stayed locked by another process: {msg}",
+                                "wait for the other bd process to finish, then retry")
+    if "full" in msg:
+        return DatabaseError(f"cannot write {path}: the disk is full", "free some space, then retry")
+    return DatabaseError(f"{path} is not a usable beads database: {msg}",
+                         "if it is damaged, move it aside (keep the copy) and run 'bd init' in the project: "
+                         "it rebuilds the database from .beads/issues.jsonl")
 
 
 def _us(issue: dict[str, Any], which: str) -> int:

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_bd, wait_for
+from testing import run_bd, wait_for
 
-from bdgit import daemon as d
+from bdgit.daemon import lifecycle as d
 from bdgit.workspace import find
 
 AGENT = str(Path(__file__).with_name("agent.py"))
@@ -94,12 +94,12 @@ def test_6_agents_x_50_mixed_operations(daemon):
 
 
 def test_timeouts(daemon):
-    from bdgit.errors import TimeoutError_
+    from bdgit.errors import DeadlineExceeded
     from bdgit.rpc.client import Client
     with Client(daemon["socket"], timeout=5) as c:
         assert c.execute("ping")["message"] == "pong"
     with Client(daemon["socket"], timeout=1e-9) as c:
-        with pytest.raises(TimeoutError_):
+        with pytest.raises(DeadlineExceeded):
             c.execute("create", {"title": "never"})
     assert wait_for(lambda: True)
     with Client(daemon["socket"], timeout=5) as c:

@@ -1,0 +1,119 @@
+"""Direct mode: run operations in this process against the SQLite file.
+
+Writers serialise through ``filelock`` on ``.beads/bd.lock`` (bounded wait, clear error on
+timeout); the same lock guards the JSONL, so a daemon and direct-mode writers never write
+it at once. Before an operation, a JSONL that changed under us (``git pull``) is imported,
+newer-wins (auto-import); after a write the JSONL is brought up to date (auto-flush).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .. import jsonl, ops
+from ..errors import BdError, LockTimeoutError
+from ..store import Store
+from ..workspace import Workspace
+
+#: operations that must not trigger an auto-import first (they handle the file themselves)
+_NO_AUTO_IMPORT = frozenset({"import", "ping", "flush"})
+
+
+class DirectBackend:
+    """``call(op, args)`` in-process. One Store per backend; close() when done."""
+
+    mode = "direct"
+
+    def __init__(self, ws: Workspace, actor: str, *, auto_flush: bool = True, auto_import: bool = True,
+                 lock_timeout: float = 30.0) -> None:
+        self.ws = ws
+        self.actor = actor
+        self.auto_flush = auto_flush
+        self.auto_import = auto_import
+        self.lock_timeout = lock_timeout
+        self._store: Store | None = None
+        #: progress(done, total) for long imports (set by the CLI on a terminal)
+        self.progress: Callable[[int, int], None] | None = None
+        self.notices: list[str] = []
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.ws.db_path)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def _lock(self) -> Any:
+        from filelock import FileLock
+        return FileLock(str(self.ws.lock_path), timeout=self.lock_timeout)
+
+    def call(self, op: str, args: dict[str, Any] | None = None, actor: str | None = None) -> Any:
+        """Run ``op``; raises BdError. Takes the workspace lock for writes and imports."""
+        store = self.store
+        args = args or {}
+        write = ops.is_write(op, args)
+        path = self.ws.jsonl_path
+        want_import = self.auto_import and op not in _NO_AUTO_IMPORT and jsonl.needs_import(store, path)
+        ctx = ops.Ctx(store, actor or self.actor, progress=self.progress)
+        if not write and not want_import:
+            return ops.run(store, op, args, ctx.actor, ctx)
+        from filelock import Timeout
+        try:
+            with self._lock():
+                if want_import:
+                    self._auto_import(store, path)
+                result = ops.run(store, op, args, ctx.actor, ctx)
+                # after a write, or an auto-import that kept newer local versions (the file
+                # is stale for them), bring the JSONL up to date before we exit
+                if (write or want_import) and self.auto_flush and op != "flush" and store.dirty_count():
+                    try:
+                        jsonl.flush(store, path)
+                    except BdError as e:
+                        # the write itself is committed: report, don't fail the command for it
+                        ctx.notices.append(f"saved, but {path.name} was not updated: {e}"
+                                           + (f" ({e.hint})" if e.hint else ""))
+                self.note_state(store, wrote=write)
+        except Timeout:
+            raise LockTimeoutError(
+                f"another bd process held {self.ws.lock_path} for more than {self.lock_timeout:g}s",
+                "wait for it to finish and retry; if no bd is running, the lock is free (it is released "
+                "when its process exits)") from None
+        finally:
+            self.notices.extend(ctx.notices)
+        return result
+
+    def note_state(self, store: Store, *, wrote: bool) -> None:
+        """Keep ``.beads/bd.state`` current (the hint hooks read): a write bumps the write
+        generation; an exported database sets the exported one. Never fails the operation."""
+        from ..workspace import statefile
+        try:
+            w = statefile.Writer(self.ws.state_path)
+        except OSError:
+            return
+        try:
+            w.note(wrote=wrote, dirty=store.dirty_count() > 0)
+        except OSError:
+            pass
+        finally:
+            w.close()
+
+    def _auto_import(self, store: Store, path: Any) -> None:
+        if not jsonl.needs_import(store, path):  # someone imported it while we waited
+            return
+        text = path.read_text(encoding="utf-8")
+        res = jsonl.import_text(store, text, actor="auto-import", workspace=True, collisions="auto", path=path)
+        self.notices.extend(res.warnings)
+        for old, new in res.renumbered.items():
+            self.notices.append(f"auto-import: local issue {old} collided with {old} from the JSONL; "
+                                f"it is now {new}")
+        for old, new in res.remapped.items():
+            self.notices.append(f"auto-import: {old} from the JSONL collided with a local issue; "
+                                f"imported it as {new}")
+        changed = len(res.created) + len(res.updated) + len(res.deleted)
+        if changed:
+            self.notices.append(f"auto-import: {len(res.created)} created, {len(res.updated)} updated, "
+                                f"{len(res.deleted)} deleted from {path.name}")

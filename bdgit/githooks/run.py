@@ -1,0 +1,346 @@
+"""The Python half of bd's git hooks: ``python -m bdgit.githooks.run HOOK [ARGS...]``.
+
+The shell wrappers (``githooks.scripts``) call this only when there may be work; ``bd hooks run``
+calls it too. It acts on the ``.beads/`` at the top of the work tree only (never a parent's,
+never ``$BEADS_DB``), talks to the daemon when one runs and works in direct mode otherwise,
+and never starts a daemon. Exit status: 0, or ``BLOCK`` (3) when a hook refuses (pre-push: the
+JSONL is not committed; pre-commit: it holds conflict markers); an error of bd's own is
+reported on stderr and never blocks git.
+
+- pre-commit: flush if ``bd.state`` says writes are pending, stage ``.beads/issues.jsonl``
+  into the index being committed, and save ``bd.state``'s bytes as ``bd.hookstate`` (the
+  shell's no-op check). A partial commit (``git commit <paths>``: git commits a temporary
+  index) does not get the JSONL: it goes with the next full commit.
+- post-merge / post-checkout / post-rewrite: import the JSONL if it changed (three-way).
+- pre-push: when pushing the current HEAD, make sure the JSONL is flushed and that HEAD's
+  copy of it is the work tree's; otherwise explain and refuse.
+
+First import: ``workspace.statefile`` only (os, struct, mmap, fcntl); the rest loads when needed.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..workspace import statefile
+from .scripts import HOOK_NAMES, STAMP_NAME
+
+BLOCK = 3
+ACTOR = "git-hook"
+_PREPUSH_WAIT = 5.0  # seconds to wait for an auto-committing daemon's commit
+
+
+def warn(msg: str) -> None:
+    sys.stderr.write(f"bd: {msg}\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        sys.stderr.write(f"usage: python -m bdgit.githooks.run HOOK [ARGS...]   (HOOK: {', '.join(HOOK_NAMES)})\n")
+        sys.exit(2)
+    sys.exit(run(argv[0], argv[1:]))
+
+
+def run(hook: str, args: list[str], *, cwd: str | os.PathLike[str] | None = None,
+        stdin: Any = None) -> int:
+    """Run bd's part of ``hook``; returns the exit status (0, or BLOCK when it refuses)."""
+    if hook not in HOOK_NAMES:
+        warn(f"unknown hook {hook!r} (known: {', '.join(HOOK_NAMES)})")
+        return 2
+    if os.environ.get("BD_SKIP_HOOKS"):
+        return 0
+    top = _top(Path(cwd or os.getcwd()))
+    if top is None:
+        return 0
+    from ..workspace import Workspace, _db_in
+    db = _db_in(top / ".beads")
+    if db is None:
+        return 0
+    ws = Workspace(db)
+    try:
+        if hook == "pre-commit":
+            return pre_commit(ws, top)
+        if hook == "pre-push":
+            return pre_push(ws, top, args, sys.stdin if stdin is None else stdin)
+        return post_change(ws, top, hook, args)
+    except Exception as e:  # bd's own failure never blocks git
+        from ..errors import BdError
+        if os.environ.get("BD_DEBUG"):
+            raise
+        warn(f"{hook}: {e}" + ("" if isinstance(e, BdError) else f" ({type(e).__name__})")
+             + ("" if hook != "pre-push" else "; not blocking the push"))
+        hint = getattr(e, "hint", None)
+        if hint:
+            sys.stderr.write(f"  {hint}\n")
+        return 0
+
+
+def _top(cwd: Path) -> Path | None:
+    """The work tree's top when it holds ``.beads/``: git runs hooks there; by hand, ask git."""
+    if (cwd / ".beads").is_dir():
+        return cwd
+    from ..gitsync.env import git
+    p = git(["rev-parse", "--show-toplevel"], cwd)
+    if p.returncode != 0:
+        return None
+    top = Path(p.stdout.strip())
+    return top if (top / ".beads").is_dir() else None
+
+
+def _rel(ws: Any, top: Path) -> str:
+    return Path(os.path.relpath(ws.jsonl_path, top)).as_posix()
+
+
+# --- flushing ----------------------------------------------------------------------------------
+
+def flush(ws: Any, st: statefile.State | None, *, force: bool = False) -> bool:
+    """Make the JSONL hold every committed write. Through the daemon when one answers, else
+    in this process (importing a changed JSONL first). Only when ``bd.state`` says writes are
+    pending, unless ``force`` or there is no state yet. Returns False (after saying why) when
+    it could not."""
+    from ..errors import BdError
+    if not (force or st is None or st.dirty):
+        return True
+    if st is not None and st.daemon_alive():
+        try:
+            from ..rpc.client import Client
+            from ..rpc.protocol import find_socket
+            with Client(find_socket(ws.beads_dir), timeout=30.0, actor=ACTOR) as c:
+                c.execute("flush")
+            return True
+        except BdError:
+            pass  # no daemon answers after all, or another version: do it here
+    from .. import jsonl
+    from ..backends.direct import DirectBackend
+    b = DirectBackend(ws, ACTOR)
+    try:
+        store = b.store
+        path = ws.jsonl_path
+        if jsonl.needs_import(store, path):
+            b.call("import", {"workspace": True})
+        if store.dirty_count() or not path.exists():
+            b.call("flush")
+        else:
+            b.note_state(store, wrote=False)
+        for note in b.notices:
+            warn(note)
+        return True
+    except BdError as e:
+        warn(f"could not flush {ws.jsonl_path.name}: {e}")
+        return False
+    finally:
+        b.close()
+
+
+def save_stamp(ws: Any, snapshot: bytes) -> None:
+    """Keep a copy of ``bd.state`` as it was when the JSONL was flushed and staged."""
+    from ..workspace.files import atomic_write
+    try:
+        atomic_write(ws.beads_dir / STAMP_NAME, snapshot, durable=False)
+    except OSError:
+        pass  # a hint: without it the next commit's hook just does the work again
+
+
+def clear_stamp(ws: Any) -> None:
+    try:
+        (ws.beads_dir / STAMP_NAME).unlink()
+    except OSError:
+        pass
+
+
+# --- pre-commit ----------------------------------------------------------------------------------
+
+def partial_commit(env: dict[str, str] | None = None) -> bool:
+    """Whether git is committing a temporary index (``git commit <paths>``): any index but the
+    repository's own (``index``, or ``index.lock`` for ``commit -a``/``-i``)."""
+    idx = (env if env is not None else os.environ).get("GIT_INDEX_FILE")
+    return bool(idx) and os.path.basename(idx) not in ("index", "index.lock")
+
+
+def has_conflict_markers(path: Path) -> bool:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return any(data.startswith(m) or b"\n" + m in data for m in (b"<<<<<<< ", b">>>>>>> ", b"=======\n"))
+
+
+def sync_branch_mode(ws: Any, st: Any) -> bool:
+    """Whether issues travel on a dedicated sync branch (``sync.branch``): the daemon says so in
+    bd.state; without a daemon, the database's config decides."""
+    if st is not None and st.flags & statefile.FLAG_SYNC_BRANCH:
+        return True
+    from ..workspace.config import read_config
+    return bool((read_config(ws, "sync.branch") or "").strip())
+
+
+def pre_commit(ws: Any, top: Path) -> int:
+    from ..gitsync.env import git
+    rel = _rel(ws, top)
+    if has_conflict_markers(ws.jsonl_path):
+        warn(f"pre-commit: {rel} holds git conflict markers; committing it would break every clone's import.")
+        sys.stderr.write("  Keep the lines of both sides (one issue per line; for the same id, the one with\n"
+                         "  the later updated_at), delete the marker lines, then commit again.\n")
+        return BLOCK
+    st = statefile.read(ws.state_path)
+    ok = flush(ws, st)
+    if sync_branch_mode(ws, st):
+        return 0  # the JSONL travels on the sync branch: never in the user's own commits
+    if partial_commit():
+        if ws.jsonl_path.exists() and git(["diff", "--quiet", "HEAD", "--", rel], top).returncode == 1:
+            warn(f"partial commit: {rel} is not part of it (its changes go with your next full commit)")
+        return 0
+    snapshot = statefile.read_raw(ws.state_path)  # before staging: a later write must not match it
+    if not ws.jsonl_path.exists():
+        return 0
+    p = git(["add", "--", rel], top, keep_index=True)
+    if p.returncode != 0:
+        clear_stamp(ws)
+        warn(f"could not stage {rel}: {p.stderr.strip()}")
+        if "ignored" in p.stderr:
+            sys.stderr.write("  it is ignored by a .gitignore; git will not carry your issues ('bd doctor' explains)\n")
+        return 0
+    if ok and snapshot is not None:
+        save_stamp(ws, snapshot)
+    else:
+        clear_stamp(ws)
+    return 0
+
+
+# --- post-merge / post-checkout / post-rewrite --------------------------------------------------
+
+def post_change(ws: Any, top: Path, hook: str, args: list[str]) -> int:
+    """Import the JSONL when it changed under the database (three-way, as auto-import does)."""
+    from ..errors import BdError
+    if hook == "post-checkout" and (len(args) < 3 or args[2] != "1"):
+        return 0  # a file checkout: git checkout -- <paths>
+    if hook == "post-rewrite" and args[:1] != ["rebase"]:
+        return 0
+    path = ws.jsonl_path
+    if not path.exists():
+        return 0
+    st = statefile.read(ws.state_path)
+    res: dict[str, Any] | None = None
+    notices: list[str] = []
+    if st is not None and st.daemon_alive():
+        try:
+            from ..rpc.client import Client
+            from ..rpc.protocol import find_socket
+            with Client(find_socket(ws.beads_dir), timeout=60.0, actor=ACTOR) as c:
+                resp = c.request("import", {"workspace": True})
+            if resp.get("success"):
+                res = resp.get("data") or {}
+                notices = resp.get("notices") or []
+            elif resp.get("kind") != "version_mismatch":
+                raise BdError(resp.get("error") or "the daemon could not import")
+        except BdError as e:
+            if e.kind not in ("daemon", "timeout"):
+                raise
+    if res is None:
+        from .. import jsonl
+        from ..backends.direct import DirectBackend
+        b = DirectBackend(ws, ACTOR)
+        try:
+            if not jsonl.needs_import(b.store, path):
+                return 0
+            res = b.call("import", {"workspace": True})
+            notices = b.notices
+        finally:
+            b.close()
+    for note in notices:
+        warn(note)
+    n_c, n_u, n_d = res.get("created", 0), res.get("updated", 0), res.get("deleted", 0)
+    if n_c or n_u or n_d:
+        warn(f"imported {path.name} after {hook.replace('post-', '')}: {n_c} created, {n_u} updated, "
+             f"{n_d} deleted")
+    for old, new in (res.get("renumbered") or {}).items():
+        warn(f"local issue {old} collided with {old} from {path.name}; it is now {new}")
+    for old, new in (res.get("remapped") or {}).items():
+        warn(f"{old} from {path.name} collided with a local issue; imported as {new}")
+    return 0
+
+
+# --- pre-push ---------------------------------------------------------------------------------
+
+def pre_push(ws: Any, top: Path, args: list[str], stdin: Any) -> int:
+    from ..gitsync.env import git
+    try:
+        text = stdin.read() if stdin is not None and not stdin.isatty() else ""
+    except (OSError, ValueError):
+        text = ""
+    pushed = [line.split() for line in text.splitlines() if line.strip()]
+    head = git(["rev-parse", "-q", "--verify", "HEAD"], top).stdout.strip()
+    if not head:
+        return 0
+    if pushed and not any(len(p) >= 2 and p[1] == head for p in pushed):
+        return 0  # not pushing the commit that is checked out: nothing we can vouch for
+    if not flush(ws, statefile.read(ws.state_path), force=True):
+        warn("pre-push: could not make sure the JSONL is up to date; not blocking the push")
+        return 0
+    st = statefile.read(ws.state_path)
+    if sync_branch_mode(ws, st):
+        return 0  # the JSONL travels on the sync branch ('bd sync'), not with this branch
+    rel = _rel(ws, top)
+    if not ws.jsonl_path.exists() or git(["check-ignore", "-q", "--", rel], top).returncode == 0:
+        return 0
+    state = _committed(top, rel)
+    if state == "same":
+        return 0
+    if st is not None and st.flags & statefile.FLAG_AUTO_COMMIT and st.daemon_alive():
+        import time
+        deadline = time.monotonic() + float(os.environ.get("BD_PREPUSH_WAIT", _PREPUSH_WAIT))
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            head = git(["rev-parse", "-q", "--verify", "HEAD"], top).stdout.strip()
+            state = _committed(top, rel)
+            if state == "same":
+                if pushed and not any(len(p) >= 2 and p[1] == head for p in pushed):
+                    warn("pre-push: the daemon just committed your issue changes on top of what you are "
+                         "pushing; push again to include them")
+                    return BLOCK
+                return 0
+    changed = _changed_count(top, rel, ws.jsonl_path)
+    if state == "untracked" and not changed:
+        return 0  # no issues yet: nothing to lose
+    what = f"{changed} issue(s) changed" if changed else "changes"
+    if state == "untracked":
+        warn(f"pre-push: {rel} ({what}) has never been committed, so this push would not carry your issues.")
+    else:
+        warn(f"pre-push: {rel} has {what} that the commit you are pushing (HEAD) does not have.")
+    sys.stderr.write(f"  Commit it first:   git add {rel} && git commit -m \"Update issues\"\n"
+                     "  Then push again. To push without this check once: BD_SKIP_HOOKS=1 git push ...\n")
+    return BLOCK
+
+
+def _committed(top: Path, rel: str) -> str:
+    """'same' when HEAD's copy of the JSONL is the work tree's, 'differs', or 'untracked'."""
+    from ..gitsync.env import git
+    if git(["cat-file", "-e", f"HEAD:{rel}"], top).returncode != 0:
+        return "untracked"
+    return "same" if git(["diff", "--quiet", "HEAD", "--", rel], top).returncode == 0 else "differs"
+
+
+def _changed_count(top: Path, rel: str, path: Path) -> int:
+    """How many issues' lines differ between HEAD's JSONL and the work tree's."""
+    from ..gitsync.env import git
+    p = git(["show", f"HEAD:{rel}"], top)
+    old = set(p.stdout.splitlines()) if p.returncode == 0 else set()
+    try:
+        new = set(path.read_text(encoding="utf-8").splitlines())
+    except OSError:
+        return 0
+
+    def ids(lines: set[str]) -> set[str]:
+        out = set()
+        for ln in lines:
+            if ln.startswith('{"id":"'):
+                out.add(ln[7:ln.find('"', 7)])
+        return out
+    return len(ids(old ^ new))
+
+
+if __name__ == "__main__":
+    main()
