@@ -16,7 +16,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from replication_helpers import Clone, World, iso, line_of, m3, state_of
+from testing.replication import Clone, World, iso, line_of, m3, state_of
 
 from bdgit.model import dumps_compact
 from bdgit.replication.merge import join

@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 import pytest
-from conftest import DATA_DIR
-from replication_helpers import Clone, iso, line_of, m3, state_of
+from testing import DATA_DIR
+from testing.replication import Clone, iso, line_of, m3, state_of
 
 from bdgit.errors import ImportFormatError
 from bdgit.model import dumps_compact
