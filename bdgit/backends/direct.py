@@ -113,7 +113,7 @@ class DirectBackend:
         for old, new in res.remapped.items():
             self.notices.append(f"auto-import: {old} from the JSONL collided with a local issue; "
                                 f"imported it as {new}")
-        changed = len(res.created) + len(res.updated) + len(res.deleted)
+        changed = len(res.created) + len(res.updated)
         if changed:
-            self.notices.append(f"auto-import: {len(res.created)} created, {len(res.updated)} updated, "
-                                f"{len(res.deleted)} deleted from {path.name}")
+            self.notices.append(f"auto-import: {len(res.created)} created, {len(res.updated)} updated "
+                                f"from {path.name}")

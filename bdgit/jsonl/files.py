@@ -47,20 +47,23 @@ def export_lines(store: Store, ids: list[str] | None = None, status: str | None 
         sql += " WHERE " + " AND ".join(conds)
     rows = c.execute(sql, params).fetchall()
     if ids is not None and len(ids) <= 200:
-        # a few issues (incremental flush, import's tie check): per-issue queries, not whole tables
+        # a few issues (incremental flush, import's merge): per-issue queries, not whole tables
         labels = {i: v for i in ids if (v := store.labels(i))}
         deps = {i: v for i in ids if (v := store.dep_records(i))}
-        comments = {i: [{k: cm[k] for k in ("author", "text", "created_at")} for cm in cs]
-                    for i in ids if (cs := store.comments(i))}
+        comments = store.comments_for(ids)
     else:
         labels = store.labels_for()
         deps = store.all_dep_records()
         comments = store.comments_for()
+    from ..replication.record import comments_json, with_versions
+    from ..replication.versions import loads
     out = {}
     total = len(rows)
     for n, r in enumerate(rows, start=1):
         i = r["id"]
-        out[i] = dumps_compact(issue_to_json(r, labels.get(i), deps.get(i), comments.get(i)))
+        cs = comments.get(i)
+        obj = issue_to_json(r, labels.get(i), deps.get(i), comments_json(cs) if cs else None)
+        out[i] = dumps_compact(with_versions(obj, loads(r["versions"])) if r["versions"] else obj)
         if progress is not None and (n % 256 == 0 or n == total):
             progress(n, total)
     return out
@@ -98,7 +101,7 @@ def flush(store: Store, path: Path, *, full: bool = False) -> dict[str, Any]:
         if full or not exists:
             lines = export_lines(store)
             changed = sorted(set(lines) | set(dirty))
-            store.replace_jsonl_state({i: line_hash(ln) for i, ln in lines.items()})
+            store.replace_jsonl_base(lines)
         else:
             lines = read_lines_by_id(path)
             fresh = export_lines(store, dirty)
@@ -111,7 +114,7 @@ def flush(store: Store, path: Path, *, full: bool = False) -> dict[str, Any]:
                     lines.pop(i, None)
                 else:
                     lines[i] = new
-            store.set_jsonl_state((i, line_hash(fresh[i]) if i in fresh else None) for i in dirty)
+            store.set_jsonl_base((i, fresh.get(i)) for i in dirty)
         text = render(lines)
         atomic_write(path, text)
         store.clear_dirty(dirty)

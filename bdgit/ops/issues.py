@@ -7,6 +7,7 @@ from typing import Any
 from ..errors import ConflictError, NotFoundError, UsageError, ValidationError
 from ..model import DEFAULT_PRIORITY, DEFAULT_TYPE, issue_to_json, now, ts_micros
 from ..store import queries as q
+from ..store.db import TOMBSTONE
 from ..validate import Args, check_dep_type, check_label, check_status, check_title, check_type
 from .registry import Ctx, op
 
@@ -159,10 +160,13 @@ def apply_changes(ctx: Ctx, cur: dict[str, Any], changes: dict[str, Any], commen
         elif len(changes) == 1:
             event = "status_changed"
     # content_hash (written by newer beads) describes the old content; drop it rather than lie.
-    if cur.get("extra") and '"content_hash"' in cur["extra"]:
+    # A reopen clears the close reason with closed_at (the two are one register).
+    drop = ["content_hash"] + (["close_reason"] if event == "reopened" else [])
+    if cur.get("extra") and any(f'"{k}"' in cur["extra"] for k in drop):
         import json
         extra = json.loads(cur["extra"])
-        extra.pop("content_hash", None)
+        for k in drop:
+            extra.pop(k, None)
         fields["extra"] = extra
     s.set_fields(cur["id"], fields)
     s.mark_dirty([cur["id"]], ts)
@@ -203,6 +207,11 @@ def reopen(ctx: Ctx, a: Args) -> dict[str, Any]:
     return show_one(ctx, cur["id"])
 
 
+#: live issues that depend on an issue
+_DEPENDENTS = ("SELECT d.issue_id FROM dependencies d JOIN issues i ON i.id = d.issue_id "
+               "WHERE d.depends_on_id=? AND i.status != 'tombstone'")
+
+
 def mention_re(issue_id: str) -> re.Pattern[str]:
     """An ID as a whole word, where hyphens and dots count as part of the word."""
     return re.compile(r"(?<![\w.-])" + re.escape(issue_id) + r"(?![\w-]|\.\w)")
@@ -212,8 +221,10 @@ def mention_re(issue_id: str) -> re.Pattern[str]:
 def delete(ctx: Ctx, a: Args) -> dict[str, Any]:
     """Delete issues (``id`` or ``ids``). Without ``force`` it is a preview and changes nothing.
 
-    Edges to and from the issues are removed; mentions in other issues' text become
-    ``[deleted:ID]``; the audit trail of a deleted issue goes with it.
+    A deleted issue becomes a tombstone (beads' shape: status ``tombstone`` with who, when and
+    why) that travels through git, so that every clone deletes it; its content stays for
+    ``bd restore``. Edges from live issues to it are removed and mentions in their text become
+    ``[deleted:ID]`` (versioned edits of those issues).
     """
     s = ctx.store
     ids = a.strlist("ids") or [a.req("id")]
@@ -225,14 +236,15 @@ def delete(ctx: Ctx, a: Args) -> dict[str, Any]:
     touched: dict[str, dict[str, str]] = {}
     for i in ids:
         out_edges += s.conn.execute("SELECT count(*) AS n FROM dependencies WHERE issue_id=?", (i,)).fetchone()["n"]
-        for r in s.conn.execute("SELECT issue_id FROM dependencies WHERE depends_on_id=?", (i,)).fetchall():
+        for r in s.conn.execute(_DEPENDENTS, (i,)).fetchall():
             if r["issue_id"] not in gone:
                 in_edges += 1
         pat = mention_re(i)
         like = f"%{i}%"
         for r in s.conn.execute(
-                "SELECT id, title, description, design, acceptance_criteria, notes FROM issues WHERE "
-                "title LIKE ? OR description LIKE ? OR design LIKE ? OR acceptance_criteria LIKE ? OR notes LIKE ?",
+                "SELECT id, title, description, design, acceptance_criteria, notes FROM issues WHERE status != "
+                "'tombstone' AND (title LIKE ? OR description LIKE ? OR design LIKE ? OR acceptance_criteria LIKE ? "
+                "OR notes LIKE ?)",
                 (like,) * 5).fetchall():
             if r["id"] in gone:
                 continue
@@ -252,20 +264,76 @@ def delete(ctx: Ctx, a: Args) -> dict[str, Any]:
     ts = now()
     dependents = set()
     for i in ids:
-        for r in s.conn.execute("SELECT issue_id FROM dependencies WHERE depends_on_id=?", (i,)).fetchall():
+        for r in s.conn.execute(_DEPENDENTS, (i,)).fetchall():
             if r["issue_id"] not in gone:
                 dependents.add(r["issue_id"])
-        s.conn.execute("DELETE FROM dependencies WHERE depends_on_id=?", (i,))
+                s.delete_dep(r["issue_id"], i)
     for iid, fields in touched.items():
         cur = s.require_issue(iid)
         apply_changes(ctx, cur, fields)
     for iid in dependents - set(touched):
         s.touch(iid, ts)
         s.add_event(iid, "dependency_removed", ctx.actor, old=sorted(gone & set(ids)), ts=ts)
+    reason = a.str("reason") or "delete"
     for i in ids:
-        s.delete_issue_row(i)
-    s.mark_dirty(ids, ts)
+        tombstone(ctx, s.require_issue(i), reason, ts)
     return result
+
+
+def tombstone(ctx: Ctx, row: dict[str, Any], reason: str, ts: str) -> None:
+    """Make live issue ``row`` a tombstone: the deletion register written, its status hidden in
+    the versions (a restore brings it back), ``closed_at`` cleared as beads' tombstones have it."""
+    import json
+
+    from ..replication import versions as V
+    from ..store import versioning
+    s = ctx.store
+    iid = row["id"]
+    extra = json.loads(row["extra"]) if row.get("extra") else {}
+    extra.update(deleted_at=ts, deleted_by=ctx.actor, delete_reason=reason, original_type=row["issue_type"])
+    v = versioning.load(s, iid, row)
+    V.hide_status(v, row["status"], row.get("closed_at"))
+    V.stamp(v, ["deleted_at"], versioning.version_for(s, v))
+    s.set_fields(iid, {"status": TOMBSTONE, "closed_at": None, "extra": extra, "updated_at": ts}, stamp=False)
+    versioning.save(s, iid, v)
+    s.mark_dirty([iid], ts)
+    s.add_event(iid, "deleted", ctx.actor, comment=reason, ts=ts)
+
+
+@op("restore", write=True)
+def restore(ctx: Ctx, a: Args) -> dict[str, Any]:
+    """Bring back deleted issues (``id`` or ``ids``) with the status they had: a restore made
+    after seeing the delete wins over it in every clone (a concurrent edit never does)."""
+    import json
+
+    from ..replication import versions as V
+    from ..replication.record import guess_status
+    from ..store import versioning
+    s = ctx.store
+    ids = a.strlist("ids") or [a.req("id")]
+    rows = [s.require_issue(i, deleted=True) for i in ids]
+    for row in rows:
+        if row["status"] != TOMBSTONE:
+            raise ConflictError(f"issue {row['id']} is not deleted", "nothing to restore")
+    ts = now()
+    for row in rows:
+        iid = row["id"]
+        extra = json.loads(row["extra"]) if row.get("extra") else {}
+        v = versioning.load(s, iid, row)
+        hidden = V.unhide_status(v)
+        if hidden is None:  # a tombstone from beads: it does not say what status it had
+            g = guess_status(dict(extra, updated_at=row["updated_at"]))
+            hidden = (g["status"], g.get("closed_at"))
+        for k in ("deleted_at", "deleted_by", "delete_reason", "original_type"):
+            extra.pop(k, None)
+        V.stamp(v, ["deleted_at"], versioning.version_for(s, v))
+        s.set_fields(iid, {"status": hidden[0], "closed_at": hidden[1], "extra": extra or None, "updated_at": ts},
+                     stamp=False)
+        versioning.save(s, iid, v)
+        s.mark_dirty([iid], ts)
+        s.add_event(iid, "restored", ctx.actor, comment=a.str("reason"), ts=ts)
+    out = [show_one(ctx, r["id"]) for r in rows]
+    return out[0] if len(out) == 1 and not a.strlist("ids") else {"restored": out}
 
 
 @op("show", write=False)
@@ -287,8 +355,9 @@ def show_one(ctx: Ctx, issue_id: str) -> dict[str, Any]:
     for r in s.conn.execute("SELECT depends_on_id AS oid, type, created_at FROM dependencies WHERE issue_id=? "
                             "ORDER BY created_at, depends_on_id", (issue_id,)).fetchall():
         deps.append(_linked(ctx, r["oid"], r["type"], r["created_at"]))
-    for r in s.conn.execute("SELECT issue_id AS oid, type FROM dependencies WHERE depends_on_id=? "
-                            "ORDER BY created_at, issue_id", (issue_id,)).fetchall():
+    for r in s.conn.execute("SELECT d.issue_id AS oid, d.type FROM dependencies d JOIN issues i ON i.id = d.issue_id "
+                            "WHERE d.depends_on_id=? AND i.status != 'tombstone' ORDER BY d.created_at, d.issue_id",
+                            (issue_id,)).fetchall():
         dependents.append(_linked(ctx, r["oid"], r["type"]))
     out["dependencies"] = deps
     out["dependents"] = dependents
@@ -308,6 +377,8 @@ def _linked(ctx: Ctx, other: str, dep_type: str, linked_at: str | None = None) -
                              "updated_at": linked_at, "missing": True}
     else:
         j = issue_to_json(row)
+        if row["status"] == TOMBSTONE:
+            j["deleted"] = True  # linked before (or while) it was deleted: shown, never blocking
     j["dependency_type"] = dep_type
     return j
 

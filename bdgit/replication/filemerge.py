@@ -59,16 +59,16 @@ def parse_side(text: str, name: str) -> Side:
         if not line.strip():
             continue
         if line.startswith(("<<<<<<<", ">>>>>>>", "|||||||")) or line == "=======":
-            raise ImportFormatError(f"{name} side has git conflict markers", n)
+            raise ImportFormatError.at(n, f"{name} side has git conflict markers")
         if line.startswith('{"id":"') and (end := line.find('"', 7)) > 7 and "\\" not in line[7:end]:
             issue_id = line[7:end]  # our own lines: no need to parse the ones that match
         else:
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ImportFormatError(f"{name} side: invalid JSON: {e.msg}", n) from None
+                raise ImportFormatError.at(n, f"{name} side: invalid JSON: {e.msg}") from None
             if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
-                raise ImportFormatError(f"{name} side: a line without a string 'id'", n)
+                raise ImportFormatError.at(n, f"{name} side: a line without a string 'id'")
             issue_id = obj["id"]
             side.objs.setdefault(issue_id, obj)
         side.lines.setdefault(issue_id, []).append(line)

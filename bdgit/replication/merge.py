@@ -14,6 +14,8 @@ from .clock import ZERO, Version, bump, from_updated
 from .record import ABSENT, STATUS, Line, State, canon, merge_comment
 
 _Reg = tuple[Any, Version]
+#: the base's entry for a register it does not have: never written
+_NEVER: _Reg = (ABSENT, ZERO)
 
 
 def _lift_one(sv: Any, explicit: Version | None, base: _Reg | None, updated_us: int, newer: bool) -> _Reg:
@@ -51,14 +53,14 @@ def lift(line: Line, base: State | None) -> State:
     names = set(line.regs) | set(line.vers) | set(bregs)
     for name in names:
         sv = line.regs.get(name, ABSENT)
-        b = bregs.get(name)
-        if name == STATUS and not line.status_known and b is not None:
+        b = bregs.get(name, _NEVER) if base is not None else None
+        if name == STATUS and not line.status_known and b is not None and b is not _NEVER:
             r = b  # a tombstone line that does not say its status: the base's stands
         else:
             explicit = line.vers.get(name, d) if d is not None else None
-            r = _lift_one(sv, explicit, b if base is not None else None, up, newer)
-        if r[0] is ABSENT and r[1] == ZERO:
-            continue
+            r = _lift_one(sv, explicit, b, up, newer)
+        if r[1] == ZERO:
+            continue  # nothing this line knows beyond the base (the base joins the result)
         out.regs[name] = r
     _lift_elems(out.labels, {lb: True for lb in line.labels}, line.lvers, d,
                 base.labels if base is not None else None, up, newer, False)
@@ -80,24 +82,20 @@ def _lift_elems(into: dict[str, Any], present: dict[str, Any], vers: dict[str, V
     it was removed by hand only when the base's element version is the line's default (the line
     was written from that base); otherwise the line never saw it."""
     bmap = base if base is not None else {}
+    never = (gone, ZERO)
     for elem in set(present) | set(vers) | set(bmap):
         sv = present.get(elem, gone)
-        b = bmap.get(elem) if base is not None else None
+        b = bmap.get(elem, never) if base is not None else None
         if default is not None and elem not in vers and elem not in present:
-            # unmentioned in a versioned line
-            if b is None or b[0] == gone:
-                if b is not None:
-                    into[elem] = b
-                continue
-            # removed by hand from a line written from this base; else the line never saw it
-            into[elem] = (gone, bump(b[1], updated_us)) if b[1] == default else b
+            # unmentioned in a versioned line: removed by hand from a line written from this
+            # base (its default is the element's version there); else the line never saw it
+            if b is not None and b[0] != gone and b[1] == default:
+                into[elem] = (gone, bump(b[1], updated_us))
             continue
         explicit = (vers.get(elem, default)) if default is not None else None
-        r = _lift_one(sv, explicit, b if base is not None else None, updated_us, newer)
-        if r[0] == gone and r[1] == ZERO:
-            continue
-        if base is None and explicit is None and sv == gone:
-            continue
+        r = _lift_one(sv, explicit, b, updated_us, newer)
+        if r[1] == ZERO or (base is None and explicit is None and sv == gone):
+            continue  # nothing this line knows beyond the base (the base joins the result)
         into[elem] = r
 
 

@@ -318,6 +318,11 @@ def comment_order(c: dict[str, Any]) -> tuple[int, str]:
     return (_micros(c.get("created_at")), comment_key(c))
 
 
+def comments_json(comments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Comments in the line's order (instant, identity) and key order (beads' first)."""
+    return [_comment_json(c) for c in sorted(comments, key=comment_order)]
+
+
 def dep_order(d: dict[str, Any]) -> tuple[str, str]:
     return (d.get("created_at") or "", d["depends_on_id"])
 
@@ -365,8 +370,7 @@ def encode(state: State, *, versions: bool = True) -> dict[str, Any]:
         d["extra"] = {k: val for k, val in edge.items() if k not in DEP_FIELDS}
         deps.append(dep_to_json(d))
     deps.sort(key=dep_order)
-    comments = [_comment_json(c) for c in sorted(state.comments.values(), key=comment_order)]
-    out = issue_to_json(row, labels, deps, comments)
+    out = issue_to_json(row, labels, deps, comments_json(list(state.comments.values())))
     if versions:
         v = encode_versions(state, tomb, st)
         if v is not None:
@@ -407,6 +411,12 @@ def full_versions(state: State, tomb: bool, st: dict[str, Any]) -> dict[str, Any
         if m:
             out[key] = m
     return {k: out[k] for k in sorted(out)}
+
+
+def stored_versions(state: State) -> dict[str, Any]:
+    """The whole ``_v`` object of ``state`` (never left out): what the database keeps."""
+    st = state.value(STATUS)
+    return full_versions(state, state.is_tombstone, st if isinstance(st, dict) else {"status": "open"}) or {}
 
 
 def encode_versions(state: State, tomb: bool, st: dict[str, Any]) -> dict[str, Any] | None:

@@ -63,8 +63,16 @@ def stamp(v: dict[str, Any], fields: Any, ver: Version) -> None:
 def stamp_elem(v: dict[str, Any], kind: str, elem: str, ver: Version) -> None:
     """Record that element ``elem`` of ``kind`` ("labels" or "dependencies") was added or
     removed at ``ver`` (the element's presence is the database's; its version is here)."""
-    v.setdefault(kind, {})[elem] = encode_version(ver)
-    v[kind] = dict(sorted(v[kind].items()))
+    enc = encode_version(ver)
+    m = dict(v.get(kind) or {})
+    if enc == v.get("@"):
+        m.pop(elem, None)  # added with the issue: the default says it (a removal never is)
+    else:
+        m[elem] = enc
+    if m:
+        v[kind] = dict(sorted(m.items()))
+    else:
+        v.pop(kind, None)
 
 
 def rename_elem(v: dict[str, Any], kind: str, mapping: dict[str, str]) -> bool:

@@ -502,7 +502,7 @@ class Server:
                                         workspace=True, collisions="auto", path=path)
                 self._absorbed_fp = jsonl.fingerprint(path)
             self.log(f"imported {path.name}: {len(res.created)} created, {len(res.updated)} updated, "
-                     f"{len(res.deleted)} deleted, {len(res.kept_newer)} kept (newer here)"
+                     f"{len(res.kept_newer)} kept (newer here), {len(res.kept_absent)} missing kept"
                      + (f"; renumbered {res.renumbered}" if res.renumbered else "")
                      + (f"; remapped {res.remapped}" if res.remapped else ""))
             if store.dirty_count() and self.flush_due is None:

@@ -303,7 +303,8 @@ def test_delete_preview_then_force(three: Bd) -> None:
     assert js(three, "show", "test-3")["description"] == "after [deleted:test-1] is fixed"
     lines = {json.loads(x)["id"]: json.loads(x) for x in
              (Path.cwd() / ".beads" / "issues.jsonl").read_text().splitlines()}
-    assert sorted(lines) == ["test-2", "test-3"]
+    assert sorted(lines) == ["test-1", "test-2", "test-3"] and lines["test-1"]["status"] == "tombstone"
+    assert lines["test-1"]["deleted_at"] and lines["test-1"]["original_type"]
     assert lines["test-3"]["description"] == "after [deleted:test-1] is fixed"
     assert "dependencies" not in lines["test-2"]
     res = js(three, "delete", "test-2", "test-3", "-f")

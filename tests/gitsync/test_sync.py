@@ -70,8 +70,10 @@ def export(clone: Path) -> str:
         s.close()
 
 
-def issues(clone: Path) -> dict[str, dict[str, Any]]:
-    return {json.loads(ln)["id"]: json.loads(ln) for ln in export(clone).splitlines()}
+def issues(clone: Path, *, deleted: bool = False) -> dict[str, dict[str, Any]]:
+    """The clone's exported issues (``deleted``: the tombstones instead of the live ones)."""
+    objs = (json.loads(ln) for ln in export(clone).splitlines())
+    return {o["id"]: o for o in objs if (o["status"] == "tombstone") == deleted}
 
 
 def head(clone: Path, ref: str = "HEAD") -> str:
@@ -389,3 +391,5 @@ def test_several_rounds_in_varying_order_converge(clones: tuple[Path, Path, Path
             assert [c["text"] for c in ia[second]["comments"]] == [f"{name} says hi"]
     assert ia[shared]["notes"] == "b in round 2"  # the newest edit
     assert len(ia) == len(set(ia)) == 13
+    gone = issues(a, deleted=True)
+    assert sorted(x["title"] for x in gone.values()) == ["doomed 0", "doomed 1", "doomed 2"] and gone == issues(b, deleted=True)

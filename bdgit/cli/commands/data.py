@@ -77,7 +77,7 @@ def import_(
     prefix = "Dry run: would import" if dry_run else "Import complete:"
     r.err(f"{prefix} {res['created']} created, {res['updated']} updated, {res['unchanged']} unchanged"
           + (f", {res['kept_newer']} kept (newer here)" if res["kept_newer"] else "")
-          + (f", {res['deleted']} deleted" if res["deleted"] else "")
+          + (f", {res['kept_absent']} missing from the file kept" if res.get("kept_absent") else "")
           + (f", {len(res['remapped'])} remapped" if res["remapped"] else ""))
     return 0
 
