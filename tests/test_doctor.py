@@ -114,6 +114,7 @@ def test_conflict_markers_and_merge_state_are_errors_not_fixed(healthy: Path):
     git(healthy, "checkout", "-q", "main")
     run_bd("--no-daemon", "update", "test-1", "--title", "ours", check=True)
     git(healthy, "commit", "-q", "-am", "ours", "--no-verify")
+    git(healthy, "config", "--remove-section", "merge.beads")  # without bd's merge driver (beads' own setup)
     p = subprocess.run(["git", "merge", "-q", "other"], cwd=healthy, capture_output=True, text=True,
                        env={**os.environ, "BD_SKIP_HOOKS": "1"})
     assert p.returncode != 0  # a real conflict in the JSONL

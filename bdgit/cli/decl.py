@@ -33,6 +33,7 @@ GROUPS = {
     "label": "Manage issue labels.",
     "config": "Read and set workspace configuration.",
     "hooks": "Install, check or remove bd's git hooks.",
+    "migrate": "One-time migrations of a workspace.",
 }
 
 

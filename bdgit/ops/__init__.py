@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import BatchFailed, BdError, UsageError
 from ..store import Store
 from ..validate import Args
-from . import exchange, graph, issues, meta  # noqa: F401  (registers the handlers)
+from . import exchange, graph, ids, issues, meta  # noqa: F401  (registers the handlers)
 from .registry import OPS, Ctx, Handler, Op, op
 
 
@@ -23,7 +23,8 @@ def is_write(name: str, args: Any = None) -> bool:
     o = OPS.get(name)
     if o is None:
         return False
-    if name in ("import", "delete", "rename_prefix") and isinstance(args, dict) and args.get("dry_run"):
+    if name in ("import", "delete", "rename_prefix", "migrate_hash_ids") and isinstance(args, dict) \
+            and args.get("dry_run"):
         return False
     if name == "delete" and isinstance(args, dict) and not args.get("force", True):
         return False
@@ -41,6 +42,7 @@ def run(store: Store, name: str, args: Any, actor: str, ctx: Ctx | None = None) 
     a = Args(name.replace("_", " "), args)
     if is_write(name, args):
         with store.tx():
+            store.begin_op()  # one version per operation, also inside a batch
             return o.handler(ctx, a)
     return o.handler(ctx, a)
 

@@ -33,6 +33,19 @@ def rows_json(ctx: Ctx, rows: list[dict[str, Any]], extra_keys: tuple[str, ...] 
     return out
 
 
+def new_id(ctx: Ctx, prefix: str, title: str, description: str, created_us: int) -> str:
+    """The next ID: sequential, or in hash-ID mode (the repository's ``.beads/config.yaml``) a
+    content hash, lengthened on a collision with any issue this database has ever had."""
+    from ..workspace.config import id_mode
+    s = ctx.store
+    if id_mode(s.beads_dir) != "hash":
+        return s.next_id(prefix)
+    from ..replication.ids import new_hash_id
+    n = s.conn.execute("SELECT count(*) AS n FROM issues").fetchone()["n"]
+    return new_hash_id(prefix, title, description, ctx.actor, created_us * 1000, n,
+                       lambda i: s.get_issue(i) is not None)
+
+
 def parse_dep_spec(spec: str) -> tuple[str, str]:
     """``type:id`` or ``id`` (type blocks) -> (type, id)."""
     spec = spec.strip()
@@ -61,7 +74,7 @@ def create(ctx: Ctx, a: Args) -> dict[str, Any]:
                                   "use the prefix, or pass force to create it anyway")
         issue_id = explicit
     else:
-        issue_id = s.next_id(prefix)
+        issue_id = ""  # decided below, once the content is known (hash IDs hash it)
     est = a.int("estimated_minutes")
     if est is not None and est < 0:
         raise ValidationError("estimated_minutes must be >= 0")
@@ -78,6 +91,8 @@ def create(ctx: Ctx, a: Args) -> dict[str, Any]:
         row[f] = a.str(f) or ""
     if not row["acceptance_criteria"] and a.str("acceptance"):
         row["acceptance_criteria"] = a.str("acceptance") or ""
+    if not issue_id:
+        issue_id = row["id"] = new_id(ctx, prefix, title, row["description"], row["created_us"])
     row["updated_us"] = row["created_us"]  # parsed once: the hottest write path
     s.insert_issue(row, counted=not explicit)
     s.mark_dirty([issue_id], ts)

@@ -144,6 +144,15 @@ def install(top: Path, jsonl_path: Path, *, tracked: bool = True) -> list[str]:
     return changed
 
 
+def register(jsonl_path: Path) -> list[str]:
+    """``install`` for the work tree around ``jsonl_path`` (tracked attributes); [] outside git."""
+    from ..gitsync.env import git
+    p = git(["rev-parse", "--show-toplevel"], jsonl_path.parent)
+    if p.returncode != 0:
+        return []
+    return install(Path(p.stdout.strip()).resolve(), jsonl_path.resolve())
+
+
 def installed(top: Path, jsonl_path: Path) -> bool:
     """Whether git would merge the JSONL with bdgit's driver."""
     from ..gitsync.env import git

@@ -65,6 +65,22 @@ def set_repo_setting(beads_dir: str | os.PathLike[str], key: str, value: str) ->
     atomic_write(path, "\n".join(lines) + "\n")
 
 
+_MODE_CACHE: dict[str, tuple[tuple[int, int], str]] = {}
+
+
 def id_mode(beads_dir: str | os.PathLike[str]) -> str:
-    """The repository's ID mode (``id-mode`` in .beads/config.yaml): "sequential" unless it says "hash"."""
-    return "hash" if repo_settings(beads_dir).get("id-mode", "").strip().lower() == "hash" else "sequential"
+    """The repository's ID mode (``id-mode`` in .beads/config.yaml): "sequential" unless it says
+    "hash". Cheap to ask on every create: the file is read again only when its stat changes."""
+    path = Path(beads_dir) / REPO_CONFIG
+    try:
+        st = os.stat(path)
+        stamp = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        return "sequential"
+    key = str(path)
+    hit = _MODE_CACHE.get(key)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    mode = "hash" if repo_settings(beads_dir).get("id-mode", "").strip().lower() == "hash" else "sequential"
+    _MODE_CACHE[key] = (stamp, mode)
+    return mode

@@ -257,7 +257,7 @@ def test_staged_changes_stay_staged_when_the_upstream_changed_only_issues(clones
     assert git(b, "diff", "--name-only").stdout.split() == ["README.md"]
     assert "staged.txt" not in git(b, "log", "--name-only", "--format=").stdout
     assert git(remote, "ls-tree", "-r", "--name-only", "main").stdout.split() == [
-        ".beads/.gitignore", ".beads/issues.jsonl", "README.md"]
+        ".beads/.gitattributes", ".beads/.gitignore", ".beads/issues.jsonl", "README.md"]
     assert git(b, "status", "--porcelain", ".beads").stdout == ""
     # a clone with nothing of its own fast-forwards (no merge commit)
     n = int(git(a, "rev-list", "--count", "HEAD").stdout)
@@ -296,8 +296,9 @@ def test_upstream_code_changes_merge_with_git(clones: tuple[Path, Path, Path]) -
 def test_manual_git_pull_uses_the_merge_driver_and_import_follows_renumbering(
         clones: tuple[Path, Path, Path]) -> None:
     _, a, b = clones
-    sync(ws(b))  # installs the merge driver in B
-    assert "merge=beads" in (b / ".git" / "info" / "attributes").read_text()
+    sync(ws(b))  # the driver is registered (bd init did it already: .beads/.gitattributes + config)
+    assert git(b, "check-attr", "merge", "--", ".beads/issues.jsonl").stdout.strip().endswith(": beads")
+    assert "bdgit merge-driver" in git(b, "config", "merge.beads.driver").stdout
     create(a, "A's five", id="test-5")
     sync(ws(a))
     mine = create(b, "B's five", id="test-5")

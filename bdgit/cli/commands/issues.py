@@ -195,11 +195,12 @@ def reopen(g: Globals, ids: Annotated[list[str] | None, Arg(help="Issue IDs.")] 
 
 @command("delete", examples=["bd delete proj-7            # a preview: nothing changes", "bd delete proj-7 --force"])
 def delete(g: Globals, ids: Annotated[list[str] | None, Arg(help="Issue IDs.")] = None,
-           force: Annotated[bool, Opt("-f", "--force", help="Really delete (default: preview only).")] = False) -> int:
+           force: Annotated[bool, Opt("-f", "--force", help="Really delete (default: preview only).")] = False,
+           reason: Annotated[str | None, Opt("--reason", help="Why (kept with the tombstone).")] = None) -> int:
     """Delete issues (a preview unless --force); references become [deleted:ID]."""
     if not ids:
         raise UsageError("give at least one issue ID: bd delete ID [ID...]")
-    res = g.call("delete", {"ids": ids, "force": force})
+    res = g.call("delete", {"ids": ids, "force": force, "reason": reason})
     if g.json:
         emit(res)
         return 0
@@ -209,12 +210,27 @@ def delete(g: Globals, ids: Annotated[list[str] | None, Arg(help="Issue IDs.")] 
         r.out(f"  Would remove {res['dependencies_removed']} dependency link(s)")
         r.out(f"  Would update text references in {res['references_updated']} issue(s)"
               + (f": {', '.join(res['issues_with_references'])}" if res.get("issues_with_references") else ""))
-        r.out("  Deletion cannot be undone; pass --force to delete.")
+        r.out("  Pass --force to delete ('bd restore ID' brings a deleted issue back).")
         return 0
     for i in ids:
         r.out(f"{r.green('✓')} Deleted {i}")
     r.out(f"  Removed {res['dependencies_removed']} dependency link(s)")
     r.out(f"  Updated text references in {res['references_updated']} issue(s)")
+    return 0
+
+
+@command("restore", examples=["bd restore proj-7"])
+def restore(g: Globals, ids: Annotated[list[str] | None, Arg(help="Issue IDs.")] = None,
+            reason: Annotated[str | None, Opt("--reason", help="Why (kept in the audit trail).")] = None) -> int:
+    """Bring back deleted issues, with the status they had (every clone follows)."""
+    if not ids:
+        raise UsageError("give at least one issue ID: bd restore ID [ID...]")
+    res = g.call("restore", {"ids": ids, "reason": reason})
+    if g.json:
+        emit(res)
+        return 0
+    for i in ids:
+        r.out(f"{r.green('✓')} Restored {i}")
     return 0
 
 
