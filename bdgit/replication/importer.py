@@ -262,15 +262,29 @@ class Importer:
                 res.remapped[i] = _fresh_id(s, i)
         if local:
             from ..store.rename import rename_ids
-            rename_ids(s, local, self.actor)
+            adopted = {old: new for old, new in local.items() if old in moved}
+            if adopted:  # the file has them renumbered already: take its lines as they are
+                rename_ids(s, adopted, self.actor, adopt=True)
+            if len(adopted) < len(local):
+                rename_ids(s, {o: n for o, n in local.items() if o not in adopted}, self.actor)
             res.renumbered.update(local)
             for old, new in local.items():
                 self.existing[new] = self.existing.pop(old)
                 if old in self.base:
                     self.base[new] = self.base.pop(old)
+            if adopted:
+                self.rename_base(adopted)
         if res.remapped:
             self.by_id = _remap_incoming(by_id, res.remapped)
             s.mark_dirty(list(res.remapped) + list(res.remapped.values()))
+
+    def rename_base(self, mapping: dict[str, str]) -> None:
+        """The base lines follow a renumbering the file already carries (the merge driver wrote
+        the same renamed lines), so that those lines compare equal to their base."""
+        from .filemerge import rename_obj
+        for i, line in list(self.base.items()):
+            if any(old in line for old in mapping):
+                self.base[i] = dumps_compact(rename_obj(json.loads(line), mapping))
 
     def local_moves(self, i: str) -> bool:
         """Whether the local issue ``i`` (not the file's) is the one to renumber: it never left

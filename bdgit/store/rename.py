@@ -8,13 +8,16 @@ from .db import Store
 _TEXT = ("title", "description", "design", "acceptance_criteria", "notes")
 
 
-def rename_ids(store: Store, mapping: dict[str, str], actor: str) -> int:
+def rename_ids(store: Store, mapping: dict[str, str], actor: str, *, adopt: bool = False) -> int:
     """Rename issues old -> new inside the current transaction; returns issues rewritten.
 
     Preconditions: every old ID exists, no new ID exists. Child rows follow through
     ON UPDATE CASCADE; ``depends_on_id`` (no foreign key) and text mentions in every issue
     are rewritten here. Renamed and rewritten issues are marked dirty; each renamed issue
     gets a ``renamed`` event. Runs in two steps through temporary IDs so that swaps work.
+    ``adopt``: the JSONL already carries this renumbering (the merge driver made it), so the
+    rewrites are taken as they are there: no new versions, ``updated_at`` unchanged, and the
+    database's lines come out exactly as the file's.
     """
     if not mapping:
         return 0
@@ -50,10 +53,13 @@ def rename_ids(store: Store, mapping: dict[str, str], actor: str) -> int:
             fields = {f: rewrite_mentions(r[f], mapping) for f in _TEXT}
             fields = {f: v for f, v in fields.items() if v != r[f]}
             if fields:
-                store.set_fields(r["id"], fields)
+                store.set_fields(r["id"], fields, stamp=not adopt)
                 rewritten.add(r["id"])
     changed = set(mapping.values()) | rewritten
     for iid in changed:
-        store.touch(iid, ts)
+        if adopt:
+            store.mark_dirty([iid], ts)
+        else:
+            store.touch(iid, ts)
     store.mark_dirty(list(mapping), ts)  # the old IDs' lines must leave the JSONL
     return len(changed)

@@ -17,46 +17,12 @@ import pytest
 from testing import git, run_bd, wait_for
 
 from bdgit.daemon import lifecycle as d
-from bdgit.rpc.client import Client
-from bdgit.workspace import Workspace, find
+from testing.daemon import Daemon
 
 
 def _commit_beads(repo: Path) -> None:
     git(repo, "add", ".beads")
     git(repo, "commit", "-q", "-m", "bd init")
-
-
-class Daemon:
-    def __init__(self, repo: Path) -> None:
-        self.repo = repo
-        self.ws: Workspace = find(cwd=repo)
-        self.st: dict[str, Any] = {}
-
-    def start(self, **opts: Any) -> Daemon:
-        self.st = d.start(self.ws, {"idle_timeout": 300, **opts})
-        return self
-
-    def stop(self) -> None:
-        try:
-            d.stop(self.ws, wait=10)
-        except Exception:
-            import signal
-            if self.st.get("pid"):
-                try:
-                    os.kill(self.st["pid"], signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-
-    def client(self, actor: str = "agent") -> Client:
-        return Client(self.ws.beads_dir, actor=actor, timeout=30)
-
-    def health(self) -> dict[str, Any]:
-        with self.client() as c:
-            return c.execute("health")
-
-    def create(self, title: str, **kw: Any) -> str:
-        with self.client() as c:
-            return c.execute("create", {"title": title, **kw})["id"]
 
 
 @pytest.fixture
