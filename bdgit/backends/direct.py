@@ -62,6 +62,12 @@ class DirectBackend:
         if not write and not want_import:
             return ops.run(store, op, args, ctx.actor, ctx)
         from filelock import Timeout
+
+        from ..gitsync.env import rebasing
+        if rebasing(self.ws.root):  # git is replaying commits: the JSONL is git's until it ends
+            want_import = False
+            if write and op != "import":
+                ctx.notices.append(f"saved; {path.name} is brought up to date once the rebase in progress ends")
         try:
             with self._lock():
                 if want_import:
@@ -69,7 +75,8 @@ class DirectBackend:
                 result = ops.run(store, op, args, ctx.actor, ctx)
                 # after a write, or an auto-import that kept newer local versions (the file
                 # is stale for them), bring the JSONL up to date before we exit
-                if (write or want_import) and self.auto_flush and op != "flush" and store.dirty_count():
+                if (write or want_import) and self.auto_flush and op != "flush" and store.dirty_count() \
+                        and not rebasing(self.ws.root):
                     try:
                         jsonl.flush(store, path)
                     except BdError as e:

@@ -70,3 +70,30 @@ def git(args: list[str], cwd: str | os.PathLike[str], *, keep_index: bool = Fals
                                                          skip_bd_hooks=skip_bd_hooks),
                           text=True, capture_output=True, input=input, timeout=timeout,
                           stdin=None if input is not None else subprocess.DEVNULL)
+
+
+def rebasing(worktree: str | os.PathLike[str]) -> bool:
+    """Whether a rebase is in progress in the work tree at or above ``worktree`` (files only, no
+    git process: direct mode and the daemon ask before touching the JSONL). During a rebase the
+    JSONL is git's to change; bd writes it again once the rebase ends."""
+    here = os.path.abspath(worktree)
+    while True:
+        dot = os.path.join(here, ".git")
+        if os.path.isdir(dot):
+            gd = dot
+            break
+        if os.path.isfile(dot):
+            try:
+                with open(dot, encoding="utf-8") as f:
+                    line = f.readline().strip()
+            except OSError:
+                return False
+            if not line.startswith("gitdir:"):
+                return False
+            gd = os.path.join(here, line[7:].strip())
+            break
+        parent = os.path.dirname(here)
+        if parent == here:
+            return False
+        here = parent
+    return os.path.exists(os.path.join(gd, "rebase-merge")) or os.path.exists(os.path.join(gd, "rebase-apply"))

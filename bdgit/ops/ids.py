@@ -5,7 +5,6 @@ import json
 from typing import Any
 
 from ..model import now
-from ..replication import versions as V
 from ..replication.ids import may_collide, new_hash_id
 from ..store import versioning
 from ..store.db import TOMBSTONE
@@ -45,31 +44,33 @@ def migrate_hash_ids(ctx: Ctx, a: Args) -> dict[str, Any]:
         result["dry_run"] = True
         return result
     if mapping:
+        from ..jsonl import export_lines
+        old_lines = export_lines(s, list(mapping))
         rename_ids(s, mapping, ctx.actor)
-    ts = now()
-    for old, new in mapping.items():
-        _leave_tombstone(ctx, old, new, ts)
+        ts = now()
+        for old, new in mapping.items():
+            _leave_tombstone(ctx, old_lines[old], new, ts)
     set_repo_setting(s.beads_dir, "id-mode", "hash")
     return result
 
 
-def _leave_tombstone(ctx: Ctx, old: str, new: str, ts: str) -> None:
-    """A tombstone under ``old`` for the issue now called ``new``: the content and versions the
-    old line had, deleted at a fresh version (every clone's import drops the old ID)."""
+def _leave_tombstone(ctx: Ctx, old_line: str, new: str, ts: str) -> None:
+    """A tombstone under the old ID: the line every clone knows for it, deleted at a fresh
+    version (so each clone's import drops the old ID, and nothing else in it changes)."""
+    from ..model import ts_micros
+    from ..replication.importer import write_state
+    from ..replication.merge import lift
+    from ..replication.record import DELETED, decode, stored_versions
     s = ctx.store
-    row = s.require_issue(new)
-    v = versioning.load(s, new, row)
-    v.pop("labels", None)
-    v.pop("dependencies", None)
-    V.hide_status(v, row["status"], row.get("closed_at"))
-    V.stamp(v, ["deleted_at"], versioning.version_for(s, v))
-    extra = json.loads(row["extra"]) if row.get("extra") else {}
-    extra.update(deleted_at=ts, deleted_by=ctx.actor, delete_reason=f"renamed to {new}",
-                 original_type=row["issue_type"])
-    tomb = dict(row, id=old, status=TOMBSTONE, closed_at=None, extra=extra, versions=V.dumps(v))
-    s.insert_issue(tomb, counted=True)
-    s.mark_dirty([old], ts)
-    s.add_event(old, "renamed", ctx.actor, old=old, new=new, ts=ts)
+    st = lift(decode(json.loads(old_line)), None)
+    ver = versioning.version_for(s, stored_versions(st))
+    st.regs[DELETED] = ({"deleted": True, "deleted_at": ts, "deleted_by": ctx.actor,
+                         "delete_reason": f"renamed to {new}", "original_type": st.value("issue_type")}, ver)
+    if ts_micros(ts) > st.updated_us:
+        st.updated_at, st.updated_us = ts, ts_micros(ts)
+    write_state(s, st, insert=True)
+    s.mark_dirty([st.id], ts)
+    s.add_event(st.id, "renamed", ctx.actor, old=st.id, new=new, ts=ts)
 
 
 @op("id_mode", write=False)

@@ -348,7 +348,7 @@ def restore(ctx: Ctx, a: Args) -> dict[str, Any]:
         s.mark_dirty([iid], ts)
         s.add_event(iid, "restored", ctx.actor, comment=a.str("reason"), ts=ts)
     out = [show_one(ctx, r["id"]) for r in rows]
-    return out[0] if len(out) == 1 and not a.strlist("ids") else {"restored": out}
+    return out[0] if len(out) == 1 else {"restored": out}
 
 
 @op("show", write=False)

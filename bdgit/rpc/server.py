@@ -494,6 +494,9 @@ class Server:
             if not jsonl.needs_import(store, path):
                 self._absorbed_fp = jsonl.fingerprint(path)
                 return
+            from ..gitsync.env import rebasing
+            if rebasing(self.ws.root):
+                return  # git is replaying commits: the file is its until the rebase ends
             with self._flock.acquire(timeout=10):
                 if not jsonl.needs_import(store, path):
                     self._absorbed_fp = jsonl.fingerprint(path)
@@ -515,6 +518,10 @@ class Server:
     def _flush(self, store: Store) -> None:
         from filelock import Timeout
         gen = self.state.get().write_gen if self.state is not None else 0
+        from ..gitsync.env import rebasing
+        if rebasing(self.ws.root):  # a rewrite now would stop 'git rebase --continue'
+            self.flush_due = time.monotonic() + max(self.flush_interval, 0.5)
+            return
         try:
             with self._flock.acquire(timeout=5):
                 self._sync_in(store)

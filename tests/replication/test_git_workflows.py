@@ -237,3 +237,31 @@ def test_pull_rebase_in_hash_mode_renumbers_nothing(tmp_path: Path) -> None:
     p = subprocess.run(["git", "pull", "-q", "--rebase"], cwd=b, text=True, capture_output=True)
     assert p.returncode == 0, p.stderr
     assert titles(jsonl_objs(b)) == {ia: "from a", ib: "from b"}
+
+
+def test_a_write_during_a_stopped_rebase_leaves_the_jsonl_to_git(tmp_path: Path) -> None:
+    (a,) = hooked_clones(tmp_path, 1)
+    bd(a, "create", "before")
+    commit(a, "before")
+    git(a, "checkout", "-q", "-b", "topic")
+    (a / "f.txt").write_text("topic\n")
+    git(a, "add", "f.txt")
+    commit(a, "topic")
+    git(a, "checkout", "-q", "main")
+    (a / "f.txt").write_text("main\n")
+    git(a, "add", "f.txt")
+    commit(a, "main")
+    git(a, "checkout", "-q", "topic")
+    p = subprocess.run(["git", "rebase", "main"], cwd=a, text=True, capture_output=True)
+    assert p.returncode != 0  # stopped on f.txt
+    before = working_jsonl(a)
+    p = run_bd("--no-daemon", "create", "made during the rebase", cwd=a)
+    assert p.returncode == 0 and "once the rebase in progress ends" in p.stderr
+    assert working_jsonl(a) == before  # git's file, untouched
+    (a / "f.txt").write_text("both\n")
+    git(a, "add", "f.txt")
+    p = subprocess.run(["git", "-c", "core.editor=true", "rebase", "--continue"], cwd=a, text=True,
+                       capture_output=True)
+    assert p.returncode == 0, p.stderr
+    bd(a, "create", "after the rebase")
+    assert sorted(titles(jsonl_objs(a)).values()) == ["after the rebase", "before", "made during the rebase"]
