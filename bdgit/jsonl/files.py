@@ -63,7 +63,7 @@ def export_lines(store: Store, ids: list[str] | None = None, status: str | None 
         i = r["id"]
         cs = comments.get(i)
         obj = issue_to_json(r, labels.get(i), deps.get(i), comments_json(cs) if cs else None)
-        out[i] = dumps_compact(with_versions(obj, loads(r["versions"])) if r["versions"] else obj)
+        out[i] = dumps_compact(with_versions(obj, loads(r["versions"]), r["updated_us"]) if r["versions"] else obj)
         if progress is not None and (n % 256 == 0 or n == total):
             progress(n, total)
     return out

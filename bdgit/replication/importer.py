@@ -25,7 +25,7 @@ from ..store import Store
 from ..store.db import TOMBSTONE
 from .ids import may_collide, rewrite_mentions, same_creation
 from .merge import lift, merge3
-from .record import State, comment_key, decode, encode, stored_versions
+from .record import State, comment_key, decode, encode, stored_versions, with_versions
 from .versions import dumps as dump_versions
 
 #: (issue id, created_at micros) -> whether a remote-tracking ref's JSONL has that issue
@@ -152,22 +152,24 @@ class Importer:
             # file, a database from before versions), our own line: the file is judged against it
             b_line = self.base.get(i) or d_line
             b = decode(json.loads(b_line)) if b_line else None
-            f = decode(rec.obj)
+            f = decode(rec.obj, rec.updated_us)
             d = (b if b_line == d_line else decode(json.loads(d_line))) if d_line else None
             if b is d and d is not None and f.default is None and f.updated_us == d.updated_us:
                 b = None  # two lines of one instant, neither derived from the other: field by field
             st = merge3(b, f, d)
             t = st.top()
             top = t if top is None or t > top else top
-            line = dumps_compact(encode(st))
+            plain = encode(st, versions=False)  # the line and the row come from one encoding
+            full = stored_versions(st)
+            line = dumps_compact(with_versions(dict(plain), full, st.updated_us))
             count = i.rpartition("-")[0] not in hashed
             if d_line is None:
-                write_state(s, st, insert=True, count=count)
+                write_state(s, st, insert=True, count=count, plain=plain, full=full, created_us=rec.created_us)
                 s.add_event(i, "created", self.actor, comment="import", ts=ts)
                 res.created.append(i)
                 continue
             if line != d_line:
-                write_state(s, st, insert=False, count=count)
+                write_state(s, st, insert=False, count=count, plain=plain, full=full)
                 s.add_event(i, "updated", self.actor, comment="import", ts=ts)
                 res.updated.append(i)
             else:
@@ -304,15 +306,21 @@ class Importer:
         return bool(mine > theirs)
 
 
-def write_state(store: Store, st: State, *, insert: bool, count: bool = True) -> None:
+def write_state(store: Store, st: State, *, insert: bool, count: bool = True, plain: dict[str, Any] | None = None,
+                full: dict[str, Any] | None = None, created_us: int | None = None) -> None:
     """Write a merged issue to the database: every column, labels, dependencies, comments, and
-    its whole version object. ``count`` lets its ID raise the sequential counter."""
-    obj = encode(st, versions=False)
+    its whole version object. ``count`` lets its ID raise the sequential counter. ``plain`` /
+    ``full``: ``encode(st, versions=False)`` and ``stored_versions(st)`` when the caller has them;
+    ``created_us``: the micros of its ``created_at`` when known."""
+    obj = plain if plain is not None else encode(st, versions=False)
     iid: str = st.id
     row = {k: obj.get(k) for k, _ in ISSUE_FIELDS}
     row["description"] = row["description"] or ""
     row["extra"] = {k: v for k, v in obj.items() if k not in KNOWN_ISSUE_KEYS} or None
-    row["versions"] = dump_versions(stored_versions(st))
+    row["versions"] = dump_versions(full if full is not None else stored_versions(st))
+    row["updated_us"] = st.updated_us
+    if created_us is not None and obj.get("created_at") == st.value("created_at"):
+        row["created_us"] = created_us
     if insert:
         store.insert_issue(row, counted=not count)
     else:

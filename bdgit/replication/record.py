@@ -157,7 +157,7 @@ def _micros(v: Any) -> int:
         return 0
 
 
-def decode(obj: dict[str, Any]) -> Line:
+def decode(obj: dict[str, Any], updated_us: int | None = None) -> Line:
     """Decode a line's JSON object. Raises ValueError when it has no string id or no timestamp.
 
     Normalisation (the same an import applies): default priority/type/status/description,
@@ -165,6 +165,7 @@ def decode(obj: dict[str, Any]) -> Line:
     ``updated_at``, known omit-empty fields equal to absent when empty; dependency defaults
     (type ``blocks``, ``created_by`` "", ``created_at`` the issue's). A ``_v`` that is not a
     valid version object is ignored: the line is then read as a line without versions.
+    ``updated_us``: the micros of ``updated_at`` when the caller parsed it already.
     """
     issue_id = obj.get("id")
     if not isinstance(issue_id, str):
@@ -179,7 +180,7 @@ def decode(obj: dict[str, Any]) -> Line:
     if updated is None:
         updated = created
     rec.updated_at = str(updated)
-    rec.updated_us = _micros(updated)
+    rec.updated_us = _micros(updated) if updated_us is None else updated_us
     regs = rec.regs
     for key, value in obj.items():
         if key in STRUCTURAL:
@@ -378,10 +379,10 @@ def encode(state: State, *, versions: bool = True) -> dict[str, Any]:
     return out
 
 
-def with_versions(obj: dict[str, Any], v: dict[str, Any] | None) -> dict[str, Any]:
+def with_versions(obj: dict[str, Any], v: dict[str, Any] | None, updated_us: int | None = None) -> dict[str, Any]:
     """Line object ``obj`` (as the database renders it) with its stored ``_v`` attached, unless
     the line says the same without it: the same rule ``encode`` applies."""
-    if v and not implied_versions(obj, v):
+    if v and not implied_versions(obj, v, updated_us):
         obj[VKEY] = v
     return obj
 
@@ -430,15 +431,16 @@ def encode_versions(state: State, tomb: bool, st: dict[str, Any]) -> dict[str, A
     deletion = state.value(DELETED)
     if tomb and isinstance(deletion, dict) and "deleted_at" in deletion:
         obj["deleted_at"] = deletion["deleted_at"]
-    return None if implied_versions(obj, v) else v
+    return None if implied_versions(obj, v, state.updated_us) else v
 
 
-def implied_versions(obj: dict[str, Any], v: dict[str, Any]) -> bool:
+def implied_versions(obj: dict[str, Any], v: dict[str, Any], updated_us: int | None = None) -> bool:
     """Whether ``_v`` object ``v`` says nothing that line ``obj`` (without ``_v``) does not: every
     version is the one its ``updated_at`` gives, nothing removed or cleared, and a tombstone's
     hidden status is the one a line without versions is read with. Such a line is written
-    without ``_v`` (an issue imported from beads and not edited since keeps its line)."""
-    legacy = encode_version(from_updated(_micros(obj.get("updated_at"))))
+    without ``_v`` (an issue imported from beads and not edited since keeps its line).
+    ``updated_us``: the micros of the line's ``updated_at`` when known."""
+    legacy = encode_version(from_updated(_micros(obj.get("updated_at")) if updated_us is None else updated_us))
     if v.get("@") != legacy:
         return False
     keys = set(v)
