@@ -338,7 +338,8 @@ def test_a_hand_edit_of_the_jsonl_is_imported_and_committed(daemons: list[Daemon
         assert wait_for(lambda: c.execute("show", {"id": new})["title"] == "edited by hand", timeout=20)
     assert wait_for(lambda: "edited by hand" in git(beads_repo, "show", "HEAD:.beads/issues.jsonl").stdout,
                     timeout=20)
-    assert git(beads_repo, "status", "--porcelain").stdout == ""
+    # the import writes the line back in canonical form (with the edit's version): committed too
+    assert wait_for(lambda: git(beads_repo, "status", "--porcelain").stdout == "", timeout=20)
 
 
 def test_bd_sync_with_a_daemon_running_and_bd_hooks_installed(
