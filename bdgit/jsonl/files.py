@@ -48,8 +48,8 @@ def export_lines(store: Store, ids: list[str] | None = None, status: str | None 
     rows = c.execute(sql, params).fetchall()
     if ids is not None and len(ids) <= 200:
         # a few issues (incremental flush, import's merge): per-issue queries, not whole tables
-        labels = {i: v for i in ids if (v := store.labels(i))}
-        deps = {i: v for i in ids if (v := store.dep_records(i))}
+        labels = {i: lb for i in ids if (lb := store.labels(i))}
+        deps = {i: dr for i in ids if (dr := store.dep_records(i))}
         comments = store.comments_for(ids)
     else:
         labels = store.labels_for()

@@ -80,11 +80,13 @@ def create(ctx: Ctx, a: Args) -> dict[str, Any]:
         raise ValidationError("estimated_minutes must be >= 0")
     labels = [check_label(x) for x in a.strlist("labels")]
     dep_specs = [parse_dep_spec(d) for d in a.strlist("dependencies") + a.strlist("deps")]
+    created_us = ts_micros(ts)
+    description = a.str("description") or ""
     row = {
         "id": issue_id, "title": title, "status": status, "priority": priority, "issue_type": issue_type,
         "assignee": a.str("assignee") or None, "estimated_minutes": est,
         "created_at": ts, "updated_at": ts, "closed_at": ts if status == "closed" else None,
-        "created_us": ts_micros(ts), "updated_us": None,
+        "created_us": created_us, "updated_us": None,
         "external_ref": a.str("external_ref") or None,
     }
     for f in _TEXT_FIELDS:
@@ -92,7 +94,7 @@ def create(ctx: Ctx, a: Args) -> dict[str, Any]:
     if not row["acceptance_criteria"] and a.str("acceptance"):
         row["acceptance_criteria"] = a.str("acceptance") or ""
     if not issue_id:
-        issue_id = row["id"] = new_id(ctx, prefix, title, row["description"], row["created_us"])
+        issue_id = row["id"] = new_id(ctx, prefix, title, description, created_us)
     row["updated_us"] = row["created_us"]  # parsed once: the hottest write path
     s.insert_issue(row, counted=not explicit)
     s.mark_dirty([issue_id], ts)

@@ -77,6 +77,9 @@ def import_text(store: Store, text: str, *, actor: str, workspace: bool = False,
     false in hash-ID mode: nothing is ever renumbered. Raises ImportFormatError (bad input) and
     CollisionError; either leaves the database as it was.
     """
+    from ..workspace.config import id_mode
+    if id_mode(store.beads_dir) == "hash":
+        renumber = False  # the repository's mode: a hash ID names one issue wherever it appears
     records, warnings = parse(text, strict=strict)
     result = ImportResult(warnings=warnings, dry_run=dry_run)
     by_id: dict[str, Record] = {}

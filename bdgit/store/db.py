@@ -63,6 +63,7 @@ class Store:
             raise database_error(self.path, e) from None
         self._savepoints = 0
         self._op_version: tuple[int, int, str] | None = None
+        self._node_id: str | None = None
 
     @property
     def beads_dir(self) -> Path:
@@ -289,6 +290,9 @@ class Store:
             old = json.loads(row["extra"]) if row and row["extra"] else {}
             new = json.loads(fields["extra"]) if isinstance(fields["extra"], str) else (fields["extra"] or {})
             names += [k for k in set(old) | set(new) if old.get(k, _MISSING) != new.get(k, _MISSING)]
+        if stamp:  # first: an issue from before versions takes its default from the old updated_at
+            from .versioning import stamp_fields
+            stamp_fields(self, issue_id, names)
         updated = fields.pop("updated_at", None)
         if "created_at" in fields:
             fields["created_us"] = ts_micros(fields["created_at"])
@@ -299,9 +303,6 @@ class Store:
             self.conn.execute(f"UPDATE issues SET {cols} WHERE id=?", (*fields.values(), issue_id))
         if updated is not None:
             self._set_updated(issue_id, updated)
-        if stamp:
-            from .versioning import stamp_fields
-            stamp_fields(self, issue_id, names)
 
     def _set_updated(self, issue_id: str, ts: str) -> None:
         us = ts_micros(ts)

@@ -18,11 +18,15 @@ if TYPE_CHECKING:
 
 
 def node_id(store: Store) -> str:
-    """The clone's node id (made by the schema migration; a database from before gets one)."""
-    node = store.get_meta("node_id")
-    if not node:
-        node = clock.new_node_id()
-        store.set_meta("node_id", node)
+    """The clone's node id (made by the schema migration; a database from before gets one).
+    Read once per Store: it never changes."""
+    node = store._node_id
+    if node is None:
+        node = store.get_meta("node_id")
+        if not node:
+            node = clock.new_node_id()
+            store.set_meta("node_id", node)
+        store._node_id = node
     return node
 
 

@@ -151,3 +151,37 @@ def store(beads_repo: Path) -> Any:
     s = Store(beads_repo / ".beads" / "test.db")
     yield s
     s.close()
+
+
+def test_a_database_from_before_versions_upgrades_and_keeps_its_file(tmp_path: Path) -> None:
+    """A database made by the first schema (no versions, line hashes) opens, migrates, exports
+    the same lines, and versions the edits made after."""
+    import sqlite3
+
+    from bdgit.store.schema import SCHEMA_V1, _statements
+    beads = tmp_path / "old" / ".beads"
+    beads.mkdir(parents=True)
+    db = beads / "test.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                 "applied_at TEXT NOT NULL)")
+    for stmt in _statements(SCHEMA_V1):
+        conn.execute(stmt)
+    conn.execute("INSERT INTO schema_migrations VALUES (1, 'initial schema', '2025-01-01T00:00:00Z')")
+    conn.execute("INSERT INTO config VALUES ('issue_prefix', 'test')")
+    conn.execute("INSERT INTO issues (id, title, description, status, priority, issue_type, created_at, updated_at, "
+                 "created_us, updated_us) VALUES ('test-1', 'old', '', 'open', 2, 'task', '2025-01-01T00:00:00Z', "
+                 "'2025-01-01T00:00:00Z', 1735689600000000, 1735689600000000)")
+    conn.close()
+    s = Store(db)
+    try:
+        line = jsonl.export_lines(s)["test-1"]
+        assert "_v" not in line  # what it always was
+        ops.run(s, "update", {"id": "test-1", "priority": 0}, "tester")
+        o = json.loads(jsonl.export_lines(s)["test-1"])
+        from bdgit.replication import clock
+        old = clock.encode(clock.from_updated(1735689600000000))
+        assert o["_v"]["@"] == old and set(o["_v"]) == {"@", "priority"}  # the old default, one edit
+        assert s.get_meta("node_id")
+    finally:
+        s.close()
