@@ -43,15 +43,24 @@ def migrate_hash_ids(ctx: Ctx, a: Args) -> dict[str, Any]:
     if a.bool("dry_run"):
         result["dry_run"] = True
         return result
-    if mapping:
-        from ..jsonl import export_lines
-        old_lines = export_lines(s, list(mapping))
-        rename_ids(s, mapping, ctx.actor)
-        ts = now()
-        for old, new in mapping.items():
-            _leave_tombstone(ctx, old_lines[old], new, ts)
+    rename_leaving_tombstones(ctx, mapping)
     set_repo_setting(s.beads_dir, "id-mode", "hash")
     return result
+
+
+def rename_leaving_tombstones(ctx: Ctx, mapping: dict[str, str]) -> None:
+    """Rename issues (every reference follows) in a way other clones follow too: each old ID
+    stays as a tombstone ``renamed to <new>``, so a clone that has the old issue drops it when
+    it imports (a line that merely vanished would be kept: absence is not deletion)."""
+    if not mapping:
+        return
+    from ..jsonl import export_lines
+    s = ctx.store
+    old_lines = export_lines(s, list(mapping))
+    rename_ids(s, mapping, ctx.actor)
+    ts = now()
+    for old, new in mapping.items():
+        _leave_tombstone(ctx, old_lines[old], new, ts)
 
 
 def _leave_tombstone(ctx: Ctx, old_line: str, new: str, ts: str) -> None:

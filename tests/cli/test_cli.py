@@ -476,8 +476,11 @@ def test_rename_prefix(three: Bd, beads_repo: Path) -> None:
     assert [d["id"] for d in js(three, "show", "proj-2")["dependencies"]] == ["proj-1"]
     assert [i["id"] for i in js(three, "blocked")] == ["proj-2"]
     assert js(three, "create", "after")["id"] == "proj-4"
-    lines = (beads_repo / ".beads" / "issues.jsonl").read_text().splitlines()
-    assert [json.loads(x)["id"] for x in lines] == ["proj-1", "proj-2", "proj-3", "proj-4"]
+    objs = [json.loads(x) for x in (beads_repo / ".beads" / "issues.jsonl").read_text().splitlines()]
+    assert [o["id"] for o in objs if o["status"] != "tombstone"] == ["proj-1", "proj-2", "proj-3", "proj-4"]
+    # the old IDs stay as tombstones, so that other clones drop them too
+    assert {o["id"]: o["delete_reason"] for o in objs if o["status"] == "tombstone"} == {
+        "test-1": "renamed to proj-1", "test-2": "renamed to proj-2", "test-3": "renamed to proj-3"}
     fails(three, "rename-prefix", "proj")
     fails(three, "rename-prefix", "Bad Prefix")
 
