@@ -329,7 +329,13 @@ def _merge(ws: Any, repo: Any) -> Check:
     if ops:
         return Check("merge", WARN, f"{ops[0]}: the daemon does not commit until it ends",
                      "finish it (or abort it) with git as usual")
-    return Check("merge", OK, "no merge, rebase or cherry-pick in progress")
+    from .replication import driver
+    if not driver.installed(repo.top, ws.jsonl_path):
+        return Check("merge", WARN, f"git does not merge {jrel} with bd's merge driver: a merge of two "
+                     "branches that both changed issues leaves conflict markers in it",
+                     "'bd hooks install' (or 'bd doctor --fix') registers it", fixable=True,
+                     _repair=lambda: ", ".join(driver.install(repo.top, ws.jsonl_path)) or "already registered")
+    return Check("merge", OK, "no merge, rebase or cherry-pick in progress; the JSONL has bd's merge driver")
 
 
 def _short(p: Path, root: Path) -> str:

@@ -219,3 +219,13 @@ def test_fix_with_a_daemon_flushes_through_it(beads_repo: Path):
         assert "held by the daemon" in ws.jsonl_path.read_text()
     finally:
         d.stop(ws)
+
+
+def test_a_missing_merge_driver_is_a_warning_that_fix_repairs(healthy: Path):
+    git(healthy, "config", "--remove-section", "merge.beads")
+    code, res = doctor()
+    m = check(res, "merge")
+    assert code == 0 and m["status"] == "warn" and "merge driver" in m["message"] and m["fixable"]
+    code, res = doctor("--fix")
+    assert check(res, "merge")["status"] == "ok" and check(res, "merge")["fixed"]
+    assert "bdgit merge-driver" in git(healthy, "config", "merge.beads.driver").stdout
