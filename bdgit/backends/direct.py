@@ -19,6 +19,17 @@ from ..workspace import Workspace
 _NO_AUTO_IMPORT = frozenset({"import", "ping", "flush"})
 
 
+def _wait_for_git(root: Any, limit: float = 2.0) -> None:
+    """Give a git command that is writing the work tree (it holds ``index.lock``) a moment to
+    finish before the JSONL is renamed into place, so that it does not fail on our file."""
+    import time
+
+    from ..gitsync.env import index_locked
+    deadline = time.monotonic() + limit
+    while index_locked(root) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 class DirectBackend:
     """``call(op, args)`` in-process. One Store per backend; close() when done."""
 
@@ -77,6 +88,7 @@ class DirectBackend:
                 # is stale for them), bring the JSONL up to date before we exit
                 if (write or want_import) and self.auto_flush and op != "flush" and store.dirty_count() \
                         and not rebasing(self.ws.root):
+                    _wait_for_git(self.ws.root)
                     try:
                         jsonl.flush(store, path)
                     except BdError as e:
@@ -111,8 +123,7 @@ class DirectBackend:
     def _auto_import(self, store: Store, path: Any) -> None:
         if not jsonl.needs_import(store, path):  # someone imported it while we waited
             return
-        text = path.read_text(encoding="utf-8")
-        res = jsonl.import_text(store, text, actor="auto-import", workspace=True, collisions="auto", path=path)
+        res = jsonl.import_text(store, None, actor="auto-import", workspace=True, collisions="auto", path=path)
         self.notices.extend(res.warnings)
         for old, new in res.renumbered.items():
             self.notices.append(f"auto-import: local issue {old} collided with {old} from the JSONL; "

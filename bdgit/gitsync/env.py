@@ -72,28 +72,38 @@ def git(args: list[str], cwd: str | os.PathLike[str], *, keep_index: bool = Fals
                           stdin=None if input is not None else subprocess.DEVNULL)
 
 
-def rebasing(worktree: str | os.PathLike[str]) -> bool:
-    """Whether a rebase is in progress in the work tree at or above ``worktree`` (files only, no
-    git process: direct mode and the daemon ask before touching the JSONL). During a rebase the
-    JSONL is git's to change; bd writes it again once the rebase ends."""
+def _git_dir(worktree: str | os.PathLike[str]) -> str | None:
+    """The git dir of the work tree at or above ``worktree`` (files only, no git process)."""
     here = os.path.abspath(worktree)
     while True:
         dot = os.path.join(here, ".git")
         if os.path.isdir(dot):
-            gd = dot
-            break
+            return dot
         if os.path.isfile(dot):
             try:
                 with open(dot, encoding="utf-8") as f:
                     line = f.readline().strip()
             except OSError:
-                return False
-            if not line.startswith("gitdir:"):
-                return False
-            gd = os.path.join(here, line[7:].strip())
-            break
+                return None
+            return os.path.join(here, line[7:].strip()) if line.startswith("gitdir:") else None
         parent = os.path.dirname(here)
         if parent == here:
-            return False
+            return None
         here = parent
-    return os.path.exists(os.path.join(gd, "rebase-merge")) or os.path.exists(os.path.join(gd, "rebase-apply"))
+
+
+def rebasing(worktree: str | os.PathLike[str]) -> bool:
+    """Whether a rebase is in progress in the work tree at or above ``worktree`` (files only, no
+    git process: direct mode and the daemon ask before touching the JSONL). During a rebase the
+    JSONL is git's to change; bd writes it again once the rebase ends."""
+    gd = _git_dir(worktree)
+    return gd is not None and (os.path.exists(os.path.join(gd, "rebase-merge"))
+                               or os.path.exists(os.path.join(gd, "rebase-apply")))
+
+
+def index_locked(worktree: str | os.PathLike[str]) -> bool:
+    """Whether a git command holds ``index.lock``: ``reset``, ``checkout``, ``stash``, ``merge``
+    hold it while they write work-tree files, and a JSONL we rename into place meanwhile can
+    make them fail ("unable to create file ... File exists")."""
+    gd = _git_dir(worktree)
+    return gd is not None and os.path.exists(os.path.join(gd, "index.lock"))

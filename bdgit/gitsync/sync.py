@@ -90,7 +90,7 @@ class Sync:
     def _absorb(self, store: Store) -> None:
         """Import the JSONL first if it changed under the database (a pull by hand, an edit)."""
         if jsonl.needs_import(store, self.path):
-            res = jsonl.import_text(store, self.path.read_text(encoding="utf-8"), actor=self.actor,
+            res = jsonl.import_text(store, None, actor=self.actor,
                                     workspace=True, collisions="auto", path=self.path)
             self._note_import(res, "Imported local changes to")
 
@@ -270,7 +270,7 @@ class Sync:
     def _after_merge(self, store: Store) -> None:
         self.report["pulled"] = True
         if jsonl.needs_import(store, self.path):
-            res = jsonl.import_text(store, self.path.read_text(encoding="utf-8"), actor=self.actor,
+            res = jsonl.import_text(store, None, actor=self.actor,
                                     workspace=True, collisions="auto", path=self.path)
             self._note_import(res, "Imported")
         if store.dirty_count():
@@ -422,7 +422,7 @@ class Sync:
                       "merged per field)")
         self.report["pulled"] = True
         atomic_write(self.path, merged)
-        res2 = jsonl.import_text(store, merged, actor=self.actor, workspace=True, collisions="auto", path=self.path)
+        res2 = jsonl.import_text(store, None, actor=self.actor, workspace=True, collisions="auto", path=self.path)
         self._note_import(res2, "Imported")
         if store.dirty_count():
             self._commit(store, None, short(ref))

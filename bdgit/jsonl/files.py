@@ -116,11 +116,29 @@ def flush(store: Store, path: Path, *, full: bool = False) -> dict[str, Any]:
                     lines[i] = new
             store.set_jsonl_base((i, fresh.get(i)) for i in dirty)
         text = render(lines)
-        atomic_write(path, text)
+        data = text.encode()
+        atomic_write(path, data)
         store.clear_dirty(dirty)
-        store.set_meta("jsonl_sha256", _sha256(text.encode()))
-        store.set_meta("jsonl_fingerprint", fingerprint(path) or "")
+        store.set_meta("jsonl_sha256", _sha256(data))
+        fp = fingerprint(path)
+        # a file git put there right after our rename is not ours: leave it to the next check
+        ours = fp is not None and fp.split(":", 1)[0] == str(len(data))
+        store.set_meta("jsonl_fingerprint", fp if ours and fp else "")
     return {"written": True, "changed": len(changed), "issues": len(lines)}
+
+
+def read_for_import(path: Path) -> tuple[str, str, str | None]:
+    """The workspace JSONL as (text, sha256 of those bytes, fingerprint taken before reading).
+
+    What an import records as absorbed must describe what it read: a file replaced meanwhile (a
+    ``git reset`` or a pull in the middle of an import) then has another fingerprint and another
+    hash, so it is imported in its turn and never silently taken for the one that was read."""
+    fp = fingerprint(path)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return "", _sha256(b""), None
+    return data.decode("utf-8"), _sha256(data), fp
 
 
 def read_lines_by_id(path: Path) -> dict[str, str]:

@@ -35,8 +35,9 @@ def import_(ctx: Ctx, a: Args) -> dict[str, Any]:
     lines gone from the file are deletions; collisions resolved as in auto-import)."""
     workspace = a.bool("workspace")
     path = jsonl_path(ctx)
+    text: str | None
     if workspace:
-        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        text = None  # the importer reads the file itself, once
         collisions = "auto"
     else:
         text = a.str("text", "") or ""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CollisionError, ImportFormatError
-from ..jsonl.files import _sha256, export_lines, fingerprint
+from ..jsonl.files import _sha256, export_lines, fingerprint, read_for_import
 from ..jsonl.parse import Record, _unknown, parse
 from ..model import ISSUE_FIELDS, KNOWN_ISSUE_KEYS, dumps_compact, now
 from ..store import Store
@@ -63,7 +63,7 @@ class _DryRun(Exception):
     pass
 
 
-def import_text(store: Store, text: str, *, actor: str, workspace: bool = False, dry_run: bool = False,
+def import_text(store: Store, text: str | None, *, actor: str, workspace: bool = False, dry_run: bool = False,
                 collisions: str = "fail", skip_existing: bool = False, strict: bool = False,
                 path: Path | None = None, progress: Any = None, pushed: Pushed | None = None,
                 renumber: bool = True) -> ImportResult:
@@ -75,8 +75,15 @@ def import_text(store: Store, text: str, *, actor: str, workspace: bool = False,
     inside the incoming records follow), or "auto" (workspace imports: the issue that did not
     reach the remote moves; ``pushed`` tells, found from git when not given). ``renumber`` is
     false in hash-ID mode: nothing is ever renumbered. Raises ImportFormatError (bad input) and
-    CollisionError; either leaves the database as it was.
+    CollisionError; either leaves the database as it was. ``text`` None: the workspace file at
+    ``path``, read here once (what is recorded as absorbed is exactly what was read).
     """
+    absorbed: tuple[str, str | None] | None = None
+    if text is None:
+        if path is None:
+            raise ValueError("import_text needs text or a path")
+        text, digest, fp = read_for_import(Path(path))
+        absorbed = (digest, fp)
     from ..workspace.config import id_mode
     if id_mode(store.beads_dir) == "hash":
         renumber = False  # the repository's mode: a hash ID names one issue wherever it appears
@@ -100,8 +107,10 @@ def import_text(store: Store, text: str, *, actor: str, workspace: bool = False,
                      skip_existing=skip_existing, strict=strict, dry_run=dry_run, progress=progress,
                      pushed=pushed, path=path, renumber=renumber).run()
             if workspace and path is not None:
-                store.set_meta("jsonl_sha256", _sha256(Path(path).read_bytes()))
-                store.set_meta("jsonl_fingerprint", fingerprint(Path(path)) or "")
+                if absorbed is None:  # the caller read it: record what the file has now
+                    absorbed = (_sha256(Path(path).read_bytes()), fingerprint(Path(path)))
+                store.set_meta("jsonl_sha256", absorbed[0])
+                store.set_meta("jsonl_fingerprint", absorbed[1] or "")
             if dry_run:
                 raise _DryRun()
     except _DryRun:

@@ -501,9 +501,9 @@ class Server:
                 if not jsonl.needs_import(store, path):
                     self._absorbed_fp = jsonl.fingerprint(path)
                     return
-                res = jsonl.import_text(store, path.read_text(encoding="utf-8"), actor="auto-import",
-                                        workspace=True, collisions="auto", path=path)
-                self._absorbed_fp = jsonl.fingerprint(path)
+                res = jsonl.import_text(store, None, actor="auto-import", workspace=True, collisions="auto",
+                                        path=path)
+                self._absorbed_fp = store.get_meta("jsonl_fingerprint") or None  # what was read
             self.log(f"imported {path.name}: {len(res.created)} created, {len(res.updated)} updated, "
                      f"{len(res.kept_newer)} kept (newer here), {len(res.kept_absent)} missing kept"
                      + (f"; renumbered {res.renumbered}" if res.renumbered else "")
@@ -518,9 +518,12 @@ class Server:
     def _flush(self, store: Store) -> None:
         from filelock import Timeout
         gen = self.state.get().write_gen if self.state is not None else 0
-        from ..gitsync.env import rebasing
+        from ..gitsync.env import index_locked, rebasing
         if rebasing(self.ws.root):  # a rewrite now would stop 'git rebase --continue'
             self.flush_due = time.monotonic() + max(self.flush_interval, 0.5)
+            return
+        if index_locked(self.ws.root):  # git is writing the work tree (reset, checkout, stash)
+            self.flush_due = time.monotonic() + 0.05
             return
         try:
             with self._flock.acquire(timeout=5):

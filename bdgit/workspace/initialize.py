@@ -78,7 +78,7 @@ def init_workspace(cwd: Path, prefix: str | None, *, actor: str | None = None,
             store.set_meta("bdgit_version", __version__)
         imported = 0
         if jsonl_path.exists():  # even empty: a clone must record it as imported
-            res = jsonl.import_text(store, jsonl_path.read_text(encoding="utf-8"),
+            res = jsonl.import_text(store, None,
                                     actor=actor or default_actor(), workspace=True, collisions="auto",
                                     path=jsonl_path)
             imported = len(res.created)
