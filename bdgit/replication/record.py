@@ -34,7 +34,6 @@ STRUCTURAL = frozenset({"id", "updated_at", VKEY, "labels", "dependencies", "com
 #: known fields whose empty value and absence are the same thing (beads' omitempty)
 _OMIT = {k: omit for k, omit in ISSUE_FIELDS if omit}
 _DEFAULTS: dict[str, Any] = {"description": "", "priority": 2, "issue_type": "task"}
-_KNOWN_SCALARS = tuple(k for k, _ in ISSUE_FIELDS if k not in ("id", "updated_at", "status", "closed_at"))
 _COMMENT_ORDER = ("id", "issue_id", "author", "text", "created_at")
 
 
@@ -299,12 +298,6 @@ def merge_comment(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def as_state(line: Line) -> State:
-    """A line taken on its own (no base): implicit versions are the line's ``updated_at``."""
-    from .merge import lift
-    return lift(line, None)
-
-
 # --- encoding ----------------------------------------------------------------------------------
 
 def _comment_json(c: dict[str, Any]) -> dict[str, Any]:
@@ -452,7 +445,3 @@ def implied_versions(obj: dict[str, Any], v: dict[str, Any], updated_us: int | N
     g = guess_status(obj)
     want = [legacy, g["status"]] + ([g["closed_at"]] if g.get("closed_at") is not None else [])
     return bool(hidden == want)
-
-
-def known_scalars() -> tuple[str, ...]:
-    return _KNOWN_SCALARS
