@@ -1,13 +1,16 @@
 """``bd doctor``: check a workspace, explain what is wrong, and repair what is safe to repair.
 
-Checks, in order: the workspace (a database), the daemon (alive, answering, our version; no
-stale files), the git hooks (installed, current, chained), the JSONL (in sync with the
-database, no conflict markers), ``.gitignore`` (machine-local files ignored, the JSONL not),
-and the merge state. Each check is ``ok``, ``warn`` or ``error`` with an explanation and,
-when there is one, the fix. ``--fix`` applies only safe fixes: install or update our hooks
-(chaining, never overwriting), append missing ``.gitignore`` lines, import a newer JSONL,
-flush a dirty database, restart a daemon of another bdgit version (it flushes first), remove
-daemon files no daemon holds. It never deletes data and never prints a destructive command.
+Checks, in order: the workspace (a database), the files of ``.beads/`` (nothing bd would refuse:
+links, FIFOs, other users' files, hard links, a world-writable directory; nothing machine-local
+tracked by git), the daemon (alive, answering, our version; no stale files), the git hooks
+(installed, current, chained), the JSONL (parses, in sync with the database, no conflict
+markers), ``.gitignore`` (machine-local files ignored, the JSONL not), and the merge state.
+Each check is ``ok``, ``warn`` or ``error`` with an explanation and, when there is one, the
+fix. ``--fix`` applies only safe fixes: install or update our hooks (chaining, never
+overwriting), append missing ``.gitignore`` lines, make a world-writable ``.beads/`` of yours
+private (0700), import a newer JSONL, flush a dirty database, restart a daemon of another bdgit
+version (it flushes first), remove daemon files no daemon holds. It never deletes data and
+never prints a destructive command; a fix that fails leaves the check an error.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import __version__
-from .errors import BdError, GitError
+from .errors import BdError, GitError, ImportFormatError, UnsafePathError
 
 OK, WARN, ERROR = "ok", "warn", "error"
 
@@ -53,6 +56,25 @@ def run(cwd: str | os.PathLike[str] | None = None, db: str | None = None, *, fix
     checks: list[Check] = []
     try:
         ws = find(db, here)
+    except UnsafePathError as e:
+        # the .beads/ found is refused (a link, another user's, world-writable): say so, and
+        # make it private when it is only too open and ours
+        c = _refused_dir(e)
+        if fix and c._repair is not None:
+            try:
+                c.details["fix_result"] = c._repair()
+                c.fixed = True
+            except (BdError, OSError) as err:
+                c.details["fix_error"] = str(err)
+        if not c.fixed:
+            return _result([c], None)
+        try:
+            ws = find(db, here)
+        except BdError as err2:
+            return _result([c, Check("workspace", ERROR, str(err2), err2.hint)], None)
+        c.status = OK
+        c.message = f"{e.path} was open to every user; it is private now"
+        checks.append(c)
     except BdError as e:
         checks.append(Check("workspace", ERROR, str(e), e.hint))
         return _result(checks, None)
@@ -61,6 +83,7 @@ def run(cwd: str | os.PathLike[str] | None = None, db: str | None = None, *, fix
     except GitError:
         repo = None
     checks.append(_workspace(ws))
+    checks.append(_files(ws, repo))
     checks.append(_daemon(ws))
     checks.append(_hooks(ws, repo))
     checks.append(_jsonl(ws))
@@ -74,6 +97,7 @@ def run(cwd: str | os.PathLike[str] | None = None, db: str | None = None, *, fix
                     c.fixed = True
                 except (BdError, OSError) as e:
                     c.details["fix_error"] = str(e)
+                    c.status = ERROR  # it was meant to be fixed and is not: never report success
         if any(c.fixed for c in checks):  # look again, so the report says how things are now
             fixed = {c.name: c for c in checks if c.fixed}
             checks = [_recheck(c.name, ws, repo) if c.name in fixed else c for c in checks]
@@ -85,7 +109,7 @@ def run(cwd: str | os.PathLike[str] | None = None, db: str | None = None, *, fix
 
 
 def _recheck(name: str, ws: Any, repo: Any) -> Check:
-    return {"workspace": lambda: _workspace(ws), "daemon": lambda: _daemon(ws),
+    return {"workspace": lambda: _workspace(ws), "files": lambda: _files(ws, repo), "daemon": lambda: _daemon(ws),
             "hooks": lambda: _hooks(ws, repo), "jsonl": lambda: _jsonl(ws),
             "gitignore": lambda: _gitignore(ws, repo), "merge": lambda: _merge(ws, repo)}[name]()
 
@@ -111,6 +135,60 @@ def _workspace(ws: Any) -> Check:
     finally:
         store.close()
     return Check("workspace", OK, f"{_short(ws.db_path, ws.root)}: {n} issue(s), prefix {_prefix(ws)}")
+
+
+def _refused_dir(e: UnsafePathError) -> Check:
+    """The check for a ``.beads/`` that discovery refused."""
+    from .workspace import audit
+    found = audit.unsafe_entries(Path(e.path)) if e.path else []
+    fixable = bool(found) and found[0].fixable
+    return Check("files", ERROR, e.message, e.hint if not fixable else "--fix makes it private (0700)",
+                 fixable=fixable, _repair=(lambda: _make_private(Path(e.path))) if fixable else None)
+
+
+def _make_private(path: Path) -> str:
+    from .workspace import safefs
+    return f"made {path} private (0700)" if safefs.make_private(path) else f"{path} was private already"
+
+
+def _files(ws: Any, repo: Any) -> Check:
+    """What in ``.beads/`` bd refuses to use, and what git tracks there that is machine-local."""
+    from .workspace import audit
+    found = audit.unsafe_entries(ws.beads_dir)
+    tracked: list[str] = []
+    if repo is not None:
+        from .gitsync.env import git
+        rel = Path(os.path.relpath(ws.beads_dir, repo.top)).as_posix()
+        out = git(["ls-files", "-z", "--", rel], repo.top).stdout
+        names = [n[len(rel) + 1:] if n.startswith(rel + "/") else n for n in out.split("\0") if n]
+        tracked = [f"{rel}/{n}" for n in audit.tracked_runtime_files(names, {ws.jsonl_path.name})]
+    root_open = False
+    try:
+        root_open = bool(os.stat(ws.root).st_mode & 0o002)
+    except OSError:
+        pass
+    details: dict[str, Any] = {}
+    if found:
+        details["unsafe"] = [{"path": f.path, "problem": f.problem} for f in found]
+    if tracked:
+        details["tracked"] = tracked
+    if found:
+        listing = "; ".join(f"{_short(Path(f.path), ws.root)} {f.problem}" for f in found)
+        fix = next((f for f in found if f.fixable), None)
+        return Check("files", ERROR, f"bd refuses files in .beads/: {listing}",
+                     "--fix makes .beads/ private (0700)" if fix else
+                     "move each one away (bd creates its own files as it needs them)",
+                     fixable=fix is not None, details=details,
+                     _repair=(lambda: _make_private(ws.beads_dir)) if fix else None)
+    if tracked:
+        return Check("files", WARN, f"git tracks machine-local files in .beads/: {', '.join(tracked)} (only the "
+                     "JSONL, .gitignore, .gitattributes and the tracked config belong in git; a clone that "
+                     "commits a database, lock, state or pointer file can plant things)",
+                     "stop tracking them with 'git rm --cached <path>' (that keeps your files)", details=details)
+    if root_open:
+        return Check("files", WARN, f"{ws.root} is writable by every user: they could replace .beads/ as a whole",
+                     f"make it private: chmod o-w {ws.root}")
+    return Check("files", OK, ".beads/ is private to you; nothing in it is a link, a special file or another user's")
 
 
 def _prefix(ws: Any) -> str:
@@ -155,11 +233,11 @@ def _restart(ws: Any) -> str:
 def _clean_daemon_files(ws: Any) -> str:
     from .daemon import lifecycle as d
     from .workspace import statefile
-    if d._lock_held(ws):
+    if d.lock_held(ws):
         return "a daemon started meanwhile; left its files alone"
-    d._cleanup_files(ws)
+    d.cleanup_files(ws)
     st = statefile.read(ws.state_path)
-    if st is not None and st.pid and not d._lock_held(ws):
+    if st is not None and st.pid and not d.lock_held(ws):
         w = statefile.Writer(ws.state_path)
         try:
             w.update(pid=0)
@@ -231,14 +309,21 @@ def _jsonl(ws: Any) -> Check:
     finally:
         store.close()
     if changed:
+        try:
+            jsonl.parse(jsonl.read_jsonl(path))
+        except ImportFormatError as e:  # a hand-broken line: every bd command refuses it
+            from .jsonl.files import broken_file_hint
+            msg = e.message if e.message.startswith(str(path)) else f"{rel}: {e.message}"
+            return Check("jsonl", ERROR, f"{msg}; every bd command refuses it until it is fixed",
+                         e.hint or broken_file_hint(path, e.line), details={"line": e.line})
         return Check("jsonl", WARN, f"{rel} changed since the database last read it (a pull, merge or edit); "
                      "bd imports it before its next command",
                      "any bd command imports it (newer wins per issue); --fix imports it now",
                      fixable=True, _repair=lambda: _sync(ws))
     if dirty or not path.exists():
-        from .daemon.lifecycle import _lock_held
+        from .daemon.lifecycle import lock_held
         what = f"{dirty} issue change(s) are not in {rel} yet" if dirty else f"{rel} does not exist"
-        when = ("the daemon writes them within its flush interval" if _lock_held(ws) else
+        when = ("the daemon writes them within its flush interval" if lock_held(ws) else
                 "written with --no-auto-flush, or a bd process stopped before its flush")
         return Check("jsonl", WARN, f"{what} ({when})",
                      "the next bd write (or the pre-commit hook) writes them; --fix does it now", fixable=True,
@@ -249,7 +334,7 @@ def _jsonl(ws: Any) -> Check:
 def _sync(ws: Any) -> str:
     """Import a changed JSONL, then flush (through the daemon when one answers)."""
     from .daemon import lifecycle as d
-    if d._lock_held(ws):
+    if d.lock_held(ws):
         from .rpc.client import Client
         from .rpc.protocol import find_socket
         with Client(find_socket(ws.beads_dir), timeout=60.0, actor="doctor") as c:

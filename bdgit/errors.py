@@ -150,6 +150,17 @@ class BatchFailed(BdError):
         return self.details.get("index")
 
 
+class ReadOnlyError(BdError):
+    """A write was asked for under ``--readonly`` (or a read-only request to the daemon)."""
+
+    kind = "read_only"
+
+    @classmethod
+    def refusing(cls, op: str) -> ReadOnlyError:
+        return cls(f"{op.replace('_', ' ')} changes the database, and this bd runs read-only (--readonly)",
+                   "run it without --readonly", operation=op)
+
+
 class DaemonError(BdError):
     """The daemon could not be reached, started, stopped, or it refused a request."""
 
@@ -174,6 +185,39 @@ class GitError(BdError):
     kind = "git"
 
 
+class UnsafePathError(BdError):
+    """A file or directory bd would use is not safe to use: a symbolic link, a hard link, a FIFO
+    or device where a file belongs, another user's, or writable by other users. Nothing was
+    read or written through it; ``details["path"]`` names it."""
+
+    kind = "unsafe_path"
+
+    @classmethod
+    def at(cls, path: str, problem: str, hint: str | None = None) -> UnsafePathError:
+        """The error for ``path`` (the message says "<path> <problem>")."""
+        return cls(f"{path} {problem}", hint, path=str(path))
+
+    @property
+    def path(self) -> str:
+        return str(self.details.get("path") or "")
+
+
+class StorageError(BdError):
+    """The disk refused a write or a read (full, read-only, an I/O error)."""
+
+    kind = "storage"
+
+
+class NotExportedError(BdError):
+    """A write was committed to the database, but the JSONL could not be updated.
+
+    Not a failure of the write: the change is saved and the JSONL catches up with the next
+    successful flush. Its own exit code tells scripts not to repeat the write."""
+
+    kind = "not_exported"
+    exit_code = 4
+
+
 class InternalError(BdError):
     """Something failed that bd did not expect: a bug, reported without a traceback."""
 
@@ -185,7 +229,8 @@ class InternalError(BdError):
 KINDS: dict[str, type[BdError]] = {cls.kind: cls for cls in (
     BdError, UsageError, ValidationError, NotFoundError, ConflictError, CycleError, NoDatabaseError,
     DatabaseError, LockTimeoutError, ImportFormatError, CollisionError, BatchFailed, DaemonError,
-    DeadlineExceeded, VersionMismatch, GitError, InternalError)}
+    DeadlineExceeded, VersionMismatch, GitError, UnsafePathError, StorageError, NotExportedError,
+    InternalError, ReadOnlyError)}
 
 
 def from_wire(resp: dict[str, Any]) -> BdError:

@@ -7,7 +7,7 @@ beads' Go encoder does, so that files written by either tool diff cleanly.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 STATUSES = ("open", "in_progress", "blocked", "closed")
@@ -87,17 +87,21 @@ def ts_micros(text: str) -> int:
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def short_time(text: str | None) -> str:
-    """``YYYY-MM-DD HH:MM`` in the timestamp's own zone, for human output."""
+def short_time(text: str | None, *, seconds: bool = False, local: bool = False) -> str:
+    """``YYYY-MM-DD HH:MM`` (``:SS`` with ``seconds``) for human output, in the timestamp's own
+    zone; with ``local``, a UTC one in local time (leases are written in UTC)."""
     if not text:
         return ""
     try:
-        return parse_ts(text).strftime("%Y-%m-%d %H:%M")
+        dt = parse_ts(text)
     except ValueError:
         return text
+    if local and dt.utcoffset() == timedelta(0):
+        dt = dt.astimezone()
+    return dt.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 # --- JSON encoding -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from .errors import UsageError, ValidationError
+from .intake import strings_problem
 from .model import DEP_TYPES, ISSUE_TYPES, MAX_TITLE_BYTES, STATUSES
 
 _PRIORITY_RE = re.compile(r"^[pP]?([0-4])$")
@@ -23,6 +24,10 @@ class Args:
             args = {}
         if not isinstance(args, dict):
             raise UsageError(f"invalid {op} args: expected an object, got {type(args).__name__}")
+        why = strings_problem(args)  # e.g. a lone surrogate: SQLite could not store it
+        if why:
+            raise ValidationError(f"invalid {op} args: {why}",
+                                  "send UTF-8 text (undecodable bytes and lone \\ud800-\\udfff escapes cannot be stored)")
         self.op = op
         self.raw = args
 
@@ -32,7 +37,7 @@ class Args:
     def has(self, key: str) -> bool:
         return self.raw.get(key) is not None
 
-    def str(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
+    def text(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
         v = self.raw.get(key)
         if v is None:
             if required:
@@ -43,13 +48,13 @@ class Args:
         return v
 
     def req(self, key: str) -> str:
-        v = self.str(key, required=True)
+        v = self.text(key, required=True)
         assert v is not None
         if not v.strip():
             raise UsageError(f"invalid {self.op} args: {key} must not be empty")
         return v
 
-    def int(self, key: str, default: int | None = None) -> int | None:
+    def integer(self, key: str, default: int | None = None) -> int | None:
         v = self.raw.get(key)
         if v is None or v == "":
             return default
@@ -63,7 +68,7 @@ class Args:
             return int(v)
         raise self._bad(key, "an integer")
 
-    def bool(self, key: str, default: bool = False) -> bool:
+    def flag(self, key: str, default: bool = False) -> bool:
         v = self.raw.get(key)
         if v is None:
             return default

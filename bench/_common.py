@@ -29,7 +29,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, UTC
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ _LABELS = ("backend", "frontend", "cli", "daemon", "sync", "docs", "perf", "secu
            "tests", "infra", "db", "good-first-issue", "needs-triage", "p0-incident", "tech-debt",
            "windows", "macos", "linux")
 _ASSIGNEES = ("alice", "bob", "carol", "dave", "erin", "mallory", "agent-1", "agent-2", "agent-3")
-_ZONES = (timezone(timedelta(hours=-7)), timezone(timedelta(hours=-8)), timezone.utc,
+_ZONES = (timezone(timedelta(hours=-7)), timezone(timedelta(hours=-8)), UTC,
           timezone(timedelta(hours=1)), timezone(timedelta(hours=5, minutes=30)))
 _VERBS = ("Fix", "Add", "Refactor", "Document", "Investigate", "Speed up", "Remove", "Support",
           "Test", "Harden")
@@ -94,7 +94,7 @@ def generate_issues(n: int, seed: int = 42, prefix: str = PREFIX) -> list[dict[s
     several zones; closed issues carry closed_at.
     """
     rng = random.Random(seed)
-    base = datetime(2025, 9, 1, 12, 0, tzinfo=timezone.utc)
+    base = datetime(2025, 9, 1, 12, 0, tzinfo=UTC)
     epics: list[int] = []
     issues = []
     for k in range(1, n + 1):
@@ -286,13 +286,18 @@ def bench_env(bytecode_cache: bool = True, **extra: str) -> dict[str, str]:
     """
     env = {k: v for k, v in os.environ.items()
            if k not in ("BEADS_DB", "BEADS_DIR", "BD_NO_FAST_PATH", "BD_TIMEOUT", "PYTHONPROFILEIMPORTTIME",
-                        "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+                        "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX", "GIT_DIR", "GIT_INDEX_FILE",
+                        "GIT_WORK_TREE", "BD_SKIP_HOOKS")}
     if bytecode_cache:
         env["PYTHONPYCACHEPREFIX"] = _PYCACHE
     else:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["BEADS_AUTO_START_DAEMON"] = "false"
     env["BD_ACTOR"] = "bench"
+    for who in ("AUTHOR", "COMMITTER"):  # commits made by benchmarks (hooks, the daemon's git agent)
+        env.setdefault(f"GIT_{who}_NAME", "bench")
+        env.setdefault(f"GIT_{who}_EMAIL", "bench@example.com")
+    env.setdefault("GIT_CONFIG_NOSYSTEM", "1")
     env.update(extra)
     return env
 
@@ -313,36 +318,50 @@ def wait_quiet(max_wait: float = 30.0, threshold: float = 1.0) -> float:
     return load
 
 
-def time_processes(cases: Sequence[tuple[str, Any, Path | str | None]], runs: int, warmup: int = 1,
+def time_processes(cases: Sequence[tuple[Any, ...]], runs: int, warmup: int = 1,
                    env: dict[str, str] | None = None, budget: float = 20.0) -> dict[str, Timing]:
     """Whole-process wall times of several commands, interleaved round-robin (run 1 of
     every command, then run 2, ...), so that drifting machine load hits all alike.
 
-    ``cases``: (label, cmd, cwd); ``cmd`` is a list, or a callable(run_index) -> list for a
-    command that must differ per run. A case whose runs take more than ``budget`` seconds
-    in total stops early (keeping >= 1 run).
+    ``cases``: (label, cmd, cwd[, extra_env[, before]]); ``cmd`` is a list, or a
+    callable(run_index) -> list for a command that must differ per run; ``extra_env`` is added
+    to ``env`` for that case; ``before()`` runs untimed before each of its runs. A case whose
+    runs take more than ``budget`` seconds in total stops early (keeping >= 1 run).
     """
     env = env or bench_env()
-    samples: dict[str, list[float]] = {label: [] for label, _, _ in cases}
-    cpu: dict[str, list[float]] = {label: [] for label, _, _ in cases}
-    spent: dict[str, float] = {label: 0.0 for label, _, _ in cases}
+    samples: dict[str, list[float]] = {c[0]: [] for c in cases}
+    cpu: dict[str, list[float]] = {c[0]: [] for c in cases}
+    spent: dict[str, float] = {c[0]: 0.0 for c in cases}
     for i in range(warmup + runs):
-        for label, cmd, cwd in cases:
+        for case in cases:
+            label, cmd, cwd = case[:3]
+            extra = case[3] if len(case) > 3 and case[3] else {}
+            before = case[4] if len(case) > 4 else None
             if i >= warmup and samples[label] and spent[label] > budget:
                 continue
+            if before is not None:
+                before()
             argv = list(cmd(i) if callable(cmd) else cmd)
             c0 = _children_cpu()
             t0 = time.perf_counter()
-            p = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            p = subprocess.run(argv, cwd=cwd, env={**env, **extra}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             dt = time.perf_counter() - t0
             dc = _children_cpu() - c0
             if p.returncode != 0:
-                raise RuntimeError(f"{' '.join(argv)} exited {p.returncode}: {p.stderr.decode()[-2000:]}")
+                raise RuntimeError(f"{label}: {' '.join(argv)} exited {p.returncode}: {p.stderr.decode()[-2000:]}")
             spent[label] += dt
             if i >= warmup:
                 samples[label].append(dt)
                 cpu[label].append(dc)
     return {label: Timing(v, cpu[label]) for label, v in samples.items()}
+
+
+def sh(cmd: Sequence[str], cwd: Path | str, env: dict[str, str] | None = None) -> str:
+    """Run a set-up command (untimed); its stdout. Raises RuntimeError when it fails."""
+    p = subprocess.run(list(cmd), cwd=cwd, env=env or bench_env(), capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr[-2000:]}")
+    return p.stdout
 
 
 def _children_cpu() -> float:

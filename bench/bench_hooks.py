@@ -18,64 +18,22 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import _common as C
 
 TARGET_NOOP_RATIO = 1.5
 TARGET_BUSY_S = 1.0
-BD = [sys.executable, "-m", "bdgit"]
+BD = C.bd_command()
 
 
-def env() -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items()
-         if not k.startswith(("BEADS_", "BD_")) and k not in ("GIT_DIR", "GIT_INDEX_FILE", "GIT_WORK_TREE")}
-    e.update({"BEADS_AUTO_START_DAEMON": "false", "BD_ACTOR": "bench", "GIT_AUTHOR_NAME": "bench",
-              "GIT_AUTHOR_EMAIL": "bench@example.com", "GIT_COMMITTER_NAME": "bench",
-              "GIT_COMMITTER_EMAIL": "bench@example.com", "GIT_CONFIG_NOSYSTEM": "1"})
-    return e
-
-
-def sh(cmd: Sequence[str], cwd: Path, extra: dict[str, str] | None = None) -> None:
-    p = subprocess.run(list(cmd), cwd=cwd, env={**env(), **(extra or {})}, capture_output=True, text=True)
-    if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr[-2000:]}")
-
-
-def pct(xs: Sequence[float], p: float) -> float:
-    s = sorted(xs)
-    k = (len(s) - 1) * p / 100
-    lo = int(k)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
-def interleaved(cases: Sequence[tuple[str, Sequence[str], Path, dict[str, str], Callable[[], None] | None]],
-                runs: int, warmup: int = 2) -> dict[str, list[float]]:
-    """Wall time of each case's whole process, round-robin; ``before`` runs untimed first."""
-    out: dict[str, list[float]] = {c[0]: [] for c in cases}
-    for i in range(warmup + runs):
-        for label, cmd, cwd, extra, before in cases:
-            if before is not None:
-                before()
-            e = {**env(), **extra}
-            t0 = time.perf_counter()
-            p = subprocess.run(list(cmd), cwd=cwd, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            dt = time.perf_counter() - t0
-            if p.returncode != 0:
-                raise RuntimeError(f"{label}: {' '.join(cmd)} exited {p.returncode}: {p.stderr.decode()[-2000:]}")
-            if i >= warmup:
-                out[label].append(dt)
-    return out
+def sh(cmd: Sequence[str], cwd: Path) -> None:
+    C.sh(cmd, cwd)
 
 
 def make_repo(base: Path, name: str, n_issues: int) -> Path:
@@ -94,21 +52,9 @@ def make_repo(base: Path, name: str, n_issues: int) -> Path:
     return repo
 
 
-def row(label: str, xs: list[float], base: float | None = None) -> list[Any]:
-    med = statistics.median(xs)
-    return [label, round(med * 1000, 2), round(pct(xs, 95) * 1000, 2), round(med / base, 2) if base else "",
-            len(xs)]
-
-
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str) -> None:
-    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    print(f"\n{title}")
-    for j, r in enumerate(cells):
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
-        if j == 0:
-            print("  ".join("-" * w for w in widths))
-    sys.stdout.flush()
+def row(label: str, xs: C.Timing, base: float | None = None) -> list[Any]:
+    return [label, round(xs.median * 1000, 2), round(xs.p95 * 1000, 2), round(xs.median / base, 2) if base else "",
+            xs.runs]
 
 
 def main() -> int:
@@ -134,7 +80,7 @@ def main() -> int:
         assert (repo / ".beads" / "bd.hookstate").read_bytes() == (repo / ".beads" / "bd.state").read_bytes()
 
         # 1. no-op hooks vs the interpreter floor
-        t = interleaved([
+        t = C.time_processes([
             ("python -c pass", [sys.executable, "-c", "pass"], repo, {}, None),
             ("python -I -S -c pass (no site)", [sys.executable, "-I", "-S", "-c", "pass"], repo, {}, None),
             ("pre-commit, no-op (beads repo)", [hook], repo, idx, None),
@@ -142,27 +88,27 @@ def main() -> int:
             ("post-checkout, .beads unchanged", [str(repo / ".git" / "hooks" / "post-checkout"), "HEAD~0", "HEAD", "1"],
              repo, {}, None),
         ], a.runs)
-        py = statistics.median(t["python -c pass"])
+        py = t["python -c pass"].median
         rows = [row(k, v, py) for k, v in t.items()]
-        print_table(["case", "median ms", "p95 ms", "x python", "runs"], rows,
-                    "No-op hooks (whole process) against python -c pass")
-        noop_ratio = statistics.median(t["pre-commit, no-op (beads repo)"]) / py
-        results["noop_ratio_vs_no_site"] = (statistics.median(t["pre-commit, no-op (beads repo)"])
-                                            / statistics.median(t["python -I -S -c pass (no site)"]))
-        results["noop"] = {k: {"median_ms": statistics.median(v) * 1000, "p95_ms": pct(v, 95) * 1000}
+        C.print_table(["case", "median ms", "p95 ms", "x python", "runs"], rows,
+                      "No-op hooks (whole process) against python -c pass")
+        noop_ratio = t["pre-commit, no-op (beads repo)"].median / py
+        results["noop_ratio_vs_no_site"] = (t["pre-commit, no-op (beads repo)"].median
+                                            / t["python -I -S -c pass (no site)"].median)
+        results["noop"] = {k: {"median_ms": v.median * 1000, "p95_ms": v.p95 * 1000}
                            for k, v in t.items()}
         results["noop_ratio"] = noop_ratio
 
         # 2. git commit with the no-op hook vs with no hooks at all
-        c = interleaved([
+        c = C.time_processes([
             ("git commit, no hooks", ["git", "-c", f"core.hooksPath={base / 'none'}", "commit", "-q",
                                       "--allow-empty", "-m", "x"], repo, {}, None),
             ("git commit, bd hooks (no-op)", ["git", "commit", "-q", "--allow-empty", "-m", "x"], repo, {}, None),
         ], max(a.runs // 2, 5))
-        nohooks = statistics.median(c["git commit, no hooks"])
-        print_table(["case", "median ms", "p95 ms", "x no hooks", "runs"],
-                    [row(k, v, nohooks) for k, v in c.items()], "A whole git commit")
-        results["commit"] = {k: statistics.median(v) * 1000 for k, v in c.items()}
+        nohooks = c["git commit, no hooks"].median
+        C.print_table(["case", "median ms", "p95 ms", "x no hooks", "runs"],
+                      [row(k, v, nohooks) for k, v in c.items()], "A whole git commit")
+        results["commit"] = {k: v.median * 1000 for k, v in c.items()}
 
         # 3. busy pre-commit: a pending write to flush and stage (direct mode, then a daemon)
         n = [0]
@@ -171,21 +117,21 @@ def main() -> int:
             n[0] += 1
             sh([*BD, "--no-daemon", "--no-auto-flush", "create", f"pending {n[0]}"], repo)
 
-        busy = interleaved([("pre-commit, pending write (direct mode)", [hook], repo, idx, pending_direct)],
-                           a.busy_runs, warmup=1)
+        busy = C.time_processes([("pre-commit, pending write (direct mode)", [hook], repo, idx, pending_direct)],
+                                a.busy_runs, warmup=1)
         sh([*BD, "daemon", "start", "--interval", "60"], repo)
         try:
             def pending_daemon() -> None:
                 n[0] += 1
                 sh([*BD, "create", f"via daemon {n[0]}"], repo)
 
-            busy.update(interleaved([("pre-commit, pending write (daemon)", [hook], repo, idx, pending_daemon)],
-                                    a.busy_runs, warmup=1))
+            busy.update(C.time_processes([("pre-commit, pending write (daemon)", [hook], repo, idx, pending_daemon)],
+                                         a.busy_runs, warmup=1))
         finally:
             sh([*BD, "daemon", "stop"], repo)
-        print_table(["case", "median ms", "p95 ms", "x python", "runs"], [row(k, v, py) for k, v in busy.items()],
-                    "Busy pre-commit (flush + stage)")
-        results["busy"] = {k: {"median_ms": statistics.median(v) * 1000, "p95_ms": pct(v, 95) * 1000}
+        C.print_table(["case", "median ms", "p95 ms", "x python", "runs"], [row(k, v, py) for k, v in busy.items()],
+                      "Busy pre-commit (flush + stage)")
+        results["busy"] = {k: {"median_ms": v.median * 1000, "p95_ms": v.p95 * 1000}
                            for k, v in busy.items()}
         staged = subprocess.run(["git", "show", ":.beads/issues.jsonl"], cwd=repo, capture_output=True,
                                 text=True).stdout

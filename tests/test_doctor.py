@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from testing import git, run_bd
 
-from bdgit.githooks import install as hooks, scripts
+from bdgit.githooks import install as hooks
 from bdgit.workspace import statefile
 
 
@@ -38,7 +38,7 @@ DESTRUCTIVE = re.compile(r"reset --hard|rm -rf|checkout -- |clean -f|push --forc
 def test_a_healthy_workspace_is_all_ok(healthy: Path):
     code, res = doctor()
     assert code == 0 and res["ok"]
-    assert [c["name"] for c in res["checks"]] == ["workspace", "daemon", "hooks", "jsonl", "gitignore", "merge"]
+    assert [c["name"] for c in res["checks"]] == ["workspace", "files", "daemon", "hooks", "jsonl", "gitignore", "merge"]
     assert {c["status"] for c in res["checks"]} == {"ok"}
     out = run_bd("doctor", check=True).stdout
     assert out.startswith("bd doctor: ") and "✓ hooks" in out and "fix:" not in out

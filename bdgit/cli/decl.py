@@ -25,6 +25,8 @@ from typing import Any
 COMMAND_MODULES = (
     "bdgit.cli.commands.issues", "bdgit.cli.commands.graph", "bdgit.cli.commands.data",
     "bdgit.cli.commands.daemon", "bdgit.cli.commands.git", "bdgit.cli.commands.setup",
+    "bdgit.cli.commands.clients",
+    "bdgit.cli.commands.agents",
 )
 
 #: command groups (``bd dep add``): name -> help
@@ -33,7 +35,9 @@ GROUPS = {
     "label": "Manage issue labels.",
     "config": "Read and set workspace configuration.",
     "hooks": "Install, check or remove bd's git hooks.",
-    "migrate": "One-time migrations of a workspace.",
+    "epic": "Epic progress and closing.",
+    "template": "Issue templates.",
+    "audit": "Record and label agent interactions (.beads/interactions.jsonl).",
 }
 
 
@@ -99,10 +103,18 @@ def command(path: str, *, examples: tuple[str, ...] | list[str] = (), hidden: bo
     def deco(fn: Callable[..., int]) -> Callable[..., int]:
         if path in REGISTRY:
             raise ValueError(f"command {path!r} is declared twice")
-        text = help if help is not None else (fn.__doc__ or "").strip()
+        text = help if help is not None else _clean_doc(fn.__doc__ or "")
         REGISTRY[path] = Command(path, fn, text, tuple(examples), hidden, fast, passthrough)
         return fn
     return deco
+
+
+def _clean_doc(doc: str) -> str:
+    """A docstring without its indentation (``inspect.cleandoc``, without importing inspect)."""
+    lines = doc.strip().splitlines()
+    rest = [ln for ln in lines[1:] if ln.strip()]
+    indent = min((len(ln) - len(ln.lstrip()) for ln in rest), default=0)
+    return "\n".join([lines[0].strip(), *[ln[indent:] for ln in lines[1:]]]) if lines else ""
 
 
 class GlobalFlag:
@@ -127,15 +139,22 @@ GLOBAL_FLAGS: tuple[GlobalFlag, ...] = (
     GlobalFlag("no_auto_import", "--no-auto-import", "bool", "Do not import a changed JSONL first."),
     GlobalFlag("timeout", "--timeout", "float", "Daemon request timeout in seconds (env BD_TIMEOUT)."),
     GlobalFlag("debug", "--debug", "bool", "Show the traceback of an unexpected error (env BD_DEBUG=1)."),
+    GlobalFlag("sandbox", "--sandbox", "bool", "Sandbox: never start a daemon, never reach a remote (a running "
+                                               "daemon is still used)."),
+    GlobalFlag("readonly", "--readonly", "bool", "Refuse every command that would change the database."),
 )
 
 
 def load_all() -> dict[str, Command]:
-    """Import every command module; returns the registry (for the generators and typer)."""
+    """Import every command module; returns the commands in their declaration order (module
+    order of COMMAND_MODULES, then source order), whatever was imported first."""
     import importlib
     for name in COMMAND_MODULES:
         importlib.import_module(name)
-    return REGISTRY
+
+    def order(c: Command) -> tuple[int, int]:
+        return COMMAND_MODULES.index(c.func.__module__), c.func.__code__.co_firstlineno
+    return {c.path: c for c in sorted(REGISTRY.values(), key=order)}
 
 
 def params_of(cmd: Command) -> list[tuple[str, Any, Arg | Opt, Any]]:

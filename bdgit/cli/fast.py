@@ -47,6 +47,34 @@ def parse(spec: dict[str, Any], tokens: list[str]) -> tuple[str, dict[str, Any]]
     return cmd["func"], values
 
 
+def normalize_flags(spec: dict[str, Any], tokens: list[str]) -> list[str]:
+    """Rewrite ``--flag=true|false`` of the command's boolean flags into what both parsers
+    take (``--flag`` or nothing), as beads' clients write them (``list --tree=false``).
+    Raises UsageError for another value."""
+    if not tokens or not spec:
+        return tokens
+    path, i = tokens[0], 1
+    if path in spec["groups"] and len(tokens) > 1:
+        path, i = f"{path} {tokens[1]}", 2
+    cmd = spec["commands"].get(path)
+    if cmd is None:
+        return tokens
+    flags = {o for p in cmd["options"] if p["flag"] for o in p["opts"] if o.startswith("--")}
+    out = tokens[:i]
+    for j, tok in enumerate(tokens[i:], i):
+        if tok == "--":
+            out.extend(tokens[j:])
+            break
+        name, eq, val = tok.partition("=")
+        if eq and name in flags:
+            from .runtime import bool_value
+            if bool_value(name, val):
+                out.append(name)
+            continue
+        out.append(tok)
+    return out
+
+
 def _options(cmd: dict[str, Any], toks: list[str]) -> tuple[dict[str, Any], list[str]] | None:
     """Option values (defaults filled in) and the positional tokens, or None."""
     opts = {o: p for p in cmd["options"] for o in p["opts"]}

@@ -1,5 +1,9 @@
 """Human-readable output. Colour only on a terminal, never with NO_COLOR; plain text in pipes.
 
+Data is cleaned of terminal control characters before it is laid out (``safetext``), and every
+line printed passes ``clean_output`` as well: a title from a pulled JSONL cannot clear the
+screen, set the window title or rewrite lines. ``--json`` output does not come through here.
+
 Lines keep beads' key strings (``Created issue:``, ``Status:``, ``Depends on``, ...) so that
 people and scripts used to beads find them.
 """
@@ -10,6 +14,7 @@ import sys
 from typing import Any
 
 from ..model import short_time
+from .safetext import clean, clean_data, clean_output
 
 _COLOR: bool | None = None
 
@@ -63,15 +68,22 @@ def status(s: str) -> str:
     return _c(code, s)
 
 
+def compact(obj: Any) -> str:
+    """One line of JSON (a stream of events, one per line)."""
+    import json
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
 def out(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
+    sys.stdout.write(clean_output(text) + "\n")
 
 
 def err(text: str) -> None:
-    sys.stderr.write(text + "\n")
+    sys.stderr.write(clean_output(text) + "\n")
 
 
 def created(issue: dict[str, Any]) -> None:
+    issue = clean_data(issue)
     out(f"{green('✓')} Created issue: {bold(issue['id'])}")
     out(f"  Title: {issue['title']}")
     out(f"  Priority: {prio(issue['priority'])}")
@@ -79,6 +91,7 @@ def created(issue: dict[str, Any]) -> None:
 
 
 def issue_detail(i: dict[str, Any]) -> None:
+    i = clean_data(i)
     out()
     out(f"{bold(i['id'])}: {i['title']}")
     out(f"Status: {status(i['status'])}")
@@ -86,6 +99,7 @@ def issue_detail(i: dict[str, Any]) -> None:
     out(f"Type: {i['issue_type']}")
     if i.get("assignee"):
         out(f"Assignee: {i['assignee']}")
+    lease_line(i)
     if i.get("estimated_minutes") is not None:
         out(f"Estimated: {i['estimated_minutes']} minutes")
     if i.get("external_ref"):
@@ -126,7 +140,42 @@ def issue_detail(i: dict[str, Any]) -> None:
     out()
 
 
+def lease_line(i: dict[str, Any]) -> None:
+    """The lease on an issue, or that its last claimer abandoned it (the lease ran out)."""
+    lease = i.get("lease")
+    if isinstance(lease, dict) and i.get("status") == "in_progress":
+        out(f"Lease: {lease.get('holder')} until {short_time(lease.get('expires_at'), seconds=True, local=True)} "
+            "(renewed by their writes and 'bd heartbeat')")
+    gone = i.get("abandoned")
+    if isinstance(gone, dict):
+        when = f" at {short_time(gone['lease_expired_at'], seconds=True, local=True)}" if gone.get("lease_expired_at") else ""
+        out(f"Abandoned: {yellow(str(gone.get('by')))}'s lease expired{when}; back to ready")
+
+
+def claimed(i: dict[str, Any]) -> None:
+    out(f"{green('✓')} Claimed issue: {bold(i['id'])}: {i['title']}")
+    lease = i.get("lease")
+    if isinstance(lease, dict):
+        out(f"  Lease until {short_time(lease.get('expires_at'), seconds=True, local=True)}: renew it with any write or "
+            f"'bd heartbeat {i['id']}'")
+
+
+def change(ev: dict[str, Any]) -> None:
+    """One change-feed event (``bd watch``)."""
+    if ev.get("type") == "gap":
+        span = (f"events {ev['from_seq']}-{ev['to_seq']}" if ev.get("from_seq") is not None
+                else "events from before this daemon")
+        out(f"#{ev.get('seq')} {yellow('gap')}: {span} are not available ({ev.get('reason')}); "
+            "re-read what you follow")
+        return
+    fields = ", ".join(ev.get("changes") or [])
+    status_to = f" → {status(ev['status'])}" if ev.get("status") else ""
+    out(f"#{ev.get('seq')} {short_time(ev.get('at'), seconds=True, local=True)} {bold(str(ev.get('issue_id')))} "
+        f"{ev.get('type')} by {ev.get('actor')}" + (f" ({fields})" if fields else "") + status_to)
+
+
 def issue_list(issues: list[dict[str, Any]]) -> None:
+    issues = clean_data(issues)
     if not issues:
         out("No issues found.")
         return
@@ -143,7 +192,30 @@ def issue_list(issues: list[dict[str, Any]]) -> None:
         out()
 
 
+def issue_tree(issues: list[dict[str, Any]]) -> None:
+    """The list with each issue under its parent (when the parent is listed too)."""
+    if not issues:
+        out("No issues found.")
+        return
+    listed = {i["id"] for i in issues}
+    kids: dict[str | None, list[dict[str, Any]]] = {}
+    for i in issues:
+        p = i.get("parent")
+        kids.setdefault(p if p in listed else None, []).append(i)
+
+    def walk(parent: str | None, depth: int, seen: set[str]) -> None:
+        for i in kids.get(parent, []):
+            if i["id"] in seen:
+                continue
+            seen.add(i["id"])
+            pad = "  " * depth + ("└─ " if depth else "")
+            out(f"{pad}{bold(i['id'])} [{prio(i['priority'])}] [{i['issue_type']}] {status(i['status'])} {i['title']}")
+            walk(i["id"], depth + 1, seen)
+    walk(None, 0, set())
+
+
 def ready(issues: list[dict[str, Any]]) -> None:
+    issues = clean_data(issues)
     if not issues:
         out()
         out(f"{green('✨')} No ready work found (all issues have blocking dependencies)")
@@ -162,6 +234,7 @@ def ready(issues: list[dict[str, Any]]) -> None:
 
 
 def blocked(issues: list[dict[str, Any]]) -> None:
+    issues = clean_data(issues)
     if not issues:
         out()
         out(f"{green('✨')} No blocked issues")
@@ -193,6 +266,7 @@ def stats(s: dict[str, Any]) -> None:
 
 
 def tree(root: str, nodes: list[dict[str, Any]]) -> None:
+    root, nodes = clean(root), clean_data(nodes)
     if len(nodes) <= 1:
         out()
         out(f"{root} has no dependencies")
@@ -219,6 +293,7 @@ def tree(root: str, nodes: list[dict[str, Any]]) -> None:
 
 
 def cycles(cs: list[list[str]]) -> None:
+    cs = clean_data(cs)
     if not cs:
         out(f"{green('✓')} No dependency cycles detected")
         return
@@ -228,6 +303,7 @@ def cycles(cs: list[list[str]]) -> None:
 
 
 def events(evs: list[dict[str, Any]]) -> None:
+    evs = clean_data(evs)
     if not evs:
         out("No events.")
         return

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UsageError
+from ..errors import BdError, UsageError
 from . import render as r
 from .decl import GLOBAL_FLAGS
 
@@ -30,7 +29,14 @@ class Globals:
         self.no_auto_import = False
         self.timeout: float | None = None
         self.debug = False
+        self.sandbox = False
+        self.readonly = False
+        #: notices of the last call that say a request changed nothing (the body reports them)
+        self.unchanged: list[str] = []
         self._backend: Backend | None = None
+        #: a write that is saved but not in the JSONL (the boundary reports it, exit 4); the
+        #: backend's ``export_error`` counts too
+        self.unexported: BdError | None = None
 
     def backend(self) -> Backend:
         if self._backend is None:
@@ -41,11 +47,16 @@ class Globals:
     def call(self, op: str, args: dict[str, Any] | None = None) -> Any:
         """Run ``op`` on the backend (None-valued args dropped); prints its notices. Raises BdError."""
         b = self.backend()
+        self.unchanged = []
         try:
             return b.call(op, {k: v for k, v in (args or {}).items() if v is not None})
         finally:
-            for note in b.notices:
-                r.err(f"{r.yellow('!')} {note}")
+            from .safetext import clean
+            for note in b.notices:  # notices may quote data (an imported title): cleaned
+                if ": nothing changed: " in note:
+                    self.unchanged.append(note)
+                else:
+                    r.err(f"{r.yellow('!')} {clean(note)}")
             b.notices.clear()
 
     def close(self) -> None:
@@ -70,10 +81,10 @@ def split_globals(argv: list[str]) -> tuple[Globals, list[str]]:
             break
         name, eq, val = tok.partition("=")
         flag = _BY_DECL.get(name)
-        if flag is None or (flag.kind == "bool" and eq):
+        if flag is None:
             rest.append(tok)
         elif flag.kind == "bool":
-            setattr(g, flag.name, True)
+            setattr(g, flag.name, bool_value(name, val) if eq else True)
         else:
             if not eq:
                 if i + 1 >= len(argv):
@@ -96,10 +107,27 @@ def split_globals(argv: list[str]) -> tuple[Globals, list[str]]:
     return g, rest
 
 
+_TRUE = ("1", "t", "true", "yes", "on")
+_FALSE = ("0", "f", "false", "no", "off")
+
+
+def bool_value(flag: str, text: str) -> bool:
+    """``--flag=VALUE`` for a boolean flag (beads' clients write ``--tree=false``)."""
+    v = text.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise UsageError(f"{flag} takes true or false, got {text!r}")
+
+
 def emit(data: Any) -> None:
-    """Print ``data`` as ``--json`` output (indented, as beads prints)."""
-    from ..model import dumps_pretty
-    sys.stdout.write(dumps_pretty(data) + "\n")
+    """Print ``data`` as ``--json`` output: indented on a terminal (as beads prints), one line
+    when read by a program (every JSON parser takes it, and so do clients that take the first
+    line starting with '{' or '[' as the document, such as beads-workflows)."""
+    from ..model import dumps_compact, dumps_pretty
+    pretty = sys.stdout.isatty() or os.environ.get("BD_JSON_INDENT", "").strip().lower() in _TRUE
+    sys.stdout.write((dumps_pretty(data) if pretty else dumps_compact(data)) + "\n")
 
 
 def csv(values: list[str] | None) -> list[str]:
@@ -111,14 +139,8 @@ def csv(values: list[str] | None) -> list[str]:
 
 
 def read_text(path: str) -> str:
-    """The text of ``path`` ('-' is stdin). Raises UsageError when missing or not UTF-8."""
-    if path == "-":
-        return sys.stdin.read()
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"file not found: {path}") from None
-    except UnicodeDecodeError as e:
-        raise UsageError(f"{path} is not UTF-8 text: {e}") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path} is a directory, not a file") from None
+    """The text of ``path`` ('-' is stdin): a regular file, a pipe or a terminal, read with a
+    bound; a device (``/dev/zero``) or a directory is refused before anything is read. Raises
+    UsageError (missing, not a file, not UTF-8) or ValidationError (too large)."""
+    from ..intake import read_input
+    return read_input(path)

@@ -220,8 +220,8 @@ def install(repo: Repo, names: tuple[str, ...] = HOOK_NAMES, python: str | None 
         except OSError as e:
             res["errors"][name] = f"{type(e).__name__}: {e}"
     beads = repo.top / ".beads"
-    from ..workspace import _db_in
-    if beads.is_dir() and _db_in(beads) is not None:  # git merges the JSONL with bd's driver: no conflict markers
+    from ..workspace import db_in
+    if beads.is_dir() and db_in(beads) is not None:  # git merges the JSONL with bd's driver: no conflict markers
         from ..replication.driver import install as install_driver
         try:
             res["merge_driver"] = install_driver(repo.top, beads / "issues.jsonl")

@@ -55,8 +55,8 @@ def run(hook: str, args: list[str], *, cwd: str | os.PathLike[str] | None = None
     top = _top(Path(cwd or os.getcwd()))
     if top is None:
         return 0
-    from ..workspace import Workspace, _db_in
-    db = _db_in(top / ".beads")
+    from ..workspace import Workspace, db_in
+    db = db_in(top / ".beads")
     if db is None:
         return 0
     ws = Workspace(db)
@@ -137,10 +137,13 @@ def flush(ws: Any, st: statefile.State | None, *, force: bool = False) -> bool:
 
 def save_stamp(ws: Any, snapshot: bytes) -> None:
     """Keep a copy of ``bd.state`` as it was when the JSONL was flushed and staged."""
+    from ..errors import UnsafePathError
+    from ..workspace import safefs
     from ..workspace.files import atomic_write
     try:
-        atomic_write(ws.beads_dir / STAMP_NAME, snapshot, durable=False)
-    except OSError:
+        atomic_write(ws.beads_dir / STAMP_NAME, snapshot, mode=safefs.PRIVATE_FILE, exact_mode=True,
+                     durable=False, check_target=True)
+    except (OSError, UnsafePathError):
         pass  # a hint: without it the next commit's hook just does the work again
 
 
@@ -157,15 +160,18 @@ def partial_commit(env: dict[str, str] | None = None) -> bool:
     """Whether git is committing a temporary index (``git commit <paths>``): any index but the
     repository's own (``index``, or ``index.lock`` for ``commit -a``/``-i``)."""
     idx = (env if env is not None else os.environ).get("GIT_INDEX_FILE")
-    return bool(idx) and os.path.basename(idx) not in ("index", "index.lock")
+    return bool(idx) and os.path.basename(idx or "") not in ("index", "index.lock")
 
 
 def has_conflict_markers(path: Path) -> bool:
+    from ..errors import UnsafePathError
+    from ..workspace import safefs
     try:
-        data = path.read_bytes()
-    except OSError:
+        data = safefs.read_bytes(path)  # never through a link, never blocking on a FIFO
+    except (OSError, UnsafePathError):
         return False
-    return any(data.startswith(m) or b"\n" + m in data for m in (b"<<<<<<< ", b">>>>>>> ", b"=======\n"))
+    from ..jsonl.markers import find_marker
+    return find_marker(data) is not None
 
 
 def sync_branch_mode(ws: Any, st: Any) -> bool:

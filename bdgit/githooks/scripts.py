@@ -21,7 +21,6 @@ See docs/HOOKS.md.
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -112,8 +111,11 @@ _BODIES = {
 bd_chain "$@" || exit
 bd_here || exit 0
 # Nothing written since this hook last flushed and staged the JSONL (bd.state is byte for
-# byte the copy it kept), and not concluding a merge: done, without starting Python.
-if [ ! -f "${GIT_DIR:-.git}/MERGE_HEAD" ] && cmp -s .beads/bd.state .beads/bd.hookstate 2>/dev/null; then
+# byte the copy it kept), and not concluding a merge: done, without starting Python. (Only
+# regular files are compared: a FIFO or a link planted there goes to bd, which refuses it.)
+if [ ! -f "${GIT_DIR:-.git}/MERGE_HEAD" ] && [ -f .beads/bd.state ] && [ ! -L .beads/bd.state ] \
+	&& [ -f .beads/bd.hookstate ] && [ ! -L .beads/bd.hookstate ] \
+	&& cmp -s .beads/bd.state .beads/bd.hookstate 2>/dev/null; then
 	exit 0
 fi
 bd_run pre-commit "$@"

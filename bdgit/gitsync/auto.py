@@ -250,12 +250,13 @@ class GitAgent:
         return time.time() - max(sig) / 1e9 < QUIET
 
     def _attempt(self, repo: Any, fp: str | None, *, final: bool = False) -> bool:
-        from filelock import FileLock, Timeout
+        from ..errors import LockTimeoutError
+        from ..workspace.safefs import FileLock
         gen = self.state.get().export_gen if self.state is not None else 0
-        flock = FileLock(str(self.ws.lock_path), thread_local=False)
+        flock = FileLock(self.ws.lock_path)
         try:
             flock.acquire(timeout=1.0 if final else 0)
-        except Timeout:
+        except LockTimeoutError:
             self._wait("another bd process holds .beads/bd.lock (bd sync, or a direct-mode write)", 0.05)
             return False
         try:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,11 +26,11 @@ from typing import Any
 import pygit2
 
 from ..errors import GitError
+from ..jsonl.markers import find_marker
 from . import indexfile, refs
-from .repo import (blob_at, checked_out_elsewhere, head_branch, in_progress, ref_target, rel_path, short,
+from .repo import (as_commit, blob_at, changed_paths, checked_out_elsewhere, head_branch, in_progress, ref_target, rel_path, short,
                    signature)
 
-_MARKERS = re.compile(rb"^(<<<<<<<|>>>>>>>|=======$)", re.M)
 
 
 @dataclass
@@ -93,12 +92,13 @@ def replace_path(repo: pygit2.Repository, tree: pygit2.Tree | None, parts: list[
     if len(parts) == 1:
         tb.insert(name, blob, mode)
     else:
-        sub = None
+        sub: pygit2.Tree | None = None
         if tree is not None and name in tree:
             entry = tree[name]
-            if entry.filemode != pygit2.GIT_FILEMODE_TREE:
+            obj = repo[entry.id]
+            if entry.filemode != pygit2.GIT_FILEMODE_TREE or not isinstance(obj, pygit2.Tree):
                 raise GitError(f"cannot commit under {name}: it is a file in the branch's tree")
-            sub = repo[entry.id]
+            sub = obj
         tb.insert(name, replace_path(repo, sub, parts[1:], blob, mode), pygit2.GIT_FILEMODE_TREE)
     return tb.write()
 
@@ -203,12 +203,12 @@ def advance_branch(repo: pygit2.Repository, jsonl_path: Path, target: pygit2.Oid
         return CommitResult(waiting=why)
     tip = ref_target(repo, ref)
     assert tip is not None
-    new = repo[target]
-    other = [d.new_file.path for d in repo.diff(repo[tip].tree, new.tree).deltas  # type: ignore[attr-defined]
-             if d.new_file.path != rel or d.old_file.path != rel]
+    new = as_commit(repo[target])
+    assert new is not None
+    other = [new_path for old_path, new_path in changed_paths(repo[tip], new) if new_path != rel or old_path != rel]
     if other:
         raise GitError(f"cannot move {short(ref)} over changes outside {rel}: {', '.join(other[:5])}")
-    entry = new.tree[rel]  # type: ignore[attr-defined]
+    entry = new.tree[rel]
     with open(jsonl_path, "rb") as f:
         data = f.read()
         st = os.fstat(f.fileno())
@@ -265,7 +265,7 @@ def commit_jsonl(repo: pygit2.Repository, jsonl_path: Path, *, branch: str | Non
             st = os.fstat(f.fileno())
     except FileNotFoundError:
         return CommitResult(branch=ref, up_to_date=True)
-    if _MARKERS.search(data):
+    if find_marker(data) is not None:
         return CommitResult(branch=ref, waiting=f"{rel} contains git conflict markers")
     blob = repo.create_blob(data)
     author, committer = signature(repo, "AUTHOR"), signature(repo, "COMMITTER")
@@ -274,7 +274,7 @@ def commit_jsonl(repo: pygit2.Repository, jsonl_path: Path, *, branch: str | Non
         parents: list[pygit2.Oid] = []
         base: pygit2.Commit | None = None
         if tip is not None:
-            base = repo[tip]  # type: ignore[assignment]
+            base = as_commit(repo[tip])
             parents = [tip]
         elif branch is not None and not repo.head_is_unborn:
             base = repo.head.peel(pygit2.Commit)  # a new sync branch starts at HEAD

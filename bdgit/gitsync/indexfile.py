@@ -77,7 +77,7 @@ def prepare(repo: pygit2.Repository, rel: str, blob: pygit2.Oid, mode: int, st: 
             staged = None
         if conflicted:
             return Prepared(b"", raw, staged, True)
-        idx.add(pygit2.IndexEntry(rel, blob, mode))
+        idx.add(pygit2.IndexEntry(rel, blob, pygit2.enums.FileMode(mode)))
         idx.write()
         data = tmp.read_bytes()
     finally:
@@ -156,7 +156,7 @@ class _Libc:
             except (OSError, AttributeError, TypeError):
                 continue
         self.ok = lib is not None and os.name == "posix"
-        if not self.ok:
+        if lib is None or not self.ok:
             return
         c = ctypes
         self._ct = c

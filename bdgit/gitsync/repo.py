@@ -125,18 +125,36 @@ def _is_bare(repo: pygit2.Repository, common: Path) -> bool:
         return common.name != ".git"
 
 
-def blob_at(repo: pygit2.Repository, commit: pygit2.Commit | None, rel: str) -> pygit2.Blob | None:
-    if commit is None:
+def as_commit(obj: pygit2.Object | pygit2.Commit | None) -> pygit2.Commit | None:
+    """``obj`` (a commit, or a tag of one) as a commit; None stays None."""
+    if obj is None:
+        return None
+    peeled = obj.peel(pygit2.Commit)
+    assert isinstance(peeled, pygit2.Commit)
+    return peeled
+
+
+def changed_paths(a: pygit2.Object | pygit2.Commit, b: pygit2.Object | pygit2.Commit) -> list[tuple[str, str]]:
+    """(old path, new path) of every file that differs between two commits' trees."""
+    ca, cb = as_commit(a), as_commit(b)
+    assert ca is not None and cb is not None
+    return [(d.old_file.path, d.new_file.path) for d in ca.tree.diff_to_tree(cb.tree).deltas]
+
+
+def blob_at(repo: pygit2.Repository, commit: pygit2.Object | pygit2.Commit | None, rel: str) -> pygit2.Blob | None:
+    """The blob at ``rel`` in ``commit``'s tree, or None (no commit, no such file)."""
+    c = as_commit(commit)
+    if c is None:
         return None
     try:
-        entry = commit.tree[rel]
+        entry = c.tree[rel]
     except KeyError:
         return None
     obj = repo[entry.id]
     return obj if isinstance(obj, pygit2.Blob) else None
 
 
-def text_at(repo: pygit2.Repository, commit: pygit2.Commit | None, rel: str) -> str:
+def text_at(repo: pygit2.Repository, commit: pygit2.Object | pygit2.Commit | None, rel: str) -> str:
     blob = blob_at(repo, commit, rel)
     return blob.data.decode("utf-8") if blob is not None else ""
 

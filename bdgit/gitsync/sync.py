@@ -17,7 +17,6 @@ mode nothing is renumbered.
 """
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,8 +28,8 @@ from .. import jsonl
 from ..errors import GitError
 from ..replication import driver, filemerge
 from .commit import commit_jsonl, count_changes
-from .repo import (Upstream, blob_at, default_remote, head_branch, in_progress, open_repo,
-                           ref_target, rel_path, run_git, short, signature, text_at, upstream)
+from .repo import (Upstream, as_commit, blob_at, changed_paths, default_remote, head_branch, in_progress,
+                   open_repo, ref_target, rel_path, run_git, short, signature, text_at, upstream)
 from ..store import Store
 from ..store.rename import rename_ids
 from ..workspace import Workspace
@@ -84,8 +83,8 @@ class Sync:
     # --- shared pieces ------------------------------------------------------------------------
 
     def _lock(self) -> Any:
-        from filelock import FileLock
-        return FileLock(str(self.ws.lock_path), timeout=LOCK_TIMEOUT, thread_local=False)
+        from ..workspace.safefs import FileLock
+        return FileLock(self.ws.lock_path, timeout=LOCK_TIMEOUT)
 
     def _absorb(self, store: Store) -> None:
         """Import the JSONL first if it changed under the database (a pull by hand, an edit)."""
@@ -101,9 +100,8 @@ class Sync:
                                    ("created", "updated", "kept_absent", "kept_newer", "unchanged")}
         if res.renumbered:
             self.report["renumbered"].update(res.renumbered)
-        kept = f", {len(res.kept_newer)} kept (newer here)" if res.kept_newer else ""
-        absent = f", {len(res.kept_absent)} missing from the file kept" if res.kept_absent else ""
-        self.step(f"{verb} {self.path.name}: {len(res.created)} created, {len(res.updated)} updated{kept}{absent}")
+        kept = jsonl.kept_summary(len(res.kept_newer), len(res.kept_absent))
+        self.step(f"{verb} {self.path.name}: {len(res.created)} created, {len(res.updated)} updated{kept}")
 
     def _commit(self, store: Store, message: str | None, branch: str | None) -> None:
         jsonl.flush(store, self.path)
@@ -162,7 +160,7 @@ class Sync:
         from .auto import push_error
         raise GitError(f"git push failed: {push_error(proc.stdout, proc.stderr)}")
 
-    def _export_preview(self, store: Store, base_commit: pygit2.Commit | None) -> str:
+    def _export_preview(self, store: Store, base_commit: pygit2.Object | None) -> str:
         text = jsonl.render(jsonl.export_lines(store))
         old = blob_at(self.repo, base_commit, self.rel)
         ch = count_changes(old.data if old is not None else b"", text.encode())
@@ -276,12 +274,11 @@ class Sync:
         if store.dirty_count():
             self._commit(store, None, None)
 
-    def _issues_only(self, base: pygit2.Commit | None, theirs: pygit2.Commit) -> bool:
+    def _issues_only(self, base: pygit2.Object | None, theirs: pygit2.Object) -> bool:
         """Whether the upstream changed nothing but the JSONL since the merge base."""
         if base is None:
             return False
-        return all(d.old_file.path == self.rel and d.new_file.path == self.rel
-                   for d in self.repo.diff(base.tree, theirs.tree).deltas)
+        return all(old == self.rel and new == self.rel for old, new in changed_paths(base, theirs))
 
     def _merge_issues_only(self, store: Store, up: Upstream, name: str) -> None:
         """Merge an upstream that changed only the JSONL without git merge: the merged JSONL
@@ -411,7 +408,8 @@ class Sync:
             merged = res.text
             from .commit import replace_path
             blob = repo.create_blob(merged.encode())
-            local_c = repo[local]
+            local_c = as_commit(repo[local])
+            assert local_c is not None
             tree = replace_path(repo, local_c.tree, self.rel.split("/"), blob, pygit2.GIT_FILEMODE_BLOB)
             name = tracking.replace("refs/remotes/", "")
             oid = repo.create_commit(None, signature(repo, "AUTHOR"), signature(repo, "COMMITTER"),

@@ -11,14 +11,14 @@ the file never deletes anything. See docs/JSONL.md.
 from __future__ import annotations
 
 from ..model import dumps_compact  # the line encoding, for callers that check lines
-from .files import (CONFLICT_MARKERS, export_lines, fingerprint, flush, line_hash, needs_import,
+from .files import (export_lines, fingerprint, flush, line_hash, needs_import, read_jsonl,
                     read_lines_by_id, render)
 from .parse import Record, parse
 from ..replication.ids import may_collide, same_creation  # noqa: E402
-from ..replication.importer import ImportResult, hash_prefixes, import_text  # noqa: E402
+from ..replication.importer import ImportResult, hash_prefixes, import_text, kept_summary  # noqa: E402
 
 __all__ = [
-    "CONFLICT_MARKERS", "ImportResult", "dumps_compact", "Record", "export_lines", "fingerprint", "flush",
-    "hash_prefixes", "import_text", "line_hash", "may_collide", "needs_import", "parse", "read_lines_by_id",
-    "render", "same_creation",
+    "ImportResult", "dumps_compact", "Record", "export_lines", "fingerprint", "flush",
+    "hash_prefixes", "import_text", "kept_summary", "line_hash", "may_collide", "needs_import", "parse", "read_jsonl",
+    "read_lines_by_id", "render", "same_creation",
 ]

@@ -1,19 +1,20 @@
 """Writing the JSONL: canonical lines, atomic writes, incremental flush, change detection."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
+from ..errors import BdError, ImportFormatError, StorageError
+from ..intake import loads, max_input
 from ..model import dumps_compact, issue_to_json
 from ..store import Store
+from ..workspace import safefs
 from ..workspace.files import atomic_write
 
-CONFLICT_MARKERS = ("<<<<<<< ", ">>>>>>> ", "<<<<<<<\n", ">>>>>>>\n")
 
 
-def _sha256(data: bytes) -> str:
+def sha256(data: bytes) -> str:
     # hashlib is imported on first use: loading OpenSSL costs ~3 ms, and most direct-mode
     # commands never hash anything (needs_import only hashes when the file's stat changed).
     import hashlib
@@ -21,7 +22,7 @@ def _sha256(data: bytes) -> str:
 
 
 def line_hash(line: str) -> str:
-    return _sha256(line.encode())[:32]
+    return sha256(line.encode())[:32]
 
 
 # --- export --------------------------------------------------------------------------------
@@ -74,28 +75,81 @@ def render(lines: dict[str, str]) -> str:
 
 
 def fingerprint(path: Path) -> str | None:
+    """The file's size, mtime and inode (of a link itself, never its target), or None."""
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except FileNotFoundError:
         return None
     return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
 
 
-def flush(store: Store, path: Path, *, full: bool = False) -> dict[str, Any]:
+def read_bytes(path: Path) -> bytes:
+    """The workspace JSONL's bytes: a regular file of ours, no link, at most ``max_input()``
+    bytes (UnsafePathError otherwise)."""
+    return safefs.read_bytes(path, limit=max_input())
+
+
+def read_jsonl(path: Path) -> str:
+    """The workspace JSONL's text, read as :func:`read_bytes` does, exactly (no newline
+    translation). Raises ImportFormatError naming the line of bytes that are not UTF-8."""
+    data = read_bytes(path)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ImportFormatError(f"{path}: line {line}: not UTF-8 text", broken_file_hint(path, line),
+                                line=line) from None
+
+
+def broken_file_hint(path: Path, line: int | None) -> str:
+    """The ways out of a workspace JSONL that does not parse (both work)."""
+    where = f"line {line} of {path}" if line else str(path)
+    return (f"fix {where} (the next bd command imports it), or run 'bd export --force' to rewrite "
+            "it from the database (the broken file is kept beside it)")
+
+
+def set_aside(path: Path) -> Path:
+    """Move ``path`` to ``<name>.replaced-<time>`` beside it (``bd export --force``), so that
+    rewriting it loses nothing. Returns the new path."""
+    import time
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(100):
+        target = path.with_name(f"{path.name}.replaced-{stamp}" + (f"-{n}" if n else ""))
+        if not os.path.lexists(target):
+            os.rename(path, target)
+            return target
+    raise BdError(f"cannot set {path} aside: too many earlier copies beside it")
+
+
+def flush(store: Store, path: Path, *, full: bool = False, force: bool = False) -> dict[str, Any]:
     """Bring the workspace JSONL up to date with the database (auto-flush / export).
 
     Precondition: the caller holds the workspace write lock, and has absorbed the file first
     (``needs_import`` is false); otherwise this raises, so that an export never overwrites
     newer lines it has not read. Incremental unless ``full``: only dirty issues' lines change.
-    """
+    ``force`` (``bd export --force``, the way out of a broken file): a file that changed is
+    set aside (``set_aside``, named in the result's ``set_aside``) and rewritten whole.
+
+    Raises StorageError when the disk refuses the write (the database is unchanged: what was
+    dirty stays dirty), UnsafePathError for a file bd must not touch."""
     path = Path(path)
+    moved: Path | None = None
     with store.tx():
-        if needs_import(store, path):
-            from ..errors import BdError
+        if force:
+            safefs.lstat_file(path)  # never set aside (or replace) what is not a file of ours
+            try:
+                changed_under_us = needs_import(store, path, update=False)
+            except BdError:
+                changed_under_us = True
+            if changed_under_us:
+                moved = set_aside(path)
+                full = True
+        elif needs_import(store, path):
             raise BdError(f"{path} changed since it was last imported; import it before exporting",
-                          "run any bd command (it imports first) or 'bd import'")
+                          "run any bd command (it imports first) or 'bd import'; if it does not parse, fix the "
+                          "line named, or run 'bd export --force' (the changed file is kept beside it)")
         dirty = store.dirty_ids()
-        exists = path.exists()
+        exists = os.path.lexists(path)
         if not dirty and not full and exists:
             return {"written": False, "changed": 0}
         if full or not exists:
@@ -117,14 +171,24 @@ def flush(store: Store, path: Path, *, full: bool = False) -> dict[str, Any]:
             store.set_jsonl_base((i, fresh.get(i)) for i in dirty)
         text = render(lines)
         data = text.encode()
-        atomic_write(path, data)
+        try:
+            atomic_write(path, data, mode=safefs.shared_mode(path.parent.parent), exact_mode=True,
+                         check_target=True)
+        except OSError as e:
+            raise StorageError(f"could not write {path}: {e.strerror or e}",
+                               "free some disk space (or fix the permissions); the change is saved in the "
+                               "database and the next write brings the file up to date",
+                               path=str(path), errno=e.errno) from None
         store.clear_dirty(dirty)
-        store.set_meta("jsonl_sha256", _sha256(data))
+        store.set_meta("jsonl_sha256", sha256(data))
         fp = fingerprint(path)
         # a file git put there right after our rename is not ours: leave it to the next check
         ours = fp is not None and fp.split(":", 1)[0] == str(len(data))
         store.set_meta("jsonl_fingerprint", fp if ours and fp else "")
-    return {"written": True, "changed": len(changed), "issues": len(lines)}
+    out: dict[str, Any] = {"written": True, "changed": len(changed), "issues": len(lines)}
+    if moved is not None:
+        out["set_aside"] = str(moved)
+    return out
 
 
 def read_for_import(path: Path) -> tuple[str, str, str | None]:
@@ -135,24 +199,32 @@ def read_for_import(path: Path) -> tuple[str, str, str | None]:
     hash, so it is imported in its turn and never silently taken for the one that was read."""
     fp = fingerprint(path)
     try:
-        data = Path(path).read_bytes()
+        data = read_bytes(Path(path))
     except FileNotFoundError:
-        return "", _sha256(b""), None
-    return data.decode("utf-8"), _sha256(data), fp
+        return "", sha256(b""), None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ImportFormatError(f"{path}: line {line}: not UTF-8 text", broken_file_hint(path, line),
+                                line=line) from None
+    return text, sha256(data), fp
 
 
 def read_lines_by_id(path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for raw in f:
-            line = raw.rstrip("\n")
-            if not line.strip():
-                continue
-            if line.startswith('{"id":"'):
-                end = line.index('"', 7)
-                out[line[7:end]] = line
-            else:
-                out[json.loads(line)["id"]] = line
+    for n, raw in enumerate(read_jsonl(path).split("\n"), start=1):
+        line = raw
+        if not line.strip():
+            continue
+        if line.startswith('{"id":"'):
+            end = line.index('"', 7)
+            out[line[7:end]] = line
+        else:
+            try:
+                out[loads(line)["id"]] = line
+            except (ValueError, KeyError, TypeError):
+                raise ImportFormatError(f"{path}: line {n}: not a JSONL record", line=n) from None
     return out
 
 
@@ -168,7 +240,7 @@ def needs_import(store: Store, path: Path, *, update: bool = True) -> bool:
         return False
     if fp == store.get_meta("jsonl_fingerprint"):
         return False
-    digest = _sha256(Path(path).read_bytes())
+    digest = sha256(read_bytes(Path(path)))
     if digest == store.get_meta("jsonl_sha256"):
         if not update:
             return False

@@ -5,8 +5,10 @@ import json
 from typing import Any
 
 from ..errors import ImportFormatError
+from ..intake import dep_target_problem, id_problem, loads, strings_problem
 from ..model import DEP_TYPES, ISSUE_TYPES, STATUSES, ts_micros
 from .files import line_hash
+from .markers import is_marker
 
 # --- parsing -------------------------------------------------------------------------------
 
@@ -52,13 +54,15 @@ def parse(text: str, *, strict: bool = False) -> tuple[list[Record], list[str]]:
         line = raw.rstrip("\r")
         if not line.strip():
             continue
-        if line.startswith(("<<<<<<<", ">>>>>>>", "|||||||")) or line == "=======":
+        if is_marker(line):
             raise ImportFormatError.at(n, "git conflict marker: the file is in the middle of a merge",
                                        "resolve the merge of .beads/issues.jsonl first (keep both sides' lines)")
         try:
-            obj = json.loads(line)
+            obj = loads(line)
         except json.JSONDecodeError as e:
             raise ImportFormatError.at(n, f"invalid JSON: {e.msg} (column {e.colno})") from None
+        except ValueError as e:  # nested too deeply to parse
+            raise ImportFormatError.at(n, f"invalid JSON: {e}") from None
         if not isinstance(obj, dict):
             raise ImportFormatError.at(n, f"expected a JSON object, got {type(obj).__name__}")
         rec = Record(n, line, obj)
@@ -74,6 +78,13 @@ def _check(rec: Record, strict: bool, warnings: list[str]) -> None:
             raise ImportFormatError.at(n, f"missing required field '{key}'")
         if not isinstance(o[key], str) or not o[key].strip():
             raise ImportFormatError.at(n, f"field '{key}' must be a non-empty string")
+    # the same checks as every other way in (create, the daemon, the merge driver)
+    why = id_problem(o["id"])
+    if why:
+        raise ImportFormatError.at(n, f"id {o['id']!r} {why}")
+    why = strings_problem(o)
+    if why:
+        raise ImportFormatError.at(n, why)
     for key in _STR_FIELDS:
         if o.get(key) is not None and not isinstance(o[key], str):
             raise ImportFormatError.at(n, f"field '{key}' must be a string, got {type(o[key]).__name__}")
@@ -82,14 +93,14 @@ def _check(rec: Record, strict: bool, warnings: list[str]) -> None:
         if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
             raise ImportFormatError.at(n, f"field '{key}' must be an integer, got {json.dumps(v)}")
     if o.get("priority") is not None and not 0 <= o["priority"] <= 4:
-        _unknown(f"priority {o['priority']} is outside 0-4", n, strict, warnings)
+        unknown_value(f"priority {o['priority']} is outside 0-4", n, strict, warnings)
     o.setdefault("status", "open")
     o.setdefault("priority", 2)
     o.setdefault("issue_type", "task")
     if o["status"] not in STATUSES:
-        _unknown(f"unknown status '{o['status']}' (kept; treated as not ready)", n, strict, warnings)
+        unknown_value(f"unknown status '{o['status']}' (kept; treated as not ready)", n, strict, warnings)
     if o["issue_type"] not in ISSUE_TYPES:
-        _unknown(f"unknown issue type '{o['issue_type']}' (kept)", n, strict, warnings)
+        unknown_value(f"unknown issue type '{o['issue_type']}' (kept)", n, strict, warnings)
     for key in ("created_at", "updated_at", "closed_at"):
         v = o.get(key)
         if v is None:
@@ -118,6 +129,9 @@ def _check(rec: Record, strict: bool, warnings: list[str]) -> None:
         for d in deps:
             if not isinstance(d, dict) or not isinstance(d.get("depends_on_id"), str):
                 raise ImportFormatError.at(n, "each dependency needs a string 'depends_on_id'")
+            why = dep_target_problem(d["depends_on_id"])
+            if why:
+                raise ImportFormatError.at(n, f"dependency {d['depends_on_id']!r} {why}")
             if d.get("issue_id", o["id"]) != o["id"]:
                 raise ImportFormatError.at(
                     n, f"dependency issue_id {d.get('issue_id')!r} does not match the line's id {o['id']!r}")
@@ -125,7 +139,7 @@ def _check(rec: Record, strict: bool, warnings: list[str]) -> None:
             if not isinstance(t, str):
                 raise ImportFormatError.at(n, "dependency 'type' must be a string")
             if t not in DEP_TYPES:
-                _unknown(f"unknown dependency type '{t}' (kept; informational)", n, strict, warnings)
+                unknown_value(f"unknown dependency type '{t}' (kept; informational)", n, strict, warnings)
             for k in ("created_at",):
                 if d.get(k) is not None:
                     try:
@@ -139,7 +153,7 @@ def _check(rec: Record, strict: bool, warnings: list[str]) -> None:
             raise ImportFormatError.at(n, "field 'comments' must be a list of objects with 'text'")
 
 
-def _unknown(msg: str, n: int, strict: bool, warnings: list[str]) -> None:
+def unknown_value(msg: str, n: int, strict: bool, warnings: list[str]) -> None:
     if strict:
         raise ImportFormatError.at(n, msg + "; --strict refuses values this version does not know")
     warnings.append(f"line {n}: {msg}")

@@ -7,13 +7,19 @@ Handlers take ``(ctx, Args)`` and return JSON-able data; they raise only ``BdErr
 """
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from ..errors import BatchFailed, BdError, UsageError
 from ..store import Store
+from ..store.db import database_error
 from ..validate import Args
-from . import exchange, graph, ids, issues, meta  # noqa: F401  (registers the handlers)
+# importing the handler modules registers their operations
+from . import (claim, epics, exchange, graph, ids, inspect, integrity, issues, leases, meta, prime,  # noqa: F401
+               records)
 from .registry import OPS, Ctx, Handler, Op, op
+
+__all__ = ["OPS", "Ctx", "Handler", "Op", "op", "is_write", "run", "run_batch"]
 
 
 def is_write(name: str, args: Any = None) -> bool:
@@ -28,7 +34,17 @@ def is_write(name: str, args: Any = None) -> bool:
         return False
     if name == "delete" and isinstance(args, dict) and not args.get("force", True):
         return False
+    if name == "ready":  # ready --claim takes the issue it finds
+        return isinstance(args, dict) and args.get("claim") in (True, "true", "1", "yes")
+    if name in _WRITES_WHEN:
+        # checks that repair only when asked: a plain check is a read (runs beside writers)
+        return isinstance(args, dict) and bool(args.get(_WRITES_WHEN[name]))
+    if name == "epic_close_eligible" and isinstance(args, dict) and args.get("dry_run"):
+        return False
     return o.write
+
+
+_WRITES_WHEN = {"repair_deps": "fix", "validate": "fix", "pollution": "clean"}
 
 
 def run(store: Store, name: str, args: Any, actor: str, ctx: Ctx | None = None) -> Any:
@@ -40,11 +56,29 @@ def run(store: Store, name: str, args: Any, actor: str, ctx: Ctx | None = None) 
         raise UsageError(f"unknown operation: {name}", "see 'bd help' for the operations")
     ctx = ctx or Ctx(store, actor)
     a = Args(name.replace("_", " "), args)
-    if is_write(name, args):
-        with store.tx():
-            store.begin_op()  # one version per operation, also inside a batch
-            return o.handler(ctx, a)
-    return o.handler(ctx, a)
+    try:
+        if is_write(name, args):
+            with store.tx():
+                store.begin_op()  # one version per operation, also inside a batch
+                outer, store.touched = store.touched, set()
+                try:
+                    result = o.handler(ctx, a)
+                    # a write by a lease's holder renews it (a new issue has none; heartbeat renews itself)
+                    if store.touched and name not in _NO_RENEW:
+                        leases.renew_touched(ctx, store.touched)
+                finally:
+                    if outer is not None:
+                        outer.update(store.touched)
+                    store.touched = outer
+                return result
+        return o.handler(ctx, a)
+    except sqlite3.IntegrityError:
+        raise  # a broken invariant: a bug, reported as an internal error
+    except sqlite3.DatabaseError as e:  # damaged, locked or full: say which, not a traceback
+        raise database_error(store.path, e) from e
+
+
+_NO_RENEW = frozenset({"create", "heartbeat", "import"})
 
 
 def run_batch(store: Store, args: Any, actor: str, ctx: Ctx | None = None) -> dict[str, Any]:
@@ -64,7 +98,7 @@ def run_batch(store: Store, args: Any, actor: str, ctx: Ctx | None = None) -> di
             raise UsageError(f"invalid batch args: operations[{i}] needs an 'operation' string")
         if item["operation"] == "batch":
             raise UsageError(f"invalid batch args: operations[{i}] is a batch; batches do not nest")
-    atomic = a.bool("atomic", True)
+    atomic = a.flag("atomic", True)
     ctx = ctx or Ctx(store, actor)
     results: list[dict[str, Any]] = []
     if not atomic:
@@ -125,5 +159,4 @@ def _subst(args: Any, results: list[dict[str, Any]]) -> Any:
     if isinstance(args, dict):
         return {k: ([one(x) for x in v] if isinstance(v, list) else one(v)) for k, v in args.items()}
     return args
-
 

@@ -1,6 +1,7 @@
 """Operations that move issues in and out of the database: export, flush, import, rename-prefix."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,32 +20,34 @@ def jsonl_path(ctx: Ctx) -> Path:
 @op("export", write=False)
 def export(ctx: Ctx, a: Args) -> dict[str, Any]:
     """The canonical JSONL text (optionally one status). Writing it anywhere is the caller's job."""
-    lines = jsonl.export_lines(ctx.store, status=a.str("status"), progress=ctx.progress)
+    lines = jsonl.export_lines(ctx.store, status=a.text("status"), progress=ctx.progress)
     return {"text": jsonl.render(lines), "count": len(lines)}
 
 
 @op("flush", write=True)
 def flush(ctx: Ctx, a: Args) -> dict[str, Any]:
-    """Bring the workspace JSONL up to date (``full`` rewrites every line)."""
-    return jsonl.flush(ctx.store, jsonl_path(ctx), full=a.bool("full"))
+    """Bring the workspace JSONL up to date (``full`` rewrites every line; ``force``, the way out
+    of a broken or foreign file: set it aside and rewrite it from the database)."""
+    return jsonl.flush(ctx.store, jsonl_path(ctx), full=a.flag("full"), force=a.flag("force"))
 
 
 @op("import", write=True)
 def import_(ctx: Ctx, a: Args) -> dict[str, Any]:
-    """Import JSONL ``text``; or, with ``workspace``, the workspace JSONL itself (three-way:
-    lines gone from the file are deletions; collisions resolved as in auto-import)."""
-    workspace = a.bool("workspace")
+    """Import JSONL ``text``; or, with ``workspace``, the workspace JSONL itself (merged per field
+    against what was last exported or imported; lines gone from the file are kept; collisions
+    resolved as in auto-import)."""
+    workspace = a.flag("workspace")
     path = jsonl_path(ctx)
     text: str | None
     if workspace:
-        text = None  # the importer reads the file itself, once
+        text = None if os.path.lexists(path) else ""  # the importer reads the file itself, once
         collisions = "auto"
     else:
-        text = a.str("text", "") or ""
-        collisions = "remap" if a.bool("resolve_collisions") else "fail"
+        text = a.text("text", "") or ""
+        collisions = "remap" if a.flag("resolve_collisions") else "fail"
     res = jsonl.import_text(
-        ctx.store, text, actor=ctx.actor, dry_run=a.bool("dry_run"), collisions=collisions,
-        skip_existing=a.bool("skip_existing"), strict=a.bool("strict"), workspace=workspace,
+        ctx.store, text, actor=ctx.actor, dry_run=a.flag("dry_run"), collisions=collisions,
+        skip_existing=a.flag("skip_existing"), strict=a.flag("strict"), workspace=workspace,
         path=path if workspace else None, progress=ctx.progress)
     ctx.notices.extend(res.warnings)
     return res.as_dict()
@@ -64,7 +67,7 @@ def rename_prefix(ctx: Ctx, a: Args) -> dict[str, Any]:
     if clash:
         raise ValidationError(f"cannot rename: {', '.join(clash[:5])} already exist")
     result = {"issues_count": len(ids), "new_prefix": new, "old_prefix": old}
-    if a.bool("dry_run"):
+    if a.flag("dry_run"):
         result["dry_run"] = True
         result["sample"] = dict(list(mapping.items())[:5])
         return result

@@ -19,9 +19,10 @@ def add_dependency(ctx: Ctx, issue_id: str, target: str, dep_type: str, *, touch
     s.require_issue(issue_id)
     target_row = s.get_issue(target)
     if target_row is None:
-        raise NotFoundError(f"dependency target {target} not found", "check the ID with 'bd list'")
+        raise NotFoundError(f"dependency target {target} not found",
+                            "check the ID with 'bd list' (IDs are case-sensitive)")
     if target_row["status"] == TOMBSTONE:
-        raise NotFoundError(f"dependency target {target} was deleted", f"'bd restore {target}' brings it back")
+        raise NotFoundError(f"dependency target {target} was deleted", f"'bd undelete {target}' brings it back")
     if issue_id == target:
         raise ValidationError("issue cannot depend on itself")
     existing = s.get_dep(issue_id, target)
@@ -41,8 +42,8 @@ def add_dependency(ctx: Ctx, issue_id: str, target: str, dep_type: str, *, touch
 
 
 def _pair(a: Args) -> tuple[str, str]:
-    src = a.str("from_id") or a.str("issue_id") or a.str("id")
-    dst = a.str("to_id") or a.str("depends_on_id")
+    src = a.text("from_id") or a.text("issue_id") or a.text("id")
+    dst = a.text("to_id") or a.text("depends_on_id")
     if not src or not dst:
         raise ValidationError(f"invalid {a.op} args: from_id and to_id are required")
     return src.strip(), dst.strip()
@@ -51,7 +52,7 @@ def _pair(a: Args) -> tuple[str, str]:
 @op("dep_add", write=True)
 def dep_add(ctx: Ctx, a: Args) -> dict[str, Any]:
     src, dst = _pair(a)
-    dep_type = a.str("dep_type") or a.str("type") or "blocks"
+    dep_type = a.text("dep_type") or a.text("type") or "blocks"
     add_dependency(ctx, src, dst, dep_type)
     return {"depends_on_id": dst, "issue_id": src, "status": "added", "type": dep_type}
 
@@ -62,7 +63,7 @@ def dep_remove(ctx: Ctx, a: Args) -> dict[str, Any]:
     src, dst = _pair(a)
     s.require_issue(src)
     dep = s.get_dep(src, dst)
-    want = a.str("dep_type") or a.str("type")
+    want = a.text("dep_type") or a.text("type")
     if dep is None or (want and dep["type"] != want):
         raise NotFoundError(f"{src} does not depend on {dst}" + (f" ({want})" if want else ""),
                             f"see 'bd dep tree {src}'")
@@ -76,8 +77,8 @@ def dep_remove(ctx: Ctx, a: Args) -> dict[str, Any]:
 def dep_tree(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
     root = a.req("id")
     ctx.store.require_issue(root)
-    max_depth = a.int("max_depth", 50) or 50
-    nodes = q.dep_tree(ctx.store, root, max_depth=max_depth, reverse=a.bool("reverse"))
+    max_depth = a.integer("max_depth", 50) or 50
+    nodes = q.dep_tree(ctx.store, root, max_depth=max_depth, reverse=a.flag("reverse"))
     out = []
     for n in nodes:
         if n.get("missing"):
@@ -139,11 +140,11 @@ def label_list_all(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
 def comment_add(ctx: Ctx, a: Args) -> dict[str, Any]:
     s = ctx.store
     issue_id = a.req("id")
-    text = a.str("text") or a.str("comment") or ""
+    text = a.text("text") or a.text("comment") or ""
     if not text.strip():
         raise ValidationError("comment text must not be empty")
     s.require_issue(issue_id)
-    author = a.str("author") or ctx.actor
+    author = a.text("author") or ctx.actor
     c = s.add_comment(issue_id, author, text)
     s.touch(issue_id, c["created_at"])
     s.add_event(issue_id, "commented", ctx.actor, comment=text, ts=c["created_at"])
@@ -160,6 +161,5 @@ def comment_list(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
 @op("events", write=False)
 def events(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
     issue_id = a.req("id")
-    if ctx.store.get_issue(issue_id) is None:
-        raise NotFoundError(f"issue {issue_id} not found")
-    return ctx.store.events(issue_id, a.int("limit", 0) or 0)
+    ctx.store.require_issue(issue_id)  # one not-found error (and hint) everywhere
+    return ctx.store.events(issue_id, a.integer("limit", 0) or 0)

@@ -40,7 +40,7 @@ def migrate_hash_ids(ctx: Ctx, a: Args) -> dict[str, Any]:
         taken.add(new)
         mapping[r["id"]] = new
     result: dict[str, Any] = {"renamed": len(mapping), "mapping": mapping, "id_mode": "hash"}
-    if a.bool("dry_run"):
+    if a.flag("dry_run"):
         result["dry_run"] = True
         return result
     rename_leaving_tombstones(ctx, mapping)

@@ -5,10 +5,11 @@ import re
 from typing import Any
 
 from ..errors import ConflictError, NotFoundError, UsageError, ValidationError
-from ..model import DEFAULT_PRIORITY, DEFAULT_TYPE, issue_to_json, now, ts_micros
+from ..model import DEFAULT_PRIORITY, DEFAULT_TYPE, issue_to_json, now, short_time, ts_micros
 from ..store import queries as q
 from ..store.db import TOMBSTONE
 from ..validate import Args, check_dep_type, check_label, check_status, check_title, check_type
+from . import leases
 from .registry import Ctx, op
 
 _TEXT_FIELDS = ("description", "design", "acceptance_criteria", "notes")
@@ -21,7 +22,8 @@ def issue_json(ctx: Ctx, row: dict[str, Any], *, labels: bool = True, deps: bool
 
 
 def rows_json(ctx: Ctx, rows: list[dict[str, Any]], extra_keys: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Issues for list-like output, with their labels (one query for all)."""
+    """Issues for list-like output, with their labels and link counts (a few queries for all)."""
+    from .counts import add_counts
     labels = ctx.store.labels_for([r["id"] for r in rows]) if rows else {}
     out = []
     for r in rows:
@@ -30,7 +32,7 @@ def rows_json(ctx: Ctx, rows: list[dict[str, Any]], extra_keys: tuple[str, ...] 
             if k in r:
                 j[k] = r[k]
         out.append(j)
-    return out
+    return add_counts(ctx.store, out)
 
 
 def new_id(ctx: Ctx, prefix: str, title: str, description: str, created_us: int) -> str:
@@ -59,40 +61,40 @@ def parse_dep_spec(spec: str) -> tuple[str, str]:
 def create(ctx: Ctx, a: Args) -> dict[str, Any]:
     s = ctx.store
     title = check_title(a.req("title"))
-    issue_type = check_type(a.str("issue_type") or a.str("type") or DEFAULT_TYPE)
+    issue_type = check_type(a.text("issue_type") or a.text("type") or DEFAULT_TYPE)
     priority = a.priority("priority", DEFAULT_PRIORITY)
-    status = check_status(a.str("status") or "open")
+    status = check_status(a.text("status") or "open")
     ts = now()
-    explicit = a.str("id")
+    explicit = a.text("id")
     prefix = s.prefix
     if explicit:
         explicit = explicit.strip()
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]*-[A-Za-z0-9.]+", explicit):
             raise ValidationError(f"invalid id {explicit!r}: expected <prefix>-<number>, e.g. {prefix}-42")
-        if not explicit.startswith(prefix + "-") and not a.bool("force"):
+        if not explicit.startswith(prefix + "-") and not a.flag("force"):
             raise ValidationError(f"id {explicit!r} does not use this database's prefix {prefix!r}",
                                   "use the prefix, or pass force to create it anyway")
         issue_id = explicit
     else:
         issue_id = ""  # decided below, once the content is known (hash IDs hash it)
-    est = a.int("estimated_minutes")
+    est = a.integer("estimated_minutes")
     if est is not None and est < 0:
         raise ValidationError("estimated_minutes must be >= 0")
     labels = [check_label(x) for x in a.strlist("labels")]
     dep_specs = [parse_dep_spec(d) for d in a.strlist("dependencies") + a.strlist("deps")]
     created_us = ts_micros(ts)
-    description = a.str("description") or ""
+    description = a.text("description") or ""
     row = {
         "id": issue_id, "title": title, "status": status, "priority": priority, "issue_type": issue_type,
-        "assignee": a.str("assignee") or None, "estimated_minutes": est,
+        "assignee": a.text("assignee") or None, "estimated_minutes": est,
         "created_at": ts, "updated_at": ts, "closed_at": ts if status == "closed" else None,
         "created_us": created_us, "updated_us": None,
-        "external_ref": a.str("external_ref") or None,
+        "external_ref": a.text("external_ref") or None,
     }
     for f in _TEXT_FIELDS:
-        row[f] = a.str(f) or ""
-    if not row["acceptance_criteria"] and a.str("acceptance"):
-        row["acceptance_criteria"] = a.str("acceptance") or ""
+        row[f] = a.text(f) or ""
+    if not row["acceptance_criteria"] and a.text("acceptance"):
+        row["acceptance_criteria"] = a.text("acceptance") or ""
     if not issue_id:
         issue_id = row["id"] = new_id(ctx, prefix, title, description, created_us)
     row["updated_us"] = row["created_us"]  # parsed once: the hottest write path
@@ -130,52 +132,75 @@ def update(ctx: Ctx, a: Args) -> dict[str, Any]:
         changes["issue_type"] = check_type(a.req("issue_type"))
     for f in _TEXT_FIELDS:
         if a.has(f):
-            changes[f] = a.str(f) or ""
+            changes[f] = a.text(f) or ""
     if a.has("acceptance") and "acceptance_criteria" not in changes:
-        changes["acceptance_criteria"] = a.str("acceptance") or ""
+        changes["acceptance_criteria"] = a.text("acceptance") or ""
     if a.has("assignee"):
-        changes["assignee"] = a.str("assignee") or None
+        changes["assignee"] = a.text("assignee") or None
     if a.has("external_ref"):
-        changes["external_ref"] = a.str("external_ref") or None
+        changes["external_ref"] = a.text("external_ref") or None
     if a.has("estimated_minutes"):
-        est = a.int("estimated_minutes")
+        est = a.integer("estimated_minutes")
         if est is not None and est < 0:
             raise ValidationError("estimated_minutes must be >= 0")
         changes["estimated_minutes"] = est
     unknown = set(a.raw) - {"id", "title", "status", "priority", "issue_type", "assignee", "external_ref",
-                            "estimated_minutes", "acceptance", "claim", *_TEXT_FIELDS}
+                            "estimated_minutes", "acceptance", "claim", "lease", *_TEXT_FIELDS}
     if unknown:
         raise UsageError(f"invalid field for update: {', '.join(sorted(unknown))}")
-    if a.bool("claim"):
-        # claim = take the issue atomically: refuse if someone else already has it in progress
-        if cur.get("assignee") and cur["assignee"] != ctx.actor and cur["status"] == "in_progress":
-            raise ConflictError(f"{issue_id} is already claimed by {cur['assignee']}",
-                                "pick another issue from 'bd ready'")
-        changes["assignee"] = ctx.actor
-        changes["status"] = "in_progress"
+    claimed = a.flag("claim")
+    if claimed:
+        # claim = take the issue atomically (beads' rule: open, and unassigned or yours)
+        changes.update(leases.claim_changes(ctx, cur, leases.lease_seconds(ctx, a)))
+    elif a.has("lease"):
+        raise UsageError("--lease goes with --claim (renew a lease with 'bd heartbeat')")
+    asked = bool(changes) or claimed
     changes = {k: v for k, v in changes.items() if cur.get(k) != v}
     if changes:
-        apply_changes(ctx, cur, changes)
+        apply_changes(ctx, cur, changes, event="claimed" if claimed else None)
+    else:
+        ctx.notices.append(unchanged(issue_id, "it already has those values" if asked else "no fields were given"))
     return show_one(ctx, issue_id)
 
 
-def apply_changes(ctx: Ctx, cur: dict[str, Any], changes: dict[str, Any], comment: str | None = None) -> None:
-    """Write ``changes`` to issue ``cur`` with the status/closed_at rules and one audit event."""
+UNCHANGED = "nothing changed"
+
+
+def unchanged(issue_id: str, why: str) -> str:
+    """The notice for a request that changed nothing (clients show it instead of "Updated")."""
+    return f"{issue_id}: {UNCHANGED}: {why}"
+
+
+def apply_changes(ctx: Ctx, cur: dict[str, Any], changes: dict[str, Any], comment: str | None = None,
+                  *, event: str | None = None) -> None:
+    """Write ``changes`` to issue ``cur`` with the status/closed_at rules and one audit event
+    (``event``, else one named for the change: updated, closed, reopened, status_changed).
+
+    ``changes`` may hold ``lease`` (a lease, or None to end it); a change of status away from
+    in_progress, or to another assignee, ends the issue's lease by itself."""
     s = ctx.store
     ts = now()
-    old = {k: cur.get(k) for k in changes}
-    fields = dict(changes)
+    held = leases.lease_of(cur)
+    if held is not None and leases.LEASE_KEY not in changes and leases.ends_lease(held, changes):
+        changes = {**changes, leases.LEASE_KEY: None}
+    old = {k: held if k == leases.LEASE_KEY else cur.get(k) for k in changes}
+    fields = {k: v for k, v in changes.items() if k != leases.LEASE_KEY}
     fields["updated_at"] = ts
-    event = "updated"
     if "status" in changes:
         if changes["status"] == "closed":
             fields["closed_at"] = ts
-            event = "closed"
         elif cur["status"] == "closed":
             fields["closed_at"] = None
-            event = "reopened"
-        elif len(changes) == 1:
-            event = "status_changed"
+    if event is None:
+        event = "updated"
+        if "status" in changes:
+            if changes["status"] == "closed":
+                event = "closed"
+            elif cur["status"] == "closed":
+                event = "reopened"
+            elif len(changes) == 1:
+                event = "status_changed"
+    extra: dict[str, Any] | None = None
     # content_hash (written by newer beads) describes the old content; drop it rather than lie.
     # A reopen clears the close reason with closed_at (the two are one register).
     drop = ["content_hash"] + (["close_reason"] if event == "reopened" else [])
@@ -184,6 +209,9 @@ def apply_changes(ctx: Ctx, cur: dict[str, Any], changes: dict[str, Any], commen
         extra = json.loads(cur["extra"])
         for k in drop:
             extra.pop(k, None)
+    if leases.LEASE_KEY in changes:
+        extra = leases.extra_with(cur, changes[leases.LEASE_KEY], base=extra)
+    if extra is not None:
         fields["extra"] = extra
     s.set_fields(cur["id"], fields)
     s.mark_dirty([cur["id"]], ts)
@@ -205,9 +233,12 @@ def note(ctx: Ctx, a: Args) -> dict[str, Any]:
 def close(ctx: Ctx, a: Args) -> dict[str, Any]:
     s = ctx.store
     cur = s.require_issue(a.req("id"))
-    reason = a.str("reason") or "Closed"
+    reason = a.text("reason") or "Closed"
     if cur["status"] != "closed":
         apply_changes(ctx, cur, {"status": "closed"}, comment=reason)
+    else:
+        ctx.notices.append(unchanged(cur["id"], f"it was already closed ({short_time(cur['closed_at'])})"
+                                     if cur.get("closed_at") else "it was already closed"))
     return show_one(ctx, cur["id"])
 
 
@@ -215,9 +246,12 @@ def close(ctx: Ctx, a: Args) -> dict[str, Any]:
 def reopen(ctx: Ctx, a: Args) -> dict[str, Any]:
     s = ctx.store
     cur = s.require_issue(a.req("id"))
-    reason = a.str("reason")
+    reason = a.text("reason")
     if cur["status"] != "open":
         apply_changes(ctx, cur, {"status": "open"}, comment=reason)
+    else:
+        ctx.notices.append(unchanged(cur["id"], "it is already open" + (" (the reason was added as a comment)"
+                                                                         if reason else "")))
     if reason:
         s.add_comment(cur["id"], ctx.actor, reason)
         s.touch(cur["id"])
@@ -240,14 +274,14 @@ def delete(ctx: Ctx, a: Args) -> dict[str, Any]:
 
     A deleted issue becomes a tombstone (beads' shape: status ``tombstone`` with who, when and
     why) that travels through git, so that every clone deletes it; its content stays for
-    ``bd restore``. Edges from live issues to it are removed and mentions in their text become
+    ``bd undelete``. Edges from live issues to it are removed and mentions in their text become
     ``[deleted:ID]`` (versioned edits of those issues).
     """
     s = ctx.store
     ids = a.strlist("ids") or [a.req("id")]
     for i in ids:
         s.require_issue(i)
-    force = a.bool("force", False)
+    force = a.flag("force", False)
     gone = set(ids)
     out_edges = in_edges = 0
     touched: dict[str, dict[str, str]] = {}
@@ -291,7 +325,7 @@ def delete(ctx: Ctx, a: Args) -> dict[str, Any]:
     for iid in dependents - set(touched):
         s.touch(iid, ts)
         s.add_event(iid, "dependency_removed", ctx.actor, old=sorted(gone & set(ids)), ts=ts)
-    reason = a.str("reason") or "delete"
+    reason = a.text("reason") or "delete"
     for i in ids:
         tombstone(ctx, s.require_issue(i), reason, ts)
     return result
@@ -299,7 +333,7 @@ def delete(ctx: Ctx, a: Args) -> dict[str, Any]:
 
 def tombstone(ctx: Ctx, row: dict[str, Any], reason: str, ts: str) -> None:
     """Make live issue ``row`` a tombstone: the deletion register written, its status hidden in
-    the versions (a restore brings it back), ``closed_at`` cleared as beads' tombstones have it."""
+    the versions (an undelete brings it back), ``closed_at`` cleared as beads' tombstones have it."""
     import json
 
     from ..replication import versions as V
@@ -317,10 +351,11 @@ def tombstone(ctx: Ctx, row: dict[str, Any], reason: str, ts: str) -> None:
     s.add_event(iid, "deleted", ctx.actor, comment=reason, ts=ts)
 
 
-@op("restore", write=True)
-def restore(ctx: Ctx, a: Args) -> dict[str, Any]:
-    """Bring back deleted issues (``id`` or ``ids``) with the status they had: a restore made
-    after seeing the delete wins over it in every clone (a concurrent edit never does)."""
+@op("undelete", write=True)
+def undelete(ctx: Ctx, a: Args) -> dict[str, Any]:
+    """Bring back deleted issues (``id`` or ``ids``) with the status they had: an undelete made
+    after seeing the delete wins over it in every clone (a concurrent edit never does). (beads'
+    ``restore`` is another thing: an issue's text from git history, see ops.records.)"""
     import json
 
     from ..replication import versions as V
@@ -331,7 +366,7 @@ def restore(ctx: Ctx, a: Args) -> dict[str, Any]:
     rows = [s.require_issue(i, deleted=True) for i in ids]
     for row in rows:
         if row["status"] != TOMBSTONE:
-            raise ConflictError(f"issue {row['id']} is not deleted", "nothing to restore")
+            raise ConflictError(f"issue {row['id']} is not deleted", "nothing to undelete")
     ts = now()
     for row in rows:
         iid = row["id"]
@@ -348,9 +383,9 @@ def restore(ctx: Ctx, a: Args) -> dict[str, Any]:
                      stamp=False)
         versioning.save(s, iid, v)
         s.mark_dirty([iid], ts)
-        s.add_event(iid, "restored", ctx.actor, comment=a.str("reason"), ts=ts)
+        s.add_event(iid, "undeleted", ctx.actor, comment=a.text("reason"), ts=ts)
     out = [show_one(ctx, r["id"]) for r in rows]
-    return out[0] if len(out) == 1 else {"restored": out}
+    return out[0] if len(out) == 1 else {"undeleted": out}
 
 
 @op("show", write=False)
@@ -381,6 +416,10 @@ def show_one(ctx: Ctx, issue_id: str) -> dict[str, Any]:
     comments = s.comments(issue_id)
     if comments:
         out["comments"] = comments
+    if row["status"] == "open":
+        gone = leases.abandoned(s, issue_id)
+        if gone is not None:
+            out["abandoned"] = gone
     return out
 
 
@@ -400,16 +439,44 @@ def _linked(ctx: Ctx, other: str, dep_type: str, linked_at: str | None = None) -
     return j
 
 
+#: statuses a filter may name: ours and the ones newer beads writes (its clients filter by them)
+FILTER_STATUSES = ("open", "in_progress", "blocked", "closed", "deferred", "pinned", "hooked", "tombstone")
+
+
+def check_filters(ctx: Ctx, a: Args) -> None:
+    """Filter values must name something that can exist: a mistyped status, type or parent is
+    an error listing the valid ones, never a silent empty answer. Values imported from newer
+    beads (other statuses or types) are valid while some issue has them."""
+    from ..model import ISSUE_TYPES
+    c = ctx.store.conn
+    status = a.text("status")
+    if status and status != "all" and status not in FILTER_STATUSES:
+        present = [r["status"] for r in c.execute("SELECT DISTINCT status FROM issues ORDER BY status")]
+        if status not in present:
+            valid = list(FILTER_STATUSES) + [x for x in present if x not in FILTER_STATUSES] + ["all"]
+            raise ValidationError(f"invalid status {status!r}: expected one of {', '.join(valid)}")
+    issue_type = a.text("issue_type") or a.text("type")
+    if issue_type and issue_type not in ISSUE_TYPES:
+        present = [r["issue_type"] for r in c.execute("SELECT DISTINCT issue_type FROM issues ORDER BY 1")]
+        if issue_type not in present:
+            valid = list(ISSUE_TYPES) + [x for x in present if x not in ISSUE_TYPES]
+            raise ValidationError(f"invalid issue type {issue_type!r}: expected one of {', '.join(valid)}")
+    parent = a.text("parent")
+    if parent and ctx.store.get_issue(parent) is None:
+        raise NotFoundError(f"parent issue {parent} not found", "check the ID with 'bd list' (IDs are case-sensitive)")
+
+
 @op("list", write=False)
 def list_(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
-    status = a.str("status")
+    check_filters(ctx, a)
+    status = a.text("status")
     labels = [check_label(x) for x in a.strlist("labels") + a.strlist("label")]
-    assignee = "" if a.bool("no_assignee") or a.bool("unassigned") else a.str("assignee")
+    assignee = "" if a.flag("no_assignee") or a.flag("unassigned") else a.text("assignee")
     rows = q.list_issues(
-        ctx.store, status=status, priority=a.priority("priority"), issue_type=a.str("issue_type") or a.str("type"),
-        assignee=assignee, labels=labels, labels_any=a.strlist("labels_any"), parent=a.str("parent"),
-        title=a.str("title"), query=a.str("query"), ids=a.strlist("ids") or None,
-        limit=a.int("limit", 0) or 0, sort=_sort(a.str("sort")), reverse=a.bool("reverse"))
+        ctx.store, status=status, priority=a.priority("priority"), issue_type=a.text("issue_type") or a.text("type"),
+        assignee=assignee, labels=labels, labels_any=a.strlist("labels_any"), parent=a.text("parent"),
+        title=a.text("title"), query=a.text("query"), ids=a.strlist("ids") or None,
+        limit=a.integer("limit", 0) or 0, sort=_sort(a.text("sort")), reverse=a.flag("reverse"))
     return rows_json(ctx, rows)
 
 
@@ -420,24 +487,26 @@ def _sort(v: str | None) -> str:
     return v
 
 
-@op("ready", write=False)
-def ready(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
-    assignee = "" if a.bool("unassigned") or a.bool("no_assignee") else a.str("assignee")
-    sort = a.str("sort") or "priority"
+def ready_list(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
+    """The ``ready`` operation's list (the operation itself, which can also claim, is
+    ``claim.ready``). The caller has checked the filters (``check_filters``)."""
+    assignee = "" if a.flag("unassigned") or a.flag("no_assignee") else a.text("assignee")
+    sort = a.text("sort") or "priority"
     if sort not in ("priority", "hybrid", "oldest"):
         raise ValidationError(f"invalid sort policy {sort!r}: expected priority, hybrid or oldest")
     rows = q.ready_issues(ctx.store, priority=a.priority("priority"), assignee=assignee,
-                          issue_type=a.str("issue_type") or a.str("type"),
+                          issue_type=a.text("issue_type") or a.text("type"),
                           labels=[check_label(x) for x in a.strlist("labels") + a.strlist("label")],
-                          labels_any=a.strlist("labels_any"), parent=a.str("parent"),
-                          oldest_first=sort == "oldest", limit=a.int("limit", 0) or 0)
+                          labels_any=a.strlist("labels_any"), parent=a.text("parent"),
+                          oldest_first=sort == "oldest", limit=a.integer("limit", 0) or 0)
     return rows_json(ctx, rows)
 
 
 @op("blocked", write=False)
 def blocked(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
+    check_filters(ctx, a)
     rows = q.blocked_issues(ctx.store)
-    parent = a.str("parent")
+    parent = a.text("parent")
     if parent:
         under = q.descendants(ctx.store, parent)
         rows = [r for r in rows if r["id"] in under]
@@ -460,7 +529,8 @@ def count(ctx: Ctx, a: Args) -> dict[str, Any]:
 def require_ids(ctx: Ctx, ids: list[str]) -> None:
     missing = [i for i in ids if ctx.store.get_issue(i) is None]
     if missing:
-        raise NotFoundError(f"issue {', '.join(missing)} not found")
+        raise NotFoundError(f"issue {', '.join(missing)} not found",
+                            "check the ID with 'bd list' (IDs are case-sensitive)")
 
 
 __all__ = ["issue_json", "rows_json", "apply_changes", "parse_dep_spec", "mention_re", "check_dep_type"]

@@ -7,6 +7,7 @@ from typing import Any
 from .. import BEADS_COMPAT_VERSION, __version__
 from ..errors import ValidationError
 from ..validate import Args
+from . import leases
 from .exchange import jsonl_path
 from .registry import Ctx, op
 
@@ -36,9 +37,11 @@ def config_get(ctx: Ctx, a: Args) -> dict[str, Any]:
 
 @op("config_set", write=True)
 def config_set(ctx: Ctx, a: Args) -> dict[str, Any]:
-    key, value = a.req("key"), a.str("value", "") or ""
+    key, value = a.req("key"), a.text("value", "") or ""
     if key == "issue_prefix":
         raise ValidationError("use 'bd rename-prefix' to change the issue prefix")
+    if key == leases.CONFIG_KEY:
+        leases.parse_duration(value, leases.CONFIG_KEY)  # refuse what a claim could not use
     ctx.store.set_config(key, value)
     return {"key": key, "value": value}
 

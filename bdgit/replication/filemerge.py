@@ -15,6 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import ImportFormatError
+from ..intake import loads
+from ..jsonl.markers import is_marker
 from ..model import dumps_compact
 from .ids import may_collide, plan_renumber, rewrite_mentions, same_creation
 from .merge import merge3
@@ -26,19 +28,21 @@ Pushed = Callable[[str, int], bool]
 
 
 class Side:
-    """One file's lines by issue ID (a list when a broken file has an ID twice)."""
+    """One file's lines by issue ID (a list when a broken file has an ID twice), and each
+    line's number in the file."""
 
-    __slots__ = ("name", "lines", "objs")
+    __slots__ = ("name", "lines", "objs", "numbers")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.lines: dict[str, list[str]] = {}
         self.objs: dict[str, dict[str, Any]] = {}
+        self.numbers: dict[str, int] = {}
 
     def obj(self, issue_id: str) -> dict[str, Any]:
         o = self.objs.get(issue_id)
         if o is None:
-            o = self.objs[issue_id] = json.loads(self.lines[issue_id][0])
+            o = self.objs[issue_id] = loads(self.lines[issue_id][0])
         return o
 
     def created_us(self, issue_id: str) -> int:
@@ -58,21 +62,39 @@ def parse_side(text: str, name: str) -> Side:
         line = raw.rstrip("\r")
         if not line.strip():
             continue
-        if line.startswith(("<<<<<<<", ">>>>>>>", "|||||||")) or line == "=======":
+        if is_marker(line):
             raise ImportFormatError.at(n, f"{name} side has git conflict markers")
         if line.startswith('{"id":"') and (end := line.find('"', 7)) > 7 and "\\" not in line[7:end]:
             issue_id = line[7:end]  # our own lines: no need to parse the ones that match
         else:
             try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ImportFormatError.at(n, f"{name} side: invalid JSON: {e.msg}") from None
+                obj = loads(line)
+            except ValueError as e:
+                raise ImportFormatError.at(n, f"{name} side: invalid JSON: {e}") from None
             if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
                 raise ImportFormatError.at(n, f"{name} side: a line without a string 'id'")
             issue_id = obj["id"]
             side.objs.setdefault(issue_id, obj)
         side.lines.setdefault(issue_id, []).append(line)
+        side.numbers.setdefault(issue_id, n)
     return side
+
+
+def check_new_lines(side: Side, base: Side) -> None:
+    """The checks every import applies (IDs, fields, text), on the lines of ``side`` that its
+    base does not have: what git merges in is what the next import reads, so it is refused here
+    already (git then keeps the conflict). Lines the base has passed them before."""
+    from ..jsonl.parse import parse as check
+    for issue_id, lines in side.lines.items():
+        old = base.lines.get(issue_id, ())
+        for line in lines:
+            if line in old:
+                continue
+            try:
+                check(line)
+            except ImportFormatError as e:
+                msg = e.message.split(": ", 1)[1] if e.message.startswith("line ") else e.message
+                raise ImportFormatError.at(side.numbers.get(issue_id), f"{side.name} side: {msg}", e.hint) from None
 
 
 class MergeResult:
@@ -192,6 +214,8 @@ def merge_texts(base_text: str, ours_text: str, theirs_text: str, *, pushed: Pus
     """Merge three JSONL texts (see the module docstring). ``renumber`` is false in hash-ID
     mode. Raises ImportFormatError for a side that is not JSONL."""
     base, ours, theirs = parse_side(base_text, "base"), parse_side(ours_text, "our"), parse_side(theirs_text, "their")
+    check_new_lines(ours, base)
+    check_new_lines(theirs, base)
     res = MergeResult()
     if renumber:
         coll = collisions(base, ours, theirs, pushed)

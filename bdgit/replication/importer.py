@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CollisionError, ImportFormatError
-from ..jsonl.files import _sha256, export_lines, fingerprint, read_for_import
-from ..jsonl.parse import Record, _unknown, parse
+from ..jsonl.files import broken_file_hint, export_lines, fingerprint, read_for_import, sha256
+from ..jsonl.parse import Record, parse, unknown_value
 from ..model import ISSUE_FIELDS, KNOWN_ISSUE_KEYS, dumps_compact, now
 from ..store import Store
 from ..store.db import TOMBSTONE
@@ -30,6 +30,14 @@ from .versions import dumps as dump_versions
 
 #: (issue id, created_at micros) -> whether a remote-tracking ref's JSONL has that issue
 Pushed = Callable[[str, int], bool]
+
+
+def kept_summary(kept_newer: int, kept_absent: int = 0) -> str:
+    """The import report's words for what the database kept over the file (empty when nothing)."""
+    out = f", {kept_newer} kept (newer here)" if kept_newer else ""
+    if kept_absent:
+        out += f", {kept_absent} missing from the file kept"
+    return out
 
 
 class ImportResult:
@@ -87,7 +95,13 @@ def import_text(store: Store, text: str | None, *, actor: str, workspace: bool =
     from ..workspace.config import id_mode
     if id_mode(store.beads_dir) == "hash":
         renumber = False  # the repository's mode: a hash ID names one issue wherever it appears
-    records, warnings = parse(text, strict=strict)
+    try:
+        records, warnings = parse(text, strict=strict)
+    except ImportFormatError as e:
+        if path is None:
+            raise
+        raise ImportFormatError(f"{path}: {e.message}", e.hint or broken_file_hint(path, e.line),
+                                **e.details) from None
     result = ImportResult(warnings=warnings, dry_run=dry_run)
     by_id: dict[str, Record] = {}
     for rec in records:  # an ID twice in the file: identical -> one; the same issue -> merged
@@ -108,7 +122,7 @@ def import_text(store: Store, text: str | None, *, actor: str, workspace: bool =
                      pushed=pushed, path=path, renumber=renumber).run()
             if workspace and path is not None:
                 if absorbed is None:  # the caller read it: record what the file has now
-                    absorbed = (_sha256(Path(path).read_bytes()), fingerprint(Path(path)))
+                    absorbed = (sha256(text.encode()), fingerprint(Path(path)))
                 store.set_meta("jsonl_sha256", absorbed[0])
                 store.set_meta("jsonl_fingerprint", absorbed[1] or "")
             if dry_run:
@@ -231,7 +245,7 @@ class Importer:
         status = _statuses(self.store, {t for _, t in edges})
         for i, target in edges:
             if target not in status:
-                _unknown(f"{i} depends on {target}, which is not in the database (kept)",
+                unknown_value(f"{i} depends on {target}, which is not in the database (kept)",
                          self.by_id[i].line_no, self.strict, self.result.warnings)
             elif status[target] == TOMBSTONE and self.store.get_issue(i) and \
                     self.store.get_issue(i)["status"] != TOMBSTONE:  # type: ignore[index]
@@ -408,4 +422,4 @@ def hash_prefixes(ids: Any) -> set[str]:
     return {p for p, (num, other) in counts.items() if other > num}
 
 
-__all__ = ["ImportResult", "hash_prefixes", "import_text", "rewrite_mentions", "write_state"]
+__all__ = ["ImportResult", "hash_prefixes", "import_text", "kept_summary", "rewrite_mentions", "write_state"]

@@ -12,12 +12,15 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .peer import POINTER_NAME, find_socket, short_dir_name
+
+__all__ = ["POINTER_NAME", "encode", "find_socket", "socket_path_for"]
+
 PROTOCOL_VERSION = 1
 #: A request line longer than this is answered with an error and discarded.
 MAX_LINE = 64 * 1024 * 1024
 #: unix socket paths longer than this (sun_path is 108 bytes on Linux) use a short directory.
 MAX_SOCKET_PATH = 100
-POINTER_NAME = "bd.sock.path"
 
 
 def encode(obj: dict[str, Any]) -> bytes:
@@ -33,15 +36,7 @@ def socket_path_for(beads_dir: Path) -> Path:
     import hashlib
     import tempfile
     digest = hashlib.sha256(os.fsencode(str(beads_dir.resolve()))).hexdigest()[:16]
-    base = Path(tempfile.gettempdir()) / f"bd-{os.getuid()}"
+    base = Path(tempfile.gettempdir()) / short_dir_name()
     return base / digest / "bd.sock"
 
 
-def find_socket(beads_dir: Path) -> Path:
-    """The socket a client should dial: the pointer's target if there is one."""
-    ptr = beads_dir / POINTER_NAME
-    try:
-        target = ptr.read_text().strip()
-    except OSError:
-        return beads_dir / "bd.sock"
-    return Path(target) if target else beads_dir / "bd.sock"

@@ -1,18 +1,22 @@
 """The daemon's server: one writer thread, concurrent readers, per-request deadlines.
 
 - Connections: one thread each (a slow or stalled client blocks only itself). Lines are
-  bounded (``MAX_LINE``); garbage gets an error answer and the connection stays usable.
+  bounded (``MAX_LINE``); garbage gets an error answer and the connection stays usable. At
+  ``MAX_CONNECTIONS`` the connection idle longest is closed to make room (``limits``).
 - Reads run in the connection's thread on a pooled read-only use of SQLite (WAL snapshots).
 - Writes go through one writer: a lock that owns the writer connection. The thread that holds
   it runs every queued write in one transaction (group commit; each request in its own
   savepoint, so one failure rolls back only itself) and answers after COMMIT. A request whose
-  deadline passes while it waits is cancelled, never run.
+  deadline passes while it waits (the deadline is absolute: a daemon that was stopped and reads
+  it late drops it), or whose client hung up, is cancelled, never run.
 - A maintenance thread (under the same lock) flushes the JSONL (debounced), imports it when it
-  changed under us, and runs the after-flush and housekeeping hooks (git commits live there).
+  changed under us, expires leases when the next one is due, and runs the after-flush and
+  housekeeping hooks (git commits live there).
+- Every COMMIT of the writer publishes its changes to the change feed (``feed.Feed``); a
+  ``subscribe`` request hands its connection over to the feed's thread.
 """
 from __future__ import annotations
 
-import json
 import os
 import queue
 import selectors
@@ -26,16 +30,22 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .. import BEADS_COMPAT_VERSION, __version__, jsonl, ops
-from ..errors import (BatchFailed, BdError, DaemonError, DeadlineExceeded, InternalError, UsageError,
-                      VersionMismatch, internal)
+from ..errors import (BatchFailed, BdError, DaemonError, DeadlineExceeded, InternalError, LockTimeoutError,
+                      ReadOnlyError, UsageError, ValidationError, VersionMismatch, internal)
+from ..intake import loads, strings_problem
+from ..ops import claim, leases
 from ..store import Store
-from ..workspace import Workspace
+from ..workspace import Workspace, safefs
+from . import limits
+from .feed import Feed
 from .protocol import MAX_LINE, PROTOCOL_VERSION, encode
 
 _PENDING, _RUNNING, _DONE, _CANCELLED = range(4)
 #: operations answered by the server itself, never queued
 _CONTROL = frozenset({"ping", "health", "shutdown", "status"})
 MAX_CONNECTIONS = 512
+#: operations that still run while the JSONL does not import: they are the ways out
+_WAYS_OUT = frozenset({"import", "flush"})
 MAX_GROUP = 256
 
 
@@ -49,6 +59,8 @@ class Job:
     state: int = _PENDING
     response: dict[str, Any] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: False once the client hung up (its connection closed): then the write never runs
+    alive: Callable[[], bool] | None = None
 
     def try_start(self) -> bool:
         with self.lock:
@@ -57,6 +69,12 @@ class Job:
             if time.monotonic() > self.deadline:
                 self.state = _CANCELLED
                 self.response = _cancelled(self.op)
+                self.done.set()
+                return False
+            if self.alive is not None and not self.alive():
+                self.state = _CANCELLED
+                self.response = failure(DeadlineExceeded(
+                    f"cancelled: the client of this {self.op} request hung up before it could run (nothing changed)"))
                 self.done.set()
                 return False
             self.state = _RUNNING
@@ -70,6 +88,17 @@ class Job:
                 self.done.set()
                 return True
             return False
+
+
+class Subscribe:
+    """What ``handle_line`` returns for a ``subscribe`` request: the connection becomes a
+    change-feed stream (``Feed.attach``) instead of getting one answer."""
+
+    __slots__ = ("args", "request_id")
+
+    def __init__(self, args: dict[str, Any], request_id: Any) -> None:
+        self.args = args
+        self.request_id = request_id
 
 
 def _cancelled(op: str) -> dict[str, Any]:
@@ -126,8 +155,16 @@ class Server:
         self._stop = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
         self._readers: queue.Queue[Store] = queue.Queue()
-        self._conns = 0
-        self._conns_lock = threading.Lock()
+        self._table = limits.ConnTable(MAX_CONNECTIONS, encode(limits.EVICTED))
+        #: why the last JSONL flush failed (None: it worked); write answers carry it meanwhile
+        self.flush_error: str | None = None
+        #: why the changed JSONL could not be imported (a broken line): requests get this error
+        #: until it is fixed or rewritten (``bd export --force``), as in direct mode
+        self.import_error: BdError | None = None
+        #: set once the final flush at stop was tried; ``final_dirty`` is what it left unexported
+        self.finished = threading.Event()
+        self.final_dirty = 0
+        self._answering = 0  # shutdown answers still being sent (the process waits for them)
         self.flush_due: float | None = None
         #: stat fingerprint of the JSONL when we last found it absorbed (see _sync_in)
         self._absorbed_fp: str | None = None
@@ -137,9 +174,12 @@ class Server:
         #: bound on one request line (BD_DAEMON_MAX_LINE overrides, e.g. to test the bound)
         self.max_line = int(os.environ.get("BD_DAEMON_MAX_LINE") or MAX_LINE)
         self.writer_store = Store(ws.db_path)
-        from filelock import FileLock
-        # one instance, used only under _wlock: FileLock is reentrant per instance
-        self._flock = FileLock(str(ws.lock_path), thread_local=False)
+        self.feed = Feed(log=log)
+        self.writer_store.on_commit = self._committed
+        #: when the next lease expires (epoch seconds; None: no lease), kept by the writer
+        self.lease_due = leases.next_due(self.writer_store)
+        # one instance, used only under _wlock: reentrant per instance
+        self._flock = safefs.FileLock(ws.lock_path)
         self._db_ino = os.stat(ws.db_path).st_ino
         self._maint = threading.Thread(target=self._maintenance_loop, name="bd-maintenance", daemon=True)
 
@@ -163,17 +203,21 @@ class Server:
                         conn, _ = self.sock.accept()
                     except OSError:
                         continue
-                    with self._conns_lock:
-                        if self._conns >= MAX_CONNECTIONS:
-                            conn.sendall(encode(failure(DaemonError("too many connections; try again"))))
-                            conn.close()
-                            continue
-                        self._conns += 1
-                    threading.Thread(target=self._serve_conn, args=(conn,), daemon=True).start()
+                    entry = self._table.admit(conn)  # at the cap, the longest idle makes room
+                    if entry is None:  # every connection is in the middle of a request
+                        try:
+                            conn.sendall(encode(failure(DaemonError(
+                                "busy: every connection is in the middle of a request; try again", busy=True))))
+                        except OSError:
+                            pass
+                        conn.close()
+                        continue
+                    threading.Thread(target=self._serve_conn, args=(conn, entry), daemon=True).start()
         finally:
             sel.close()
             self._wake_maint.set()
             self._maint.join(timeout=60)
+            self.feed.close()
             while not self._readers.empty():
                 self._readers.get().close()
             for plugin in self.plugins:
@@ -181,6 +225,9 @@ class Server:
                     plugin.close()  # after the last flush: the git agent commits what it wrote
                 except Exception as e:
                     self.log(f"plug-in {type(plugin).__name__} failed to close: {type(e).__name__}: {e}")
+            end = time.monotonic() + 2.0  # let a waiting 'shutdown' answer go out first
+            while self._answering and time.monotonic() < end:
+                time.sleep(0.005)
 
     def stop(self, reason: str = "") -> None:
         if not self._stop.is_set():
@@ -198,17 +245,24 @@ class Server:
 
     # --- connections ---------------------------------------------------------------------------
 
-    def _serve_conn(self, conn: socket.socket) -> None:
+    def _serve_conn(self, conn: socket.socket, entry: limits.Conn) -> None:
+        handed_over = False  # to the change feed, which closes it when the subscription ends
         buf = b""
         discarding = False
         conn.settimeout(600)  # an idle connection is dropped after ten minutes
+
+        def alive() -> bool:
+            return not limits.hung_up(conn)
         try:
             while not self._stop.is_set():
                 try:
                     chunk = conn.recv(1 << 20)
-                except (socket.timeout, OSError):
+                except (TimeoutError, OSError):
                     return
                 if not chunk:
+                    return
+                received = time.monotonic()
+                if not entry.begin():  # evicted meanwhile: what it sent is never run
                     return
                 buf += chunk
                 while True:
@@ -223,35 +277,46 @@ class Server:
                         conn.sendall(encode(failure(UsageError(f"invalid request: line longer than {self.max_line} bytes"))))
                         continue
                     if line.strip():
-                        conn.sendall(encode(self.handle_line(line)))
+                        resp = self.handle_line(line, received, alive)
+                        if isinstance(resp, Subscribe):  # the connection is the feed's from now on
+                            self.feed.attach(conn, resp.args, resp.request_id, buf)
+                            handed_over = True
+                            return
+                        conn.sendall(encode(resp))
                 if len(buf) > self.max_line:
                     if not discarding:
                         conn.sendall(encode(failure(UsageError(f"invalid request: line longer than {self.max_line} bytes"))))
                     buf = b""
                     discarding = True
+                entry.end()
         except OSError:
             return
         finally:
-            with self._conns_lock:
-                self._conns -= 1
+            self._table.remove(entry)
             try:
-                conn.close()
+                if not handed_over:
+                    conn.close()
             except OSError:
                 pass
 
-    def handle_line(self, line: bytes) -> dict[str, Any]:
-        """Answer one request line; never raises."""
+    def handle_line(self, line: bytes, received: float | None = None,
+                    alive: Callable[[], bool] | None = None) -> dict[str, Any] | Subscribe:
+        """Answer one request line read at monotonic time ``received`` (default now); ``alive``
+        says whether its client is still connected (for ``subscribe``: say so). Never raises."""
         self.last_activity = time.monotonic()
         self.stats["requests"] += 1
         try:
-            req = json.loads(line)
+            req = loads(line)  # JSON nested too deeply is a ValueError too
         except (ValueError, UnicodeDecodeError) as e:
             return failure(UsageError(f"invalid request: not JSON ({e})"))
         if not isinstance(req, dict):
             return failure(UsageError("invalid request: expected a JSON object"))
         rid = req.get("request_id")
         try:
-            resp = self._handle(req)
+            resp = self._handle(req, self.last_activity if received is None else received, alive)
+            if isinstance(resp, Subscribe):
+                resp.request_id = rid
+                return resp
         except BdError as e:
             resp = failure(e)
         except Exception as e:  # a bug must not take the daemon down
@@ -262,7 +327,8 @@ class Server:
             resp["request_id"] = rid
         return resp
 
-    def _handle(self, req: dict[str, Any]) -> dict[str, Any]:
+    def _handle(self, req: dict[str, Any], received: float,
+                alive: Callable[[], bool] | None = None) -> dict[str, Any] | Subscribe:
         op = req.get("operation")
         if not isinstance(op, str) or not op:
             raise UsageError("invalid request: 'operation' must be a string")
@@ -272,11 +338,13 @@ class Server:
         actor = req.get("actor") or "daemon"
         if not isinstance(actor, str):
             raise UsageError("invalid request: 'actor' must be a string")
-        timeout_ms = req.get("timeout_ms")
-        if timeout_ms is not None and (isinstance(timeout_ms, bool) or not isinstance(timeout_ms, (int, float))
-                                       or timeout_ms <= 0):
-            raise UsageError("invalid request: 'timeout_ms' must be a positive number")
-        deadline = time.monotonic() + (timeout_ms / 1000 if timeout_ms else 3600)
+        deadline = limits.request_deadline(req, received)
+        if isinstance(deadline, str):
+            raise UsageError(deadline)
+        why = strings_problem(args)  # a lone surrogate: never an internal error at the database
+        if why:
+            raise ValidationError(f"invalid {op} args: {why}",
+                                  "send UTF-8 text (lone \\ud800-\\udfff escapes cannot be stored)")
         cwd = req.get("cwd")
         if cwd is not None:
             err = self._check_cwd(cwd)
@@ -286,11 +354,15 @@ class Server:
         if cv is not None and cv != __version__ and op not in _CONTROL:
             raise VersionMismatch(f"daemon runs bdgit {__version__}, client is bdgit {cv}")
         if op in _CONTROL:
-            return {"success": True, "data": self._control(op, cv)}
+            return {"success": True, "data": self._control(op, cv, args)}
+        if op == "subscribe":
+            return Subscribe(args, req.get("request_id"))
         if op not in ops.OPS and op != "batch":
             raise UsageError(f"unknown operation: {op}")
         if op == "batch" or ops.is_write(op, args):
-            return self._submit(Job(op, args, actor, deadline))
+            if req.get("readonly"):
+                raise ReadOnlyError.refusing(op)
+            return self._submit(Job(op, args, actor, deadline, alive=alive))
         return self._read(op, args, actor, deadline)
 
     def _check_cwd(self, cwd: Any) -> str | None:
@@ -305,12 +377,22 @@ class Server:
             return f"cwd {cwd} is outside this daemon's repository ({root})"
         return None
 
-    def _control(self, op: str, client_version: str | None) -> dict[str, Any]:
+    def _control(self, op: str, client_version: str | None, args: dict[str, Any] | None = None) -> dict[str, Any]:
         if op == "ping":
             return {"message": "pong", "version": BEADS_COMPAT_VERSION, "bdgit_version": __version__}
         if op == "shutdown":
-            threading.Thread(target=self.stop, args=("shutdown requested",), daemon=True).start()
-            return {"message": "shutting down", "pid": os.getpid()}
+            if not (args or {}).get("wait"):
+                threading.Thread(target=self.stop, args=("shutdown requested",), daemon=True).start()
+                return {"message": "shutting down", "pid": os.getpid()}
+            # answer after the final flush, saying whether it worked (bd daemon stop reports it)
+            self._answering += 1
+            try:
+                self.stop("shutdown requested")
+                self.finished.wait(60)
+                return {"message": "stopped", "pid": os.getpid(), "flushed": self.flush_error is None,
+                        "flush_error": self.flush_error, "dirty": self.final_dirty}
+            finally:
+                self._answering -= 1
         t0 = time.perf_counter()
         store = self._reader()
         try:
@@ -323,9 +405,13 @@ class Server:
             "protocol_version": PROTOCOL_VERSION, "pid": os.getpid(),
             "uptime_seconds": round(time.time() - self.started, 3),
             "db_response_ms": round((time.perf_counter() - t0) * 1000, 3),
-            "queue_depth": len(self.jobs), "connections": self._conns, "dirty_issues": dirty,
+            "queue_depth": len(self.jobs), "connections": len(self._table), "dirty_issues": dirty,
+            "evictions": self._table.evictions, "flush_error": self.flush_error,
             "flush_pending": self.flush_due is not None, "socket": str(self.sock.getsockname()),
             "database": str(self.ws.db_path), **self.stats,
+            "feed": {"stream": self.feed.stream, "seq": self.feed.seq, "oldest": self.feed.oldest,
+                     "backlog": self.feed.capacity, "subscribers": self.feed.subscribers, **self.feed.stats},
+            "next_lease_expiry": leases.stamp(self.lease_due) if self.lease_due is not None else None,
         }
         if client_version is not None:
             out["client_version"] = client_version
@@ -354,6 +440,8 @@ class Server:
                 # the file changed under us: absorb it (as the writer) before we read
                 with self._wlock:
                     self._sync_in(self.writer_store)
+                if self.import_error is not None:
+                    return failure(self.import_error)
             ctx = ops.Ctx(store, actor)
             data = ops.run(store, op, args, actor, ctx)
             resp: dict[str, Any] = {"success": True, "data": data}
@@ -415,6 +503,9 @@ class Server:
             due = self.flush_due
             if due is not None:
                 timeout = max(min(timeout, due - time.monotonic()), 0)
+            lease_due = self.lease_due
+            if lease_due is not None:  # wake when the next lease expires, not before
+                timeout = max(min(timeout, lease_due - time.time()), 0)
             self._wake_maint.wait(timeout)
             self._wake_maint.clear()
             stopping = self._stop.is_set()
@@ -424,11 +515,21 @@ class Server:
                     self._drain()
                     while self.jobs:
                         self._drain()
+                if not stopping and self.lease_due is not None and time.time() >= self.lease_due:
+                    self._expire_leases(self.writer_store)
                 if self.flush_due is not None and (now >= self.flush_due or stopping):
                     self._flush(self.writer_store)
                 if stopping:
-                    if self.writer_store.dirty_count():
-                        self._flush(self.writer_store)
+                    try:
+                        if self.writer_store.dirty_count():
+                            self._flush(self.writer_store)
+                        self.final_dirty = self.writer_store.dirty_count()
+                        if self.final_dirty:
+                            self.log(f"stopping with {self.final_dirty} issue change(s) not in "
+                                     f"{self.ws.jsonl_path.name} ({self.flush_error}); they are saved in the "
+                                     "database and written by the next flush")
+                    finally:
+                        self.finished.set()
                     self.writer_store.close()
                     return
                 if now - last_check >= 2.0:
@@ -437,7 +538,15 @@ class Server:
 
     def _run_group(self, store: Store, group: list[Job]) -> None:
         self._sync_in(store)
+        if self.lease_due is not None and time.time() >= self.lease_due:
+            self._expire_leases(store)  # no write may see a lease that has run out
         live = group
+        if self.import_error is not None:
+            # a JSONL that does not import blocks writes as in direct mode; only the ways out run
+            for job in group:
+                if job.op not in _WAYS_OUT and job.try_start():
+                    job.response = failure(self.import_error)
+            live = [j for j in group if j.op in _WAYS_OUT]
         wrote = False
         try:
             with store.tx():
@@ -461,26 +570,69 @@ class Server:
         except Exception as e:
             self.log(f"commit failed: {type(e).__name__}: {e}")
             for job in live:
-                if job.state == _RUNNING:
-                    job.response = failure(InternalError(
+                if job.state == _RUNNING:  # a full disk is a StorageError: say so, as it is
+                    job.response = failure(e if isinstance(e, BdError) else InternalError(
                         f"the transaction could not be committed: {type(e).__name__}: {e}",
                         "nothing of this request was saved; retry it"))
             wrote = False
         self.stats["groups"] += 1
         self.stats["writes"] += len(live)
+        if wrote and self.flush_error:
+            # committed, but the JSONL cannot be written at the moment: the client says so
+            for job in live:
+                if job.state == _RUNNING and job.response is not None and job.response.get("success"):
+                    job.response["export_error"] = self.flush_error
         if wrote:
-            # The hint only has to say "something is not exported yet": one bump per flush
-            # interval is enough (a mapped read is cheap; a bump takes the file's lock).
-            if self.state is not None and not self.state.get().dirty:
-                self.state.bump_write()
-            if self.flush_due is None:
-                self.flush_due = time.monotonic() + self.flush_interval
-                self._wake_maint.set()
+            store.mark_changed()  # file watchers (beads-ui) see the main db file change
+        flushed = any(job.op == "flush" and (job.response or {}).get("success") for job in live)
+        if wrote and flushed and store.dirty_count() == 0:
+            # An explicit flush (the pre-commit hook's) left nothing unexported: say so now, so
+            # that the hook's stamp of bd.state is a clean state and the next write changes it.
+            if self.state is not None:
+                self.state.mark_exported()
+        elif wrote:
+            self._wrote()
         for job in group:
             with job.lock:
                 if job.state == _RUNNING:
                     job.state = _DONE
             job.done.set()
+
+    def _wrote(self) -> None:
+        """After a committed write: schedule the JSONL flush and bump the state hint."""
+        # The hint only has to say "something is not exported yet": one bump per flush
+        # interval is enough (a mapped read is cheap; a bump takes the file's lock).
+        if self.state is not None and not self.state.get().dirty:
+            self.state.bump_write()
+        if self.flush_due is None:
+            self.flush_due = time.monotonic() + self.flush_interval
+            self._wake_maint.set()
+
+    def _committed(self, changes: list[dict[str, Any]]) -> None:
+        """The writer's ``on_commit`` (``_wlock`` held): publish, and move the lease timer
+        earlier if a new lease ends sooner (a later end just makes the next wake-up idle)."""
+        self.feed.publish(changes)
+        for ch in changes:
+            ends = ch.get("lease_expires_at")
+            if ends is None:
+                continue
+            end = leases.expiry({"expires_at": ends})
+            if end is not None and (self.lease_due is None or end < self.lease_due):
+                self.lease_due = end
+                self._wake_maint.set()
+
+    def _expire_leases(self, store: Store) -> None:
+        """Return the issues whose lease ran out to ready. Caller holds ``_wlock``."""
+        try:
+            gone = claim.expire_due(store)
+        except Exception as e:
+            self.log(f"cannot expire leases: {type(e).__name__}: {e}")
+            gone = []
+        self.lease_due = leases.next_due(store)
+        if gone:
+            self.log(f"lease expired: {', '.join(gone)} back to ready")
+            store.mark_changed()
+            self._wrote()
 
     def _sync_in(self, store: Store) -> None:
         """Import the JSONL if it changed under us (pull, merge, checkout, an edit)."""
@@ -493,6 +645,7 @@ class Server:
                 return
             if not jsonl.needs_import(store, path):
                 self._absorbed_fp = jsonl.fingerprint(path)
+                self.import_error = None
                 return
             from ..gitsync.env import rebasing
             if rebasing(self.ws.root):
@@ -500,23 +653,34 @@ class Server:
             with self._flock.acquire(timeout=10):
                 if not jsonl.needs_import(store, path):
                     self._absorbed_fp = jsonl.fingerprint(path)
+                    self.import_error = None
                     return
                 res = jsonl.import_text(store, None, actor="auto-import", workspace=True, collisions="auto",
                                         path=path)
                 self._absorbed_fp = store.get_meta("jsonl_fingerprint") or None  # what was read
-            self.log(f"imported {path.name}: {len(res.created)} created, {len(res.updated)} updated, "
-                     f"{len(res.kept_newer)} kept (newer here), {len(res.kept_absent)} missing kept"
+                self.import_error = None
+            self.lease_due = leases.next_due(store)  # another clone's leases came with it
+            self._wake_maint.set()
+            self.log(f"imported {path.name}: {len(res.created)} created, {len(res.updated)} updated"
+                     + jsonl.kept_summary(len(res.kept_newer), len(res.kept_absent))
                      + (f"; renumbered {res.renumbered}" if res.renumbered else "")
                      + (f"; remapped {res.remapped}" if res.remapped else ""))
             if store.dirty_count() and self.flush_due is None:
                 self.flush_due = time.monotonic() + self.flush_interval
+        except LockTimeoutError as e:
+            self.log(f"import of {path.name} postponed: {e}")
         except BdError as e:
-            self.log(f"cannot import {path.name}: {e}")
+            if self.import_error is None or self.import_error.message != e.message:
+                self.log(f"cannot import {path.name}: {e}")
+            self.import_error = e
         except Exception as e:
             self.log(f"cannot import {path.name}: {type(e).__name__}: {e}")
+            self.import_error = internal(e)
 
     def _flush(self, store: Store) -> None:
-        from filelock import Timeout
+        """Write the dirty issues to the JSONL. On failure (a full disk) they stay dirty, the
+        reason is kept in ``flush_error`` (write answers and ``health`` carry it) and the flush
+        is retried."""
         gen = self.state.get().write_gen if self.state is not None else 0
         from ..gitsync.env import index_locked, rebasing
         if rebasing(self.ws.root):  # a rewrite now would stop 'git rebase --continue'
@@ -529,14 +693,20 @@ class Server:
             with self._flock.acquire(timeout=5):
                 self._sync_in(store)
                 res = jsonl.flush(store, self.ws.jsonl_path)
-        except Timeout:
+        except LockTimeoutError:
             self.log("JSONL flush postponed: another bd process holds the lock")
             self.flush_due = time.monotonic() + self.flush_interval
             return
         except Exception as e:
-            self.log(f"JSONL flush failed: {type(e).__name__}: {e}")
+            why = e.message if isinstance(e, BdError) else f"{type(e).__name__}: {e}"
+            if why != self.flush_error:
+                self.log(f"JSONL flush failed (retried until it works): {why}")
+            self.flush_error = why
             self.flush_due = time.monotonic() + max(self.flush_interval, 1.0)
             return
+        if self.flush_error:
+            self.log(f"JSONL flush works again (after: {self.flush_error})")
+        self.flush_error = None
         self.flush_due = None
         self.stats["flushes"] += 1
         if self.state is not None:
@@ -561,7 +731,7 @@ class Server:
             self.stop("workspace removed")
             return
         if self.idle_timeout > 0 and time.monotonic() - self.last_activity > self.idle_timeout \
-                and not self.jobs:
+                and not self.jobs and not self.feed.subscribers:  # someone watching is not idle
             self.log(f"idle for {self.idle_timeout:g}s; exiting")
             self.stop("idle timeout")
             return

@@ -9,12 +9,13 @@ import json
 import os
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import BdError, ConflictError, DatabaseError, LockTimeoutError, NoDatabaseError, NotFoundError
+from ..errors import (BdError, ConflictError, DatabaseError, LockTimeoutError, NoDatabaseError, NotFoundError,
+                      StorageError)
 from ..model import dep_to_json, now, ts_micros
 from . import schema
 
@@ -41,9 +42,16 @@ class Store:
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = False,
                  busy_timeout_ms: int = 30_000) -> None:
+        from ..workspace import safefs
         self.path = Path(path)
-        if not create and not self.path.exists():
+        if not create and not os.path.lexists(self.path):
             raise NoDatabaseError(f"no database at {self.path}", "run 'bd init' in your project first")
+        if create and not os.path.lexists(self.path):
+            # born with the repository's read bits at most (SQLite gives -wal/-shm the same mode)
+            os.close(safefs.open_file(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL,
+                                      safefs.shared_mode(self.path.parent.parent)))
+        # SQLite opens these by name and follows links: check them first (a clone may plant any)
+        safefs.check_sqlite_files(self.path)
         try:
             self.conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
                                         timeout=busy_timeout_ms / 1000)
@@ -58,12 +66,20 @@ class Store:
             c.execute("PRAGMA synchronous=NORMAL")
             c.execute("PRAGMA foreign_keys=ON")
             c.execute("PRAGMA temp_store=MEMORY")
+            # a database that came with a clone must not run side-effecting functions from its schema
+            c.execute("PRAGMA trusted_schema=OFF")
             schema.migrate(c)
         except sqlite3.Error as e:
             raise database_error(self.path, e) from None
         self._savepoints = 0
         self._op_version: tuple[int, int, str] | None = None
         self._node_id: str | None = None
+        #: called after each COMMIT with the changes it made (``note_change`` entries, in
+        #: order); None (the default) collects nothing. The daemon's change feed sets it.
+        self.on_commit: Callable[[list[dict[str, Any]]], None] | None = None
+        self._changes: list[dict[str, Any]] = []
+        #: when a set: every id marked dirty is added (``ops.run`` renews leases from it)
+        self.touched: set[str] | None = None
 
     @property
     def beads_dir(self) -> Path:
@@ -87,23 +103,31 @@ class Store:
             c.execute("BEGIN IMMEDIATE")
             self._savepoints = 0
             self._op_version = None
+            self._changes = []
             try:
                 yield c
-            except BaseException:
+            except BaseException as e:
                 self._rollback()
+                if isinstance(e, sqlite3.OperationalError) and storage_failure(e):
+                    raise database_error(self.path, e) from None
                 raise
             try:
                 c.execute("COMMIT")
-            except BaseException:
+            except BaseException as e:
                 self._rollback()
+                if isinstance(e, sqlite3.OperationalError) and storage_failure(e):
+                    raise database_error(self.path, e) from None
                 raise
+            self._published()
             return
         self._savepoints += 1
         name = f"sp{self._savepoints}"
+        mark = len(self._changes)
         c.execute(f"SAVEPOINT {name}")
         try:
             yield c
         except BaseException:
+            del self._changes[mark:]  # what this level did is undone: nobody may hear of it
             if c.in_transaction:  # a failed statement may have ended the whole transaction
                 c.execute(f"ROLLBACK TO {name}")
                 c.execute(f"RELEASE {name}")
@@ -113,7 +137,42 @@ class Store:
         finally:
             self._savepoints -= 1
 
+    def _published(self) -> None:
+        """Hand the committed changes to ``on_commit`` (never fails the committed write)."""
+        changes, self._changes = self._changes, []
+        if changes and self.on_commit is not None:
+            try:
+                self.on_commit(changes)
+            except Exception:  # pragma: no cover - a listener's bug must not undo a commit
+                pass
+
+    def note_change(self, issue_id: str, kind: str, actor: str, ts: str | None = None,
+                    fields: Iterable[str] = (), **facts: Any) -> None:
+        """Record a change for ``on_commit`` (only when someone listens): ``kind`` (the audit
+        event type, or ``deleted``), the ``fields`` it changed and JSON-able ``facts``. Inside a
+        transaction it is published after COMMIT, or dropped with a rollback of its level."""
+        if self.on_commit is None:
+            return
+        entry: dict[str, Any] = {"type": kind, "issue_id": issue_id, "actor": actor, "at": ts or now(),
+                                 "changes": sorted(set(fields))}
+        entry.update(facts)
+        self._changes.append(entry)
+        if not self.conn.in_transaction:  # an autocommit statement is already committed
+            self._published()
+
+    def amend_change(self, issue_id: str, fields: Iterable[str], **facts: Any) -> None:
+        """Add ``fields`` (and ``facts``) to the last change recorded for ``issue_id`` in this
+        transaction: one write is one change, whatever it touched along the way."""
+        if self.on_commit is None:
+            return
+        for entry in reversed(self._changes):
+            if entry["issue_id"] == issue_id:
+                entry["changes"] = sorted(set(entry["changes"]) | set(fields))
+                entry.update(facts)
+                return
+
     def _rollback(self) -> None:
+        self._changes = []
         if self.conn.in_transaction:
             try:
                 self.conn.execute("ROLLBACK")
@@ -123,6 +182,20 @@ class Store:
     @property
     def in_tx(self) -> bool:
         return self.conn.in_transaction
+
+    def mark_changed(self) -> None:
+        """Make the main database file change after committed writes.
+
+        In WAL mode a commit writes only ``<db>-wal``; tools that watch the ``.db`` file itself
+        for live updates (beads-ui's server) see nothing until a checkpoint. Setting the file's
+        mtime is the cheapest change they notice (an inotify attribute event; microseconds,
+        where a checkpoint copies pages and syncs: bench/bench_live_updates.py). SQLite never
+        reads the mtime. Best effort: this must never fail a write that is committed.
+        """
+        try:
+            os.utime(self.path)
+        except OSError:
+            pass
 
     # --- versions -------------------------------------------------------------------------
 
@@ -215,7 +288,7 @@ class Store:
             by = f" by {extra['deleted_by']}" if extra.get("deleted_by") else ""
             when = f" at {extra['deleted_at']}" if extra.get("deleted_at") else ""
             raise NotFoundError(f"issue {issue_id} was deleted{by}{when}",
-                                f"'bd restore {issue_id}' brings it back", deleted=True)
+                                f"'bd undelete {issue_id}' brings it back", deleted=True)
         return row
 
     def get_issues(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -309,8 +382,9 @@ class Store:
         self.conn.execute("UPDATE issues SET updated_at=?, updated_us=? WHERE id=? AND updated_us < ?",
                           (ts, us, issue_id, us))
 
-    def delete_issue_row(self, issue_id: str) -> None:
+    def delete_issue_row(self, issue_id: str, actor: str = "") -> None:
         self.conn.execute("DELETE FROM issues WHERE id=?", (issue_id,))
+        self.note_change(issue_id, "deleted", actor)
 
     def touch(self, issue_id: str, ts: str | None = None) -> str:
         """Bump ``updated_at`` (never backwards) and mark the issue dirty."""
@@ -323,6 +397,9 @@ class Store:
 
     def mark_dirty(self, ids: Iterable[str], ts: str | None = None) -> None:
         ts = ts or now()
+        if self.touched is not None:
+            ids = list(ids)
+            self.touched.update(ids)
         self.conn.executemany(
             "INSERT INTO dirty_issues(issue_id, marked_at) VALUES(?, ?) "
             "ON CONFLICT(issue_id) DO UPDATE SET marked_at=excluded.marked_at",
@@ -345,6 +422,9 @@ class Store:
             "VALUES (?,?,?,?,?,?,?)",
             (issue_id, event_type, actor, _enc(old), _enc(new), comment, ts or now()),
         )
+        if self.on_commit is not None:
+            fields, facts = _event_fields(event_type, new)
+            self.note_change(issue_id, event_type, actor, ts, fields, **facts)
 
     def events(self, issue_id: str, limit: int = 0) -> list[dict[str, Any]]:
         q = ("SELECT id, issue_id, event_type, actor, old_value, new_value, comment, created_at "
@@ -523,20 +603,54 @@ class Store:
         self.conn.executemany("INSERT INTO jsonl_base(issue_id, line) VALUES(?,?)", items.items())
 
 
+def _no_space(path: Path) -> bool:
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 64 * 1024
+
+
+def storage_failure(e: sqlite3.Error) -> bool:
+    """Whether SQLite failed because of the disk (full, read-only, I/O), not the SQL."""
+    msg = str(e).lower()
+    return any(w in msg for w in ("disk is full", "readonly", "read-only", "disk i/o error"))
+
+
 def database_error(path: Path, e: sqlite3.Error) -> BdError:
     """The core error for a SQLite failure on the database at ``path``."""
     msg = str(e)
     if "locked" in msg or "busy" in msg:
         return LockTimeoutError(f"{path} stayed locked by another process: {msg}",
                                 "wait for the other bd process to finish, then retry")
-    if "full" in msg:
-        return DatabaseError(f"cannot write {path}: the disk is full", "free some space, then retry")
+    if "full" in msg or (storage_failure(e) and _no_space(path)):  # a full disk may say "I/O error"
+        return StorageError(f"cannot write {path}: the disk is full; nothing was saved",
+                            "free some disk space, then run the command again")
+    if storage_failure(e):
+        return StorageError(f"cannot write {path}: {msg}; nothing was saved",
+                            "check the disk and the file's permissions, then run the command again")
     return DatabaseError(f"{path} is not a usable beads database: {msg}",
                          "if it is damaged, move it aside (keep the copy) and run 'bd init' in the project: "
                          "it rebuilds the database from .beads/issues.jsonl")
 
 
 _MISSING = object()
+#: the field an audit event changes when its new value does not name them
+_EVENT_FIELD = {"label_added": "labels", "label_removed": "labels", "dependency_added": "dependencies",
+                "dependency_removed": "dependencies", "commented": "comments", "renamed": "id"}
+
+
+def _event_fields(event_type: str, new: Any) -> tuple[list[str], dict[str, Any]]:
+    """(fields, facts) of an audit event for the change feed: the keys of a dict ``new``
+    (plus the new status, which watchers filter on)."""
+    if isinstance(new, dict):
+        facts = {"status": new["status"]} if isinstance(new.get("status"), str) else {}
+        lease = new.get("lease")
+        if isinstance(lease, dict) and isinstance(lease.get("expires_at"), str):
+            facts["lease_expires_at"] = lease["expires_at"]
+        return list(new), facts
+    field = _EVENT_FIELD.get(event_type)
+    return ([field] if field else []), {}
 
 
 def _us(issue: dict[str, Any], which: str) -> int:

@@ -116,10 +116,12 @@ def _like(s: str) -> str:
 def ready_issues(store: Store, *, priority: int | None = None, assignee: str | None = None,
                  issue_type: str | None = None, labels: list[str] | None = None,
                  labels_any: list[str] | None = None, parent: str | None = None,
-                 oldest_first: bool = False, limit: int = 0) -> list[dict[str, Any]]:
+                 oldest_first: bool = False, limit: int = 0,
+                 claimable_by: str | None = None) -> list[dict[str, Any]]:
     """Open issues that nothing blocks, by priority then age (oldest first).
 
-    ``assignee`` "" means unassigned; ``parent`` keeps the issue's parent-child descendants."""
+    ``assignee`` "" means unassigned; ``claimable_by`` keeps issues that are unassigned or
+    that actor's; ``parent`` keeps the issue's parent-child descendants."""
     where = ["status = 'open'", "id NOT IN (SELECT id FROM blocked_all)"]
     params: list[Any] = []
     if priority is not None:
@@ -130,6 +132,9 @@ def ready_issues(store: Store, *, priority: int | None = None, assignee: str | N
     elif assignee:
         where.append("assignee = ?")
         params.append(assignee)
+    if claimable_by is not None:
+        where.append("(assignee IS NULL OR assignee = '' OR assignee = ?)")
+        params.append(claimable_by)
     if labels_any:
         where.append(f"EXISTS (SELECT 1 FROM labels l WHERE l.issue_id = issues.id AND l.label IN "
                      f"({','.join('?' * len(labels_any))}))")

@@ -58,14 +58,14 @@ class Workspace:
     @property
     def jsonl_path(self) -> Path:
         default = self.beads_dir / "issues.jsonl"
-        if default.exists():
+        if os.path.lexists(default):  # even a link: bd then refuses it, rather than pick another file
             return default
         others = sorted(p for p in self.beads_dir.glob("*.jsonl")
                         if not p.name.startswith(("deletions", "interactions")))
         return others[0] if others else default
 
 
-def _db_in(beads_dir: Path) -> Path | None:
+def db_in(beads_dir: Path) -> Path | None:
     try:
         names = sorted(n for n in os.listdir(beads_dir)
                        if n.endswith(".db") and ".backup" not in n and n != "vc.db")
@@ -96,43 +96,53 @@ def _main_worktree(d: Path) -> Path | None:
     return common.parent if common.name == ".git" else None
 
 
+def _checked(db_path: Path) -> Workspace:
+    """The workspace of ``db_path`` once its ``.beads/`` is a real directory of ours that not
+    every user can write (see safefs.check_dir). Raises UnsafePathError."""
+    from . import safefs
+    safefs.check_dir(db_path.parent)
+    return Workspace(db_path)
+
+
 def find(db: str | None = None, cwd: str | os.PathLike[str] | None = None) -> Workspace:
-    """The workspace for ``db`` or the environment or ``cwd``. Raises NoDatabaseError."""
+    """The workspace for ``db`` or the environment or ``cwd``. Raises NoDatabaseError, or
+    UnsafePathError when the ``.beads/`` found is a symlink, another user's or world-writable
+    (an explicit ``--db``/``BEADS_DB``/``BEADS_DIR`` may pass through links: the user named it)."""
     if db:
         p = Path(db).expanduser()
         if not p.is_absolute():
             p = Path(cwd or os.getcwd()) / p
         if p.is_dir():
-            found = _db_in(p / BEADS_DIRNAME) if (p / BEADS_DIRNAME).is_dir() else _db_in(p)
+            found = db_in(p / BEADS_DIRNAME) if (p / BEADS_DIRNAME).is_dir() else db_in(p)
             if found is None:
                 raise NoDatabaseError(f"no beads database in {p}", "run 'bd init' there first")
             p = found
         if not p.exists():
             raise NoDatabaseError(f"no database at {p}", "check --db / BEADS_DB, or run 'bd init'")
-        return Workspace(p.resolve())
+        return _checked(p.resolve())
     env_db = os.environ.get("BEADS_DB")
     if env_db:
         return find(env_db, cwd)
     env_dir = os.environ.get("BEADS_DIR")
     if env_dir:
-        found = _db_in(Path(env_dir).expanduser())
+        found = db_in(Path(env_dir).expanduser())
         if found is None:
             raise NoDatabaseError(f"no beads database in BEADS_DIR={env_dir}", "run 'bd init' first")
-        return Workspace(found.resolve())
+        return _checked(found.resolve())
     start = Path(cwd or os.getcwd()).resolve()
     for d in (start, *start.parents):
         beads = d / BEADS_DIRNAME
         if beads.is_dir():
-            found = _db_in(beads)
+            found = db_in(beads)
             if found is not None:
-                return Workspace(found)
+                return _checked(found)  # a symlinked .beads/ is refused here, naming it
         main = _main_worktree(d)
         if main is not None:  # a linked git worktree: its issues live in the main worktree's database
             rel = start.relative_to(d)
             for sub in (rel, *rel.parents):
-                found = _db_in(main / sub / BEADS_DIRNAME)
+                found = db_in(main / sub / BEADS_DIRNAME)
                 if found is not None:
-                    return Workspace(found)
+                    return _checked(found)
     raise NoDatabaseError(
         "no beads database found (looked for .beads/*.db here and in every parent directory)",
         "run 'bd init' in your project root, or pass --db PATH")

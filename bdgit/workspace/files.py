@@ -1,31 +1,48 @@
 """Writing files in the workspace: the one atomic write.
 
 Every file bd writes whole (the JSONL, status and stamp files, hook scripts, the merge
-driver's result) goes through ``atomic_write``: a temp file in the same directory, fsync,
+driver's result) goes through ``atomic_write``: a fresh temp file in the same directory, fsync,
 rename over the target, fsync of the directory. Readers see the old or the new file, never a
-part; a failure removes the temp file and leaves the target as it was.
+part; a failure (a full disk) removes the temp file and leaves the target as it was.
+
+The temp file is created with ``O_EXCL | O_NOFOLLOW`` under a name of this process
+(``.<name>.tmp.<pid>.<n>``): a name planted in advance, even as a symbolic link to a file
+elsewhere, is skipped and never opened. Temp files of processes that died mid-write are removed
+by ``safefs.clean_stale_temps``.
 """
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-#: temp files are named ``.<name>.tmp.<pid>`` (ignored by the workspace's .gitignore)
+from . import safefs
+
+#: temp files are named ``.<name>.tmp.<pid>.<n>`` (ignored by the workspace's .gitignore)
 TMP_MARK = ".tmp."
 
 
 def atomic_write(path: str | os.PathLike[str], data: str | bytes, *, mode: int = 0o644, exact_mode: bool = False,
-                 durable: bool = True) -> None:
+                 durable: bool = True, check_target: bool = False) -> None:
     """Replace ``path`` with ``data`` atomically: the file gets ``mode`` less the umask, or exactly
-    ``mode`` with ``exact_mode`` (an executable hook script). ``durable=False`` skips the fsyncs,
-    for hints that may be lost in a power cut (the hooks' stamp) but must never be torn.
+    ``mode`` with ``exact_mode`` (a hook script; bd's own files in ``.beads/``). ``durable=False``
+    skips the fsyncs, for hints that may be lost in a power cut (the hooks' stamp) but must
+    never be torn. ``check_target``: a file in ``.beads/``: refuse (UnsafePathError) when
+    ``path`` exists as anything but a regular file of ours with one link.
 
     Raises OSError (disk full, permissions, ...) after removing the temp file; the target is
     then unchanged."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
+    p = os.fspath(path)
+    if check_target:
+        safefs.lstat_file(p)
     raw = data.encode() if isinstance(data, str) else data
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    parent, name = os.path.split(p)
+    for attempt in range(100):
+        tmp = os.path.join(parent, safefs.tmp_name(name))
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+            break
+        except FileExistsError:  # planted (or left by a dead process with our pid): next name
+            if attempt == 99:
+                raise
     try:
         try:
             if exact_mode:
@@ -38,20 +55,12 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes, *, mode: int =
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
+        os.replace(tmp, p)
     except BaseException:
         try:
             os.unlink(tmp)
-        except FileNotFoundError:
+        except OSError:
             pass
         raise
-    if not durable:
-        return
-    try:
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:  # pragma: no cover - some filesystems refuse fsync on directories
-        pass
+    if durable:
+        safefs.fsync_dir(parent or ".")

@@ -91,20 +91,24 @@ def _unpack(data: bytes) -> tuple[int, State] | None:
 def read_raw(path: str | os.PathLike[str]) -> bytes | None:
     """The file's 64 bytes as one consistent snapshot (even sequence, unchanged while read),
     or None when there is no valid state file."""
+    from . import safefs
+    from ..errors import UnsafePathError
     try:
-        with open(path, "rb", buffering=0) as f:
-            for _ in range(1000):
-                f.seek(0)
-                data = f.read(SIZE)
-                if len(data) < SIZE or data[:4] != MAGIC:
-                    return None
-                (seq,) = struct.unpack_from("<I", data, 8)
-                if seq % 2 == 0:
-                    f.seek(8)
-                    if f.read(4) == data[8:12]:
-                        return data
+        fd = safefs.open_file(path)  # never through a link, never blocking on a FIFO
+    except (OSError, UnsafePathError):
+        return None
+    try:
+        for _ in range(1000):
+            data = os.pread(fd, SIZE, 0)
+            if len(data) < SIZE or data[:4] != MAGIC:
+                return None
+            (seq,) = struct.unpack_from("<I", data, 8)
+            if seq % 2 == 0 and os.pread(fd, 4, 8) == data[8:12]:
+                return data
     except OSError:
         return None
+    finally:
+        os.close(fd)
     return None
 
 
@@ -128,15 +132,19 @@ class Writer:
         import _thread
         self.path = Path(path)
         self._tlock = _thread.allocate_lock()
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        from . import safefs
+        # a regular file of ours, 0600; a link, FIFO or hard link raises UnsafePathError
+        self._fd = safefs.open_file(self.path, os.O_RDWR | os.O_CREAT, safefs.PRIVATE_FILE)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
-                if os.fstat(self._fd).st_size != SIZE:
+                current = os.pread(self._fd, SIZE, 0)
+                if len(current) != SIZE or _unpack(current) is None:
+                    # write the bytes (not ftruncate): a full disk is an OSError here, where a
+                    # store into a mapped hole would be a SIGBUS later
+                    os.pwrite(self._fd, struct.pack(_FMT, MAGIC, LAYOUT, 0, 0, 0, 0, 0, 0, 0, 0.0), 0)
                     os.ftruncate(self._fd, SIZE)
                 self._mm = mmap.mmap(self._fd, SIZE)
-                if _unpack(self._mm[:SIZE]) is None:
-                    self._mm[:SIZE] = struct.pack(_FMT, MAGIC, LAYOUT, 0, 0, 0, 0, 0, 0, 0, 0.0)
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         except BaseException:
@@ -154,7 +162,7 @@ class Writer:
             try:
                 st = self.get()
                 fields = change(st)  # type: ignore[operator]
-                new = State(*st._tuple())
+                new = State(**{f: getattr(st, f) for f in _FIELDS})
                 for k, v in fields.items():
                     if k not in _FIELDS:
                         raise AttributeError(f"bd.state has no field {k!r}")

@@ -261,7 +261,8 @@ def test_update_every_field_from_the_cli(three: Bd) -> None:
             "description": "new desc", "design": "dd", "notes": "nn", "acceptance_criteria": "aa",
             "issue_type": "task", "external_ref": "jira-9", "estimated_minutes": 5}
     assert {k: issue[k] for k in want} == want
-    assert "No updates specified" in ok(three, "update", "test-3")
+    code, _, err = three("update", "test-3")  # no field: a usage error, not a silent success
+    assert code == 2 and "nothing to update" in err
     res = js(three, "update", "test-1", "test-2", "-p", "4")
     assert [i["priority"] for i in res] == [4, 4]
     assert js(three, "update", "test-3", "-a", "")["id"] == "test-3"

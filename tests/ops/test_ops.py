@@ -218,7 +218,7 @@ def test_delete_force_removes_everything_and_rewrites_references(web: Store) -> 
     assert (extra["deleted_by"], extra["delete_reason"], extra["original_type"]) == ("alice", "delete", "task")
     with pytest.raises(NotFoundError) as e:
         run(web, "show", id="test-1")
-    assert "deleted" in str(e.value) and "bd restore" in (e.value.hint or "")
+    assert "deleted" in str(e.value) and "bd undelete" in (e.value.hint or "")
     assert web.conn.execute("SELECT count(*) AS n FROM dependencies WHERE depends_on_id='test-1'").fetchone()["n"] == 0
     assert "test-1" not in {i["id"] for i in run(web, "list")}
     t2 = run(web, "show", id="test-2")

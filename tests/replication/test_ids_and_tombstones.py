@@ -1,4 +1,4 @@
-"""Hash IDs (the repository's mode, the migration), tombstones (delete, restore, beads' own
+"""Hash IDs (the repository's mode, the migration), tombstones (delete, undelete, beads' own
 snapshot, edges to deleted issues) and the merge driver's registration, through the CLI and the
 operations."""
 from __future__ import annotations
@@ -44,10 +44,10 @@ def test_migrate_to_hash_ids_rewrites_every_reference_and_leaves_tombstones(tmp_
     call(a, "close", {"id": "test-3"})
     sync(ws(a))
     sync(ws(b))
-    plan = js("migrate", "hash-ids", "--dry-run", cwd=a)
+    plan = js("migrate-hash-ids", "--dry-run", cwd=a)
     assert plan["dry_run"] and set(plan["mapping"]) == {"test-1", "test-2", "test-3"}
     assert call(a, "show", {"id": "test-1"})["title"] == "base"  # the dry run changed nothing
-    res = js("migrate", "hash-ids", cwd=a)
+    res = js("migrate-hash-ids", cwd=a)
     assert res["mapping"] == plan["mapping"]
     m = res["mapping"]
     dep = call(a, "show", {"id": m["test-2"]})
@@ -68,13 +68,13 @@ def test_migrate_to_hash_ids_rewrites_every_reference_and_leaves_tombstones(tmp_
     assert live == {i["id"] for i in call(a, "list", {"status": "all"})} and set(m.values()) <= live
     assert not {"test-1", "test-2", "test-3"} & live
     assert export_text(a) == export_text(b)
-    again = js("migrate", "hash-ids", cwd=a)  # nothing left to migrate
+    again = js("migrate-hash-ids", cwd=a)  # nothing left to migrate
     assert again["renamed"] == 0
 
 
 # --- tombstones ----------------------------------------------------------------------------------------
 
-def test_delete_and_restore_from_the_cli(beads_repo: Path) -> None:
+def test_delete_and_undelete_from_the_cli(beads_repo: Path) -> None:
     js("create", "to close")
     js("close", "test-1")
     js("create", "other", "--deps", "blocks:test-1")
@@ -82,11 +82,11 @@ def test_delete_and_restore_from_the_cli(beads_repo: Path) -> None:
     assert p.returncode == 0, p.stderr
     assert [i["id"] for i in js("list", "--status", "all")] == ["test-2"]
     p = run_bd("--no-daemon", "show", "test-1")
-    assert p.returncode != 0 and "deleted" in p.stderr and "bd restore test-1" in p.stderr
+    assert p.returncode != 0 and "deleted" in p.stderr and "bd undelete test-1" in p.stderr
     line = objects(working_jsonl(beads_repo))["test-1"]
     assert (line["status"], line["delete_reason"], line["_v"]["status"][1]) == ("tombstone", "duplicate", "closed")
     assert js("stats")["total_issues"] == 1
-    restored = js("restore", "test-1")
+    restored = js("undelete", "test-1")
     assert restored["status"] == "closed" and restored["closed_at"]  # the status it had
     assert "deleted_at" not in objects(working_jsonl(beads_repo))["test-1"]
     assert js("stats")["total_issues"] == 2
@@ -129,6 +129,13 @@ def test_an_edge_added_while_its_target_was_deleted_elsewhere_blocks_nothing(tmp
         shown = call(c, "show", {"id": "test-2"})
         assert shown["dependencies"][0]["id"] == "test-1" and shown["dependencies"][0]["deleted"] is True
         assert call(c, "blocked", {}) == [] and [i["id"] for i in call(c, "ready", {})] == ["test-2"]
+    found = call(b, "repair_deps", {})
+    assert found["orphans"] == [{"issue_id": "test-2", "depends_on_id": "test-1", "type": "blocks",
+                                 "target_deleted": True}]
+    assert call(b, "repair_deps", {"fix": True})["fixed"] == 1  # dropped, as a versioned edit
+    for c in (b, a):
+        sync(ws(c))
+    assert call(a, "show", {"id": "test-2"})["dependencies"] == []
 
 
 # --- the merge driver is registered --------------------------------------------------------------------

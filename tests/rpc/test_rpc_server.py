@@ -183,7 +183,7 @@ def test_every_operation_through_the_daemon(client):
     from bdgit.errors import NotFoundError
     with pytest.raises(NotFoundError):
         client.execute("show", {"id": c["id"]})
-    assert client.execute("restore", {"id": c["id"]})["title"] == "C"  # only a restore does
+    assert client.execute("undelete", {"id": c["id"]})["title"] == "C"  # only an undelete does
     assert all(e["actor"] == "tester" for e in client.execute("events", {"id": b["id"]}))
 
 

@@ -221,14 +221,14 @@ def test_writes_mark_issues_dirty_and_edges_mark_the_dependent(store: Store) -> 
 
 # --- the workspace lock ------------------------------------------------------------------------
 
+#: another process holding the workspace lock (any flock user of bd.lock interoperates)
 HOLD_LOCK = """
-import sys
-from filelock import FileLock
-lock = FileLock(sys.argv[1])
-lock.acquire()
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
 print("held", flush=True)
 sys.stdin.read()
-lock.release()
+os.close(fd)
 """
 
 

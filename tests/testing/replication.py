@@ -9,14 +9,15 @@ from bdgit.model import dumps_compact
 from bdgit.replication import clock
 from bdgit.replication.merge import join, lift, merge3
 from bdgit.replication.record import ABSENT, DELETED, STATUS, State, comment_key, decode, encode
+from datetime import UTC
 
 BASE_MS = 1_760_000_000_000  # 2025-10-09
 
 
 def iso(ms: int) -> str:
     """An RFC 3339 timestamp with microseconds in UTC for ``ms``."""
-    from datetime import datetime, timezone
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="microseconds")
+    from datetime import datetime
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="microseconds")
 
 
 def line_of(state: State) -> str:

@@ -47,7 +47,11 @@ def daemon(
     if auto_push:
         opts["auto_push"] = True
     if act == "start" and foreground:
+        import sys
+
+        from ...daemon import lifecycle
         from ...daemon.process import run_foreground
+        lifecycle.ECHO.append(sys.stderr)
         return run_foreground(ws, opts)
     if act == "logs":
         return _logs(ws, lines)
@@ -75,6 +79,13 @@ def _stop(g: Globals, ws: Any, opts: dict[str, Any]) -> int:
         r.out(f"{r.green('✓')} Daemon stopped (PID {st.get('pid')})")
     else:
         r.out("No daemon is running")
+    if st.get("flush_error"):
+        from ...errors import NotExportedError
+        g.unexported = (NotExportedError(
+            f"the daemon's final flush failed: {ws.jsonl_path} lacks {st.get('dirty', 0)} issue change(s): "
+            f"{st['flush_error']}",
+            "they are saved in the database; once the cause is fixed (e.g. disk space freed), the next bd "
+            "write or 'bd doctor --fix' writes them"))  # reported by the boundary, exit 4
     return 0
 
 
@@ -93,7 +104,34 @@ def _logs(ws: Any, lines: int) -> int:
     text = d.logs(ws, lines)
     if text:
         r.out(text)
+    else:
+        r.err(f"No daemon log yet: {d.log_path(ws)} is written once a daemon starts ('bd daemon start')")
     return 0
+
+
+#: per-action help (``bd daemon start --help``): what each action does and which flags it takes
+ACTION_HELP = {
+    "start": ("Start the daemon for this workspace and return once it answers (one per workspace; a "
+              "second start reports the running one).",
+              ["--foreground", "--interval", "--idle-timeout", "--auto-commit", "--auto-push"],
+              ["bd daemon start", "bd daemon start --auto-commit --interval 2", "bd daemon start --foreground"]),
+    "stop": ("Stop the daemon; it flushes pending issue changes to the JSONL first.", [], ["bd daemon stop"]),
+    "status": ("Show whether a daemon runs: pid, version, socket, uptime, requests, pending exports.", [],
+               ["bd daemon status", "bd daemon status --json"]),
+    "restart": ("Stop the daemon and start it again with the same options (or the ones given).",
+                ["--interval", "--idle-timeout", "--auto-commit", "--auto-push"], ["bd daemon restart"]),
+    "logs": ("Print the end of .beads/daemon.log.", ["-n/--lines"], ["bd daemon logs -n 100"]),
+}
+
+
+def action_help(action: str) -> str:
+    """The help of ``bd daemon ACTION`` (flags named as in ``bd daemon --help``)."""
+    text, flags, examples = ACTION_HELP[action]
+    out = [f"Usage: bd daemon {action} [OPTIONS]", "", "  " + text, ""]
+    if flags:
+        out += ["Options (see 'bd daemon --help' for each):", "  " + ", ".join(flags), ""]
+    out += ["Examples:", *[f"  {e}" for e in examples]]
+    return "\n".join(out)
 
 
 def _status(g: Globals, ws: Any, opts: dict[str, Any]) -> int:

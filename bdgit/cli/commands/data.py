@@ -11,13 +11,19 @@ from ..decl import Arg, Opt, command
 from ..runtime import Globals, emit, read_text
 
 
-@command("export", examples=["bd export > issues-backup.jsonl", "bd export -s open -o open.jsonl"])
+@command("export", examples=["bd export > issues-backup.jsonl", "bd export -s open -o open.jsonl",
+                             "bd export --force   # rewrite a broken .beads/issues.jsonl from the database"])
 def export(g: Globals, fmt: Annotated[str, Opt("-f", "--format", help="jsonl")] = "jsonl",
            output: Annotated[str | None, Opt("-o", "--output", help="File (default: stdout).")] = None,
-           status: Annotated[str | None, Opt("-s", "--status", help="Only this status.")] = None) -> int:
+           status: Annotated[str | None, Opt("-s", "--status", help="Only this status.")] = None,
+           force: Annotated[bool, Opt("--force", help="Rewrite the workspace JSONL from the database even if it "
+                                                      "changed or does not parse (the old file is kept beside "
+                                                      "it).")] = False) -> int:
     """Export issues as JSONL."""
     if fmt != "jsonl":
         raise UsageError(f"unsupported format {fmt!r}: only jsonl")
+    if force:
+        return _export_force(g, output, status)
     if not output or output == "-":
         sys.stdout.write(g.call("export", {"status": status})["text"])
         return 0
@@ -39,6 +45,23 @@ def export(g: Globals, fmt: Annotated[str, Opt("-f", "--format", help="jsonl")] 
         emit({"count": data["count"], "path": str(target)})
     else:
         r.err(f"Exported {data['count']} issues to {output}")
+    return 0
+
+
+def _export_force(g: Globals, output: str | None, status: str | None) -> int:
+    """``bd export --force``: the way out of a broken workspace JSONL that keeps everything."""
+    b = g.backend()
+    jl = Path(b.ws.jsonl_path)
+    if status or (output and output != "-" and Path(output).absolute() != jl.absolute()):
+        raise UsageError("--force rewrites the workspace JSONL from the database: it takes no -o or -s",
+                         f"to write a copy elsewhere, leave out --force; the workspace file is {jl}")
+    res = g.call("flush", {"full": True, "force": True})
+    if g.json:
+        emit(res)
+        return 0
+    r.err(f"Rewrote {jl} from the database ({res.get('issues', 0)} issues)")
+    if res.get("set_aside"):
+        r.err(f"  the previous file is kept as {res['set_aside']} (compare, then delete it)")
     return 0
 
 
@@ -70,14 +93,15 @@ def import_(
         return 0
     if res["collisions"]:
         r.err("=== Collision Detection Report ===")
-        for c in res["collisions"]:
+        from ..safetext import clean_data
+        for c in clean_data(res["collisions"]):
             new = res["remapped"].get(c["id"])
             r.err(f"  {c['id']}: incoming {c['incoming_title']!r} vs existing {c['existing_title']!r}"
                   + (f" -> imported as {new}" if new else ""))
+    from ...jsonl import kept_summary
     prefix = "Dry run: would import" if dry_run else "Import complete:"
     r.err(f"{prefix} {res['created']} created, {res['updated']} updated, {res['unchanged']} unchanged"
-          + (f", {res['kept_newer']} kept (newer here)" if res["kept_newer"] else "")
-          + (f", {res['kept_absent']} missing from the file kept" if res.get("kept_absent") else "")
+          + kept_summary(res["kept_newer"], res.get("kept_absent", 0))
           + (f", {len(res['remapped'])} remapped" if res["remapped"] else ""))
     return 0
 
@@ -99,7 +123,7 @@ def rename_prefix(g: Globals, new_prefix: Annotated[str, Arg(help="The new prefi
     return 0
 
 
-@command("migrate hash-ids", examples=["bd migrate hash-ids --dry-run", "bd migrate hash-ids"])
+@command("migrate-hash-ids", examples=["bd migrate-hash-ids --dry-run", "bd migrate-hash-ids"])
 def migrate_hash_ids(g: Globals,
                      dry_run: Annotated[bool, Opt("--dry-run", help="Show the new IDs; change nothing.")] = False) -> int:
     """Give every issue a hash ID (references follow) and make hash IDs the repository's mode."""
@@ -119,11 +143,15 @@ def migrate_hash_ids(g: Globals,
     return 0
 
 
-@command("info", examples=["bd info", "bd info --json"])
-def info(g: Globals) -> int:
+@command("info", examples=["bd info", "bd info --json", "bd info --schema --json"])
+def info(g: Globals, schema: Annotated[bool, Opt("--schema", help="Add the schema: tables, version, prefix, "
+                                                                  "sample IDs.")] = False) -> int:
     """Show the database, JSONL and mode in use."""
     data = g.call("info")
     data["mode"] = g.backend().mode
+    data["daemon_connected"] = data["mode"] == "daemon"
+    if schema:
+        data["schema"] = g.call("schema_info")
     if g.json:
         emit(data)
     else:

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-from ...errors import BdError
+from ...errors import BdError, UsageError
 from .. import render as r
 from ..decl import Arg, Opt, command
 from ..runtime import Globals, emit
@@ -49,8 +49,15 @@ def sync(g: Globals,
                                                                   "(default: bd sync: N issues changed).")] = None,
          dry_run: Annotated[bool, Opt("--dry-run", help="Show what would happen; change and fetch nothing.")] = False,
          no_push: Annotated[bool, Opt("--no-push", help="Do not push.")] = False,
-         no_pull: Annotated[bool, Opt("--no-pull", help="Do not fetch or merge the upstream.")] = False) -> int:
+         no_pull: Annotated[bool, Opt("--no-pull", help="Do not fetch or merge the upstream.")] = False,
+         status: Annotated[bool, Opt("--status", help="Show what a sync would do (a dry run that fetches "
+                                                      "nothing).")] = False) -> int:
     """Sync issues through git: export, commit, pull (merged per issue), import, push."""
+    if status:
+        dry_run, no_pull, no_push = True, True, True
+    if g.sandbox and not (no_pull and no_push):
+        no_pull = no_push = True
+        r.err(f"{r.yellow('!')} --sandbox: exporting and committing only (no fetch, no push)")
     from ...gitsync.sync import sync as run_sync
     from ...workspace import actor, find
     ws = find(g.db)
@@ -73,7 +80,7 @@ def merge_driver(g: Globals, base: Annotated[str, Arg(help="%O: the merge base's
                  ours: Annotated[str, Arg(help="%A: ours; the result is written here.")],
                  theirs: Annotated[str, Arg(help="%B: theirs.")],
                  path: Annotated[str | None, Arg(help="%P: the path in the repository.")] = None) -> int:
-    """git merge driver for .beads/issues.jsonl: merge per issue (needs no database)."""
+    """git merge driver for .beads/issues.jsonl: merge per field (needs no database)."""
     from ...replication.driver import merge_files
     name = path or ours
     try:
@@ -218,11 +225,83 @@ def print_init_hooks(hk: dict[str, Any] | None, root: Path) -> None:
 _DOC_MARK = {"ok": ("✓", r.green), "warn": ("!", r.yellow), "error": ("✗", r.red)}
 
 
-@command("doctor", examples=["bd doctor", "bd doctor --fix", "bd doctor --json"])
+def _confirm(g: Globals, what: str, yes: bool) -> bool:
+    """Ask before changing issues, unless --yes; without a terminal to ask on, refuse."""
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError(f"{what} changes issues: add --yes to confirm (there is no terminal to ask on)")
+    sys.stderr.write(f"{what}? [y/N] ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
-def doctor(g: Globals, fix: Annotated[bool, Opt("--fix", help="Repair what is safe to repair.")] = False) -> int:
+def _doctor_check(g: Globals, check: str, *, fix: bool, clean: bool, yes: bool) -> int:
+    if check == "pollution":
+        if fix:
+            raise UsageError("--fix belongs to --check=validate; --check=pollution cleans with --clean")
+        if clean:
+            found = g.call("pollution")
+            if found["polluted_count"] and not _confirm(g, f"Delete {found['polluted_count']} test issues", yes):
+                r.out("Nothing deleted.")
+                return 0
+        data = g.call("pollution", {"clean": clean or None})
+        if g.json:
+            emit(data)
+            return 0
+        if not data["issues"]:
+            r.out(f"{r.green('✓')} No test pollution detected")
+            return 0
+        r.out(f"Found {data['polluted_count']} likely test issues ({data['high_confidence']} high confidence):")
+        for p in data["issues"]:
+            r.out(f"  {p['id']}: {p['title']!r} (score {p['score']:.2f})")
+            for why in p["reasons"]:
+                r.out(f"    - {why}")
+        if clean:
+            r.out(f"{r.green('✓')} Deleted {data['deleted']} issues (their lines stay in git history: bd restore ID)")
+        else:
+            r.out("Review them; 'bd doctor --check=pollution --clean' deletes them.")
+        return 0
+    if check == "validate":
+        if clean:
+            raise UsageError("--clean belongs to --check=pollution")
+        if fix and not _confirm(g, "Repair what can be repaired (orphaned dependencies)", yes):
+            fix = False
+        data = g.call("validate", {"fix": fix or None})
+        if g.json:
+            # the report is the answer (overall_ok says how it went): a client reads it on exit 0
+            emit(data)
+            return 0
+        r.out("Data integrity")
+        for c in data["checks"]:
+            mark = {"ok": r.green("✓"), "warning": r.yellow("!"), "error": r.red("✗")}[c["status"]]
+            r.out(f"  {mark} {c['name']}: {c['message']}")
+            if c.get("detail"):
+                r.out(f"      {c['detail']}")
+            if c["status"] != "ok" and c.get("fix"):
+                r.out(f"      fix: {c['fix']}")
+        for done in data.get("fixed", []):
+            r.out(f"{r.green('✓')} {done}")
+        return 0 if data["overall_ok"] else 1
+    raise UsageError(f"unknown check {check!r}: expected validate or pollution")
+
+
+@command("doctor", examples=["bd doctor", "bd doctor --fix", "bd doctor --json",
+                             "bd doctor --check=validate --fix --yes", "bd doctor --check=pollution --json"])
+
+
+def doctor(g: Globals, fix: Annotated[bool, Opt("--fix", help="Repair what is safe to repair.")] = False,
+           check: Annotated[str | None, Opt("--check", help="One check suite instead: 'validate' (duplicates, "
+                                                            "orphaned dependencies, test pollution, conflict "
+                                                            "markers) or 'pollution' (likely test issues).")] = None,
+           clean: Annotated[bool, Opt("--clean", help="With --check=pollution: delete the issues found.")] = False,
+           yes: Annotated[bool, Opt("-y", "--yes", help="Do not ask before --fix or --clean changes issues.")] = False,
+           ) -> int:
     """Check the workspace: daemon, git hooks, JSONL sync, .gitignore, merge state; explain fixes."""
+    if check is not None:
+        return _doctor_check(g, check, fix=fix, clean=clean, yes=yes)
+    if clean:
+        raise UsageError("--clean belongs to --check=pollution")
     from ... import doctor as d
     res = d.run(db=g.db, fix=fix)
     if g.json:

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from ...errors import UsageError
 from .. import render as r
+from ..safetext import clean_data
 from ..decl import Arg, Opt, command
 from ..runtime import Globals, emit, read_text
 
@@ -94,7 +95,7 @@ def label_list(g: Globals, issue_id: Annotated[str, Arg(help="The issue.")]) -> 
         emit(labels)
     elif labels:
         r.out(f"\n🏷  Labels for {issue_id}:")
-        for lb in labels:
+        for lb in clean_data(labels):
             r.out(f"  - {lb}")
         r.out()
     else:
@@ -109,6 +110,7 @@ def label_list_all(g: Globals) -> int:
     if g.json:
         emit(labels)
     elif labels:
+        labels = clean_data(labels)
         w = max(len(x["label"]) for x in labels)
         r.out(f"\n🏷  All labels ({len(labels)}):")
         for x in labels:
@@ -166,7 +168,7 @@ def comments(g: Globals, args: Annotated[list[str] | None, Arg(help="ID | add ID
     else:
         from ...model import short_time
         r.out(f"\nComments on {args[0]} ({len(cs)}):")
-        for c in cs:
+        for c in clean_data(cs):
             r.out(f"  [{short_time(c['created_at'])}] {c.get('author') or '?'}: {c['text']}")
         r.out()
     return 0

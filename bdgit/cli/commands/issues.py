@@ -9,10 +9,14 @@ from .. import render as r
 from ..decl import Arg, Opt, command
 from ..runtime import Globals, csv, emit, read_text
 
+#: ``bd ready --claim`` found nothing to claim (stdout: ``[]`` under --json; not an error)
+EXIT_NOTHING_TO_CLAIM = 3
+
 
 @command("create", examples=[
     'bd create "Fix the login redirect" -p 1 -t bug -l auth,web',
     'bd create "Write the parser" -d "Tokens first" --deps blocks:proj-3 --json',
+    'bd create --from-template bug "Crash on save" -p 0',
     "bd create -f plan.md   # one issue per '## Title' section"])
 def create(
     g: Globals,
@@ -32,8 +36,21 @@ def create(
     deps: Annotated[list[str] | None, Opt("--deps", help="Dependencies: type:id or id (blocks), comma-separated.")] = None,
     estimate: Annotated[int | None, Opt("-e", "--estimate", help="Estimated minutes.")] = None,
     force: Annotated[bool, Opt("--force", help="Allow an --id with another prefix.")] = False,
+    title_opt: Annotated[str | None, Opt("--title", help="Issue title (instead of the argument).")] = None,
+    from_template: Annotated[str | None, Opt("--from-template", help="Start from a template (bd template list); "
+                                                                   "flags given override it.")] = None,
 ) -> int:
-    """Create an issue."""
+    """Create an issue.
+
+    With -f FILE, one issue per '## Title' section of a markdown file; text under the title is
+    the description, and '### Name' sub-sections set fields: Priority (0-4 or P0-P4), Type,
+    Description, Design, Acceptance Criteria, Notes, Assignee, Labels and Dependencies
+    (comma-separated), External Ref. All issues of a file are created or none.
+    """
+    if title_opt is not None:
+        if title and title != title_opt:
+            raise UsageError("give the title once: as the argument or with --title")
+        title = title_opt
     if file:
         if title:
             raise UsageError("give either a title or --file, not both")
@@ -52,12 +69,20 @@ def create(
         raise UsageError("a title is required: bd create \"Title\" [flags]")
     if description == "-":
         description = sys.stdin.read()
-    issue = g.call("create", {
+    args = {
         "title": title, "description": description, "design": design, "acceptance_criteria": acceptance,
         "notes": notes, "priority": priority, "issue_type": issue_type, "assignee": assignee,
         "labels": csv(labels) or None, "id": issue_id, "external_ref": external_ref,
         "dependencies": csv(deps) or None, "estimated_minutes": estimate, "force": force or None,
-    })
+    }
+    if from_template:
+        t = g.call("template_show", {"name": from_template})
+        args["issue_type"] = issue_type or t["type"]
+        args["priority"] = priority if priority is not None else t["priority"]
+        for key in ("description", "design", "acceptance_criteria"):
+            args[key] = args[key] or t[key] or None
+        args["labels"] = sorted(set(t["labels"]) | set(csv(labels))) or None
+    issue = g.call("create", args)
     if g.json:
         emit(issue)
     else:
@@ -96,6 +121,10 @@ def list_(
     reverse: Annotated[bool, Opt("--reverse", help="Reverse the order.")] = False,
     no_assignee: Annotated[bool, Opt("--no-assignee", help="Only unassigned issues.")] = False,
     parent: Annotated[str | None, Opt("--parent", help="Only descendants of this issue (parent-child).")] = None,
+    tree: Annotated[bool, Opt("--tree", help="Show children under their parent (--tree=false: a flat list; "
+                                              "JSON is always flat).")] = False,
+    format_: Annotated[str | None, Opt("--format", help="dot (Graphviz), digraph (one 'id dep...' line per "
+                                                        "issue) or a template such as '{{.ID}} {{.Title}}'.")] = None,
 ) -> int:
     """List issues."""
     issues = g.call("list", {
@@ -104,8 +133,13 @@ def list_(
         "query": search, "limit": limit or None, "sort": sort, "reverse": reverse or None,
         "no_assignee": no_assignee or None, "parent": parent,
     })
-    if g.json:
+    if format_:
+        from ..listformat import render_format
+        sys.stdout.write(render_format(g, issues, format_))
+    elif g.json:
         emit(issues)
+    elif tree:
+        r.issue_tree(issues)
     else:
         r.issue_list(issues)
     return 0
@@ -120,7 +154,8 @@ def search(g: Globals, query: Annotated[str, Arg(help="Text to find in title, de
 
 
 @command("update", examples=["bd update proj-2 --status in_progress --assignee me",
-                             "bd update proj-2 --claim --json", 'bd update proj-3 proj-4 -p 0'])
+                             "bd update proj-2 --claim --json", "bd update proj-2 --claim --lease 30m",
+                             'bd update proj-3 proj-4 -p 0'])
 def update(
     g: Globals,
     ids: Annotated[list[str] | None, Arg(help="Issue IDs.")] = None,
@@ -136,6 +171,8 @@ def update(
     external_ref: Annotated[str | None, Opt("--external-ref", help="New external reference.")] = None,
     estimate: Annotated[int | None, Opt("-e", "--estimate", help="Estimated minutes.")] = None,
     claim: Annotated[bool, Opt("--claim", help="Take it: assignee = you, status = in_progress.")] = False,
+    lease: Annotated[str | None, Opt("--lease", help="With --claim: a lease (30m, 1h, 90s; off); it returns the "
+                                                     "issue to ready unless renewed.")] = None,
 ) -> int:
     """Update fields of issues."""
     if not ids:
@@ -143,15 +180,20 @@ def update(
     fields = {"status": status, "priority": priority, "title": title, "assignee": assignee,
               "description": description, "design": design, "notes": notes,
               "acceptance_criteria": acceptance, "issue_type": issue_type, "external_ref": external_ref,
-              "estimated_minutes": estimate, "claim": claim or None}
+              "estimated_minutes": estimate, "claim": claim or None, "lease": lease}
     fields = {k: v for k, v in fields.items() if v is not None}
-    if not fields and not g.json:
-        r.out("No updates specified")
-        return 0
+    if not fields:
+        raise UsageError("nothing to update: give at least one field to change",
+                         "e.g. bd update ID --status in_progress (bd update --help lists the fields)")
     results = []
     for issue_id in ids:
         results.append(g.call("update", {"id": issue_id, **fields}))
-        if not g.json:
+        if g.json:
+            continue
+        if g.unchanged:
+            for note in g.unchanged:
+                r.out(f"{r.dim('○')} {note}")
+        else:
             r.out(f"{r.green('✓')} Updated issue: {issue_id}")
     if g.json:
         emit(results[0] if len(results) == 1 else results)
@@ -172,7 +214,12 @@ def _each(g: Globals, op: str, ids: list[str], reason: str | None, verb: str, ma
             if e.hint:
                 r.err(f"  {e.hint}")
             continue
-        if not g.json:
+        if g.json:
+            continue
+        if g.unchanged:
+            for note in g.unchanged:
+                r.out(f"{r.dim('○')} {note}")
+        else:
             r.out(f"{mark} {verb} {issue_id}" + (f": {reason}" if reason else ""))
     if g.json:
         emit(done)
@@ -219,22 +266,24 @@ def delete(g: Globals, ids: Annotated[list[str] | None, Arg(help="Issue IDs.")] 
     return 0
 
 
-@command("restore", examples=["bd restore proj-7"])
-def restore(g: Globals, ids: Annotated[list[str] | None, Arg(help="Issue IDs.")] = None,
-            reason: Annotated[str | None, Opt("--reason", help="Why (kept in the audit trail).")] = None) -> int:
+@command("undelete", examples=["bd undelete proj-7"])
+def undelete(g: Globals, ids: Annotated[list[str] | None, Arg(help="Issue IDs.")] = None,
+             reason: Annotated[str | None, Opt("--reason", help="Why (kept in the audit trail).")] = None) -> int:
     """Bring back deleted issues, with the status they had (every clone follows)."""
     if not ids:
-        raise UsageError("give at least one issue ID: bd restore ID [ID...]")
-    res = g.call("restore", {"ids": ids, "reason": reason})
+        raise UsageError("give at least one issue ID: bd undelete ID [ID...]")
+    res = g.call("undelete", {"ids": ids, "reason": reason})
     if g.json:
         emit(res)
         return 0
     for i in ids:
-        r.out(f"{r.green('✓')} Restored {i}")
+        r.out(f"{r.green('✓')} Undeleted {i}")
     return 0
 
 
-@command("ready", examples=["bd ready", "bd ready -n 3 --unassigned --json", "bd ready -l backend -t bug"])
+@command("ready", examples=["bd ready", "bd ready -n 3 --unassigned --json", "bd ready -l backend -t bug",
+                            "bd ready --claim --json   # take the best one (exit 3: nothing to claim)",
+                            "bd ready --claim --lease 30m -l backend"])
 def ready(
     g: Globals,
     limit: Annotated[int, Opt("-n", "--limit", help="At most this many (0 = all).")] = 10,
@@ -246,12 +295,26 @@ def ready(
     unassigned: Annotated[bool, Opt("--unassigned", help="Only unassigned issues.")] = False,
     sort: Annotated[str | None, Opt("--sort", help="priority (default), hybrid or oldest.")] = None,
     parent: Annotated[str | None, Opt("--parent", help="Only descendants of this issue.")] = None,
+    claim: Annotated[bool, Opt("--claim", help="Atomically claim the first ready issue matching the filters "
+                                               "(exit 3 when there is none).")] = False,
+    lease: Annotated[str | None, Opt("--lease", help="With --claim: a lease (30m, 1h, 90s; off; default: config "
+                                                     "lease.default).")] = None,
 ) -> int:
     """Show work that is ready: open, and nothing open blocks it."""
-    issues = g.call("ready", {"limit": limit, "priority": priority, "assignee": assignee,
+    if lease is not None and not claim:
+        raise UsageError("--lease goes with --claim")
+    issues = g.call("ready", {"limit": None if claim else limit, "priority": priority, "assignee": assignee,
                               "issue_type": issue_type, "labels": csv(labels) or None,
                               "labels_any": csv(labels_any) or None, "unassigned": unassigned or None,
-                              "sort": sort, "parent": parent})
+                              "sort": sort, "parent": parent, "claim": claim or None, "lease": lease})
+    if claim:
+        if g.json:
+            emit(issues)
+        elif issues:
+            r.claimed(issues[0])
+        else:
+            r.out(f"\n{r.yellow('○')} No ready work to claim\n")
+        return 0 if issues else EXIT_NOTHING_TO_CLAIM
     if g.json:
         emit(issues)
     else:

@@ -16,11 +16,13 @@ def init(g: Globals,
          prefix: Annotated[str | None, Opt("-p", "--prefix", help="Issue ID prefix (default: directory name).")] = None,
          quiet: Annotated[bool, Opt("-q", "--quiet", help="Print nothing on success.")] = False,
          hooks: Annotated[bool, Opt("--hooks", help="Install bd's git hooks (the default unless --quiet).")] = False,
-         no_hooks: Annotated[bool, Opt("--no-hooks", help="Do not install bd's git hooks.")] = False) -> int:
+         no_hooks: Annotated[bool, Opt("--no-hooks", help="Do not install bd's git hooks.")] = False,
+         nested: Annotated[bool, Opt("--nested", help="Create it even inside another workspace (bd commands "
+                                                      "here then use this one).")] = False) -> int:
     """Create .beads/ with a database here (imports .beads/issues.jsonl if a clone has one)."""
     from ...workspace.initialize import init_workspace
     from .git import init_hooks, print_init_hooks
-    res = init_workspace(Path.cwd(), prefix, actor=g.actor, db=g.db)
+    res = init_workspace(Path.cwd(), prefix, actor=g.actor, db=g.db, nested=nested)
     hk = init_hooks(res, True if hooks else False if no_hooks else None, quiet)
     if hk is not None:
         res["hooks"] = hk
@@ -41,7 +43,12 @@ def init(g: Globals,
 
 
 QUICKSTART = """
-bd - a git-backed issue tracker for agents and humans
+bd - Dependency-Aware Issue Tracker
+
+Issues live with your code, and bd knows what blocks what: 'bd ready' is the work nothing
+open is waiting on.
+
+Getting started
 
   bd init                      set up .beads/ in this project
   bd create "Fix login" -p 1   new issue (priority 0-4, 0 highest)
@@ -78,9 +85,41 @@ def version(g: Globals) -> int:
     return 0
 
 
+def overview() -> str:
+    """``bd help``: beads' layout (Usage, Available Commands, Flags), every command with its
+    whole one-line description; groups list their subcommands."""
+    from ..decl import GLOBAL_FLAGS, GROUPS, load_all
+    reg = load_all()
+    rows: dict[str, str] = {}
+    for path, cmd in reg.items():
+        if cmd.hidden:
+            continue
+        group, _, sub = path.partition(" ")
+        if sub:
+            subs = sorted(p.partition(" ")[2] for p, c in reg.items() if p.startswith(group + " ") and not c.hidden)
+            rows[group] = f"{GROUPS[group].rstrip('.')} ({', '.join(subs)})"
+        else:
+            rows[path] = (cmd.help.splitlines() or [""])[0]
+    w = max(len(k) for k in rows) + 2
+    out = ["bd - a git-backed, dependency-aware issue tracker for coding agents", "", "Usage:", "  bd [flags]",
+           "  bd [command]", "", "Available Commands:"]
+    out += [f"  {k.ljust(w)}{v}" for k, v in sorted(rows.items())]
+    fw = max(len(f.decl) for f in GLOBAL_FLAGS) + 10
+    out += ["", "Flags (accepted anywhere on the line):"]
+    for f in GLOBAL_FLAGS:
+        decl = f.decl + ("" if f.kind == "bool" else f" {f.kind}")
+        out.append(f"      {decl.ljust(fw)}{f.help}")
+    out += [f"  -h, {'--help'.ljust(fw)}help for bd", f"  -V, {'--version'.ljust(fw)}the version", "",
+            'Use "bd [command] --help" for more information about a command.']
+    return "\n".join(out)
+
+
 @command("help", fast=False, examples=["bd help", "bd help dep add"])
 def help_(g: Globals, command: Annotated[list[str] | None, Arg(help="The command (and subcommand).")] = None) -> int:
     """Show help for bd or a command."""
+    if not command:
+        r.out(overview())
+        return 0
     import click
 
     from ..app import build_click
