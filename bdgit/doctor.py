@@ -191,8 +191,8 @@ def _files(ws: Any, repo: Any) -> Check:
                      _repair=(lambda: _make_private(ws.beads_dir)) if fix else None)
     if tracked:
         return Check("files", WARN, f"git tracks machine-local files in .beads/: {', '.join(tracked)} (only the "
-                     "JSONL, .gitignore and the tracked config belong in git; a clone that commits a database, "
-                     "lock, state or pointer file can plant things)",
+                     "JSONL, .gitignore, .gitattributes and the tracked config belong in git; a clone that "
+                     "commits a database, lock, state or pointer file can plant things)",
                      "stop tracking them with 'git rm --cached <path>' (that keeps your files)", details=details)
     if root_open:
         return Check("files", WARN, f"{ws.root} is writable by every user: they could replace .beads/ as a whole",
@@ -423,7 +423,13 @@ def _merge(ws: Any, repo: Any) -> Check:
     if ops:
         return Check("merge", WARN, f"{ops[0]}: the daemon does not commit until it ends",
                      "finish it (or abort it) with git as usual")
-    return Check("merge", OK, "no merge, rebase or cherry-pick in progress")
+    from .replication import driver
+    if not driver.installed(repo.top, ws.jsonl_path):
+        return Check("merge", WARN, f"git does not merge {jrel} with bd's merge driver: a merge of two "
+                     "branches that both changed issues leaves conflict markers in it",
+                     "'bd hooks install' (or 'bd doctor --fix') registers it", fixable=True,
+                     _repair=lambda: ", ".join(driver.install(repo.top, ws.jsonl_path)) or "already registered")
+    return Check("merge", OK, "no merge, rebase or cherry-pick in progress; the JSONL has bd's merge driver")
 
 
 #: an index.lock older than this (seconds) is reported

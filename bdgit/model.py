@@ -39,7 +39,8 @@ ISSUE_FIELDS: tuple[tuple[str, str | None], ...] = (
     ("closed_at", "null"),
     ("external_ref", "null"),
 )
-KNOWN_ISSUE_KEYS = frozenset(k for k, _ in ISSUE_FIELDS) | {"labels", "dependencies", "comments"}
+#: ``_v`` holds the line's versions (bdgit.replication), kept in the ``versions`` column
+KNOWN_ISSUE_KEYS = frozenset(k for k, _ in ISSUE_FIELDS) | {"labels", "dependencies", "comments", "_v"}
 DEP_FIELDS = ("issue_id", "depends_on_id", "type", "created_at", "created_by")
 COMMENT_FIELDS = ("author", "text", "created_at")
 

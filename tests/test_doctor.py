@@ -115,6 +115,7 @@ def test_conflict_markers_and_merge_state_are_errors_not_fixed(healthy: Path):
     git(healthy, "checkout", "-q", "main")
     run_bd("--no-daemon", "update", "test-1", "--title", "ours", check=True)
     git(healthy, "commit", "-q", "-am", "ours", "--no-verify")
+    git(healthy, "config", "--remove-section", "merge.beads")  # without bd's merge driver (beads' own setup)
     p = subprocess.run(["git", "merge", "-q", "other"], cwd=healthy, capture_output=True, text=True,
                        env={**os.environ, "BD_SKIP_HOOKS": "1"})
     assert p.returncode != 0  # a real conflict in the JSONL
@@ -219,6 +220,16 @@ def test_fix_with_a_daemon_flushes_through_it(beads_repo: Path):
         assert "held by the daemon" in ws.jsonl_path.read_text()
     finally:
         d.stop(ws)
+
+
+def test_a_missing_merge_driver_is_a_warning_that_fix_repairs(healthy: Path):
+    git(healthy, "config", "--remove-section", "merge.beads")
+    code, res = doctor()
+    m = check(res, "merge")
+    assert code == 0 and m["status"] == "warn" and "merge driver" in m["message"] and m["fixable"]
+    code, res = doctor("--fix")
+    assert check(res, "merge")["status"] == "ok" and check(res, "merge")["fixed"]
+    assert "bdgit merge-driver" in git(healthy, "config", "merge.beads.driver").stdout
 
 
 # --- git: index.lock, auto-commit --------------------------------------------------------------

@@ -23,6 +23,17 @@ _NO_AUTO_IMPORT = frozenset({"import", "ping", "flush"})
 _NO_LEASE_SWEEP = frozenset({"ping", "info", "config_get", "config_list", "flush", "export"})
 
 
+def _wait_for_git(root: Any, limit: float = 2.0) -> None:
+    """Give a git command that is writing the work tree (it holds ``index.lock``) a moment to
+    finish before the JSONL is renamed into place, so that it does not fail on our file."""
+    import time
+
+    from ..gitsync.env import index_locked
+    deadline = time.monotonic() + limit
+    while index_locked(root) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 class DirectBackend:
     """``call(op, args)`` in-process. One Store per backend; close() when done."""
 
@@ -72,6 +83,11 @@ class DirectBackend:
         ctx = ops.Ctx(store, actor or self.actor, progress=self.progress)
         if not write and not want_import and not sweep:
             return ops.run(store, op, args, ctx.actor, ctx)
+        from ..gitsync.env import rebasing
+        if rebasing(self.ws.root):  # git is replaying commits: the JSONL is git's until it ends
+            want_import = False
+            if write and op != "import":
+                ctx.notices.append(f"saved; {path.name} is brought up to date once the rebase in progress ends")
         try:
             held = self._lock().acquire()
         except LockTimeoutError:
@@ -91,7 +107,9 @@ class DirectBackend:
                     store.mark_changed()  # a running daemon keeps the WAL: say so to file watchers
                 # after a write, or an auto-import that kept newer local versions (the file
                 # is stale for them), bring the JSONL up to date before we exit
-                if (write or want_import or sweep) and self.auto_flush and op != "flush" and store.dirty_count():
+                if (write or want_import or sweep) and self.auto_flush and op != "flush" and store.dirty_count() \
+                        and not rebasing(self.ws.root):
+                    _wait_for_git(self.ws.root)
                     try:
                         jsonl.flush(store, path)
                     except BdError as e:
@@ -124,8 +142,7 @@ class DirectBackend:
     def _auto_import(self, store: Store, path: Any) -> None:
         if not jsonl.needs_import(store, path):  # someone imported it while we waited
             return
-        text = jsonl.read_jsonl(path)
-        res = jsonl.import_text(store, text, actor="auto-import", workspace=True, collisions="auto", path=path)
+        res = jsonl.import_text(store, None, actor="auto-import", workspace=True, collisions="auto", path=path)
         self.notices.extend(res.warnings)
         for old, new in res.renumbered.items():
             self.notices.append(f"auto-import: local issue {old} collided with {old} from the JSONL; "
@@ -133,10 +150,10 @@ class DirectBackend:
         for old, new in res.remapped.items():
             self.notices.append(f"auto-import: {old} from the JSONL collided with a local issue; "
                                 f"imported it as {new}")
-        changed = len(res.created) + len(res.updated) + len(res.deleted)
+        changed = len(res.created) + len(res.updated)
         if changed:
-            self.notices.append(f"auto-import: {len(res.created)} created, {len(res.updated)} updated, "
-                                f"{len(res.deleted)} deleted from {path.name}")
+            self.notices.append(f"auto-import: {len(res.created)} created, {len(res.updated)} updated "
+                                f"from {path.name}")
 
 
 def not_exported(path: Any, e: BdError, dirty: int) -> NotExportedError:

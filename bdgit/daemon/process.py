@@ -101,13 +101,21 @@ def _cannot_start(ready: int | None, e: BaseException) -> int:
 
 
 def _take_lifetime_lock(ws: Workspace) -> int | None:
-    """The held lifetime lock's fd (whoever holds it is the daemon), or None when taken."""
+    """The held lifetime lock's fd (whoever holds it is the daemon), or None when taken.
+
+    ``lifecycle.lock_held`` tests the lock by taking it for an instant, so a lock found taken
+    may be a client looking: only one still taken after a short while means another daemon."""
     lfd = open_lock(ws)
-    try:
-        fcntl.flock(lfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(lfd)
-        return None
+    deadline = time.monotonic() + 0.5
+    while True:
+        try:
+            fcntl.flock(lfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(lfd)
+                return None
+            time.sleep(0.01)
     os.set_inheritable(lfd, False)
     return lfd
 

@@ -219,6 +219,14 @@ def install(repo: Repo, names: tuple[str, ...] = HOOK_NAMES, python: str | None 
             res["installed"].append(name)
         except OSError as e:
             res["errors"][name] = f"{type(e).__name__}: {e}"
+    beads = repo.top / ".beads"
+    from ..workspace import db_in
+    if beads.is_dir() and db_in(beads) is not None:  # git merges the JSONL with bd's driver: no conflict markers
+        from ..replication.driver import install as install_driver
+        try:
+            res["merge_driver"] = install_driver(repo.top, beads / "issues.jsonl")
+        except OSError as e:
+            res["errors"]["merge driver"] = f"{type(e).__name__}: {e}"
     res["ok"] = not res["errors"]
     return res
 

@@ -322,11 +322,13 @@ def pre_commit(ws: Any, top: Path) -> int:
     if not ws.jsonl_path.exists():
         return 0
     paths = [rel]
-    gi = ws.beads_dir / ".gitignore"
-    if gi.is_file() and not gi.is_symlink():
-        gi_rel = Path(os.path.relpath(gi, top)).as_posix()
-        if not git(["ls-files", "--", gi_rel], top, keep_index=True).stdout.strip():
-            paths.append(gi_rel)  # the first commit of the JSONL carries bd's ignore rules too
+    from ..workspace import COMPANIONS
+    for name in COMPANIONS:  # the commit that first carries the JSONL carries these too
+        f = ws.beads_dir / name
+        if f.is_file() and not f.is_symlink():
+            f_rel = Path(os.path.relpath(f, top)).as_posix()
+            if not git(["ls-files", "--", f_rel], top, keep_index=True).stdout.strip():
+                paths.append(f_rel)
     p = git(["add", "--", *paths], top, keep_index=True)
     if p.returncode != 0:
         clear_stamp(ws)
@@ -343,13 +345,32 @@ def pre_commit(ws: Any, top: Path) -> int:
 
 # --- post-merge / post-checkout / post-rewrite --------------------------------------------------
 
+def git_busy(top: Path) -> str | None:
+    """What git is in the middle of (a merge, rebase, cherry-pick, revert), or None."""
+    from ..gitsync.env import IN_PROGRESS
+    from .install import git
+    p = git(["rev-parse", "--git-dir"], top)
+    if p.returncode != 0:
+        return None
+    gd = (top / p.stdout.strip()).resolve()
+    return next((why for name, why in IN_PROGRESS if name != "BISECT_LOG" and (gd / name).exists()), None)
+
+
 def post_change(ws: Any, top: Path, hook: str, args: list[str]) -> int:
-    """Import the JSONL when it changed under the database (three-way, as auto-import does)."""
+    """Import the JSONL when it changed under the database (merged per field, as auto-import
+    does). Never while git is in the middle of a merge, rebase or cherry-pick (the rebase's own
+    checkouts): the import after it ends (post-rewrite, post-merge, or the next bd command)
+    takes it. The hook never rewrites the JSONL itself: issues the checked-out file lacks are
+    kept and written back by the next write (a rewrite now would make git's next checkout
+    refuse)."""
     from ..errors import BdError
     if hook == "post-checkout" and (len(args) < 3 or args[2] != "1"):
         return 0  # a file checkout: git checkout -- <paths>
     if hook == "post-rewrite" and args[:1] != ["rebase"]:
         return 0
+    if hook == "post-checkout" and git_busy(top):
+        return 0  # a checkout git makes inside a rebase: post-rewrite imports when it ends
+    # (post-merge runs with MERGE_HEAD still present, but the merge is done by then)
     path = ws.jsonl_path
     if not path.exists():
         return 0
@@ -373,7 +394,7 @@ def post_change(ws: Any, top: Path, hook: str, args: list[str]) -> int:
     if res is None:
         from .. import jsonl
         from ..backends.direct import DirectBackend
-        b = DirectBackend(ws, ACTOR)
+        b = DirectBackend(ws, ACTOR, auto_flush=False)
         try:
             if not jsonl.needs_import(b.store, path):
                 return 0
@@ -383,10 +404,9 @@ def post_change(ws: Any, top: Path, hook: str, args: list[str]) -> int:
             b.close()
     for note in notices:
         warn(note)
-    n_c, n_u, n_d = res.get("created", 0), res.get("updated", 0), res.get("deleted", 0)
-    if n_c or n_u or n_d:
-        warn(f"imported {path.name} after {hook.replace('post-', '')}: {n_c} created, {n_u} updated, "
-             f"{n_d} deleted")
+    n_c, n_u = res.get("created", 0), res.get("updated", 0)
+    if n_c or n_u:
+        warn(f"imported {path.name} after {hook.replace('post-', '')}: {n_c} created, {n_u} updated")
     for old, new in (res.get("renumbered") or {}).items():
         warn(f"local issue {old} collided with {old} from {path.name}; it is now {new}")
     for old, new in (res.get("remapped") or {}).items():

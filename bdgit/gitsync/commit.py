@@ -32,14 +32,13 @@ from typing import Any
 import pygit2
 
 from ..errors import GitError, ImportFormatError
+from ..workspace import COMPANIONS
 from . import indexfile, refs
 from .repo import (as_commit, blob_at, changed_paths, checked_out_elsewhere, head_branch, in_progress, ref_target,
                    rel_path, short, signature)
 
 #: (reason the user's git is busy, or None; until when a None holds: a time.perf_counter())
 Guard = Callable[[], "tuple[str | None, float]"]
-#: bd's ignore rules travel with the JSONL: the first commit of the JSONL carries them too
-COMPANIONS = (".gitignore",)
 
 
 @dataclass

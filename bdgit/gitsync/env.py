@@ -70,3 +70,40 @@ def git(args: list[str], cwd: str | os.PathLike[str], *, keep_index: bool = Fals
                                                          skip_bd_hooks=skip_bd_hooks),
                           text=True, capture_output=True, input=input, timeout=timeout,
                           stdin=None if input is not None else subprocess.DEVNULL)
+
+
+def _git_dir(worktree: str | os.PathLike[str]) -> str | None:
+    """The git dir of the work tree at or above ``worktree`` (files only, no git process)."""
+    here = os.path.abspath(worktree)
+    while True:
+        dot = os.path.join(here, ".git")
+        if os.path.isdir(dot):
+            return dot
+        if os.path.isfile(dot):
+            try:
+                with open(dot, encoding="utf-8") as f:
+                    line = f.readline().strip()
+            except OSError:
+                return None
+            return os.path.join(here, line[7:].strip()) if line.startswith("gitdir:") else None
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+
+
+def rebasing(worktree: str | os.PathLike[str]) -> bool:
+    """Whether a rebase is in progress in the work tree at or above ``worktree`` (files only, no
+    git process: direct mode and the daemon ask before touching the JSONL). During a rebase the
+    JSONL is git's to change; bd writes it again once the rebase ends."""
+    gd = _git_dir(worktree)
+    return gd is not None and (os.path.exists(os.path.join(gd, "rebase-merge"))
+                               or os.path.exists(os.path.join(gd, "rebase-apply")))
+
+
+def index_locked(worktree: str | os.PathLike[str]) -> bool:
+    """Whether a git command holds ``index.lock``: ``reset``, ``checkout``, ``stash``, ``merge``
+    hold it while they write work-tree files, and a JSONL we rename into place meanwhile can
+    make them fail ("unable to create file ... File exists")."""
+    gd = _git_dir(worktree)
+    return gd is not None and os.path.exists(os.path.join(gd, "index.lock"))

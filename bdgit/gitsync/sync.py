@@ -5,19 +5,18 @@ process under the workspace lock ``.beads/bd.lock`` (the daemon's flushes and au
 wait for it; its writes to SQLite go on). Network steps (fetch, push) run outside the lock.
 
 Index mode (the default) merges the upstream into the checked-out branch with ``git merge``,
-with our merge driver for the JSONL (``bd merge-driver``: per issue, newer wins), so the JSONL
-never conflicts; other files merge as git merges them. Sync-branch mode (``sync.branch``)
+with our merge driver for the JSONL (``bd merge-driver``: per field, bdgit.replication), so the
+JSONL never conflicts; other files merge as git merges them. Sync-branch mode (``sync.branch``)
 never touches HEAD, the index or other files: the JSONL is committed to, merged on and pushed
 from that branch, all in git objects.
 
 Before merging, local issues whose sequential ID the upstream meanwhile used for another
 issue (same ID, different ``created_at``; ours never pushed) are renumbered in the database
-(next free number after both sides' highest), references included, and committed.
+(next free number after both sides' highest), references included, and committed. In hash-ID
+mode nothing is renumbered.
 """
 from __future__ import annotations
 
-import shlex
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,60 +25,24 @@ from typing import Any
 import pygit2
 
 from .. import jsonl
-from ..jsonl import merge as jsonl_merge
 from ..errors import GitError
+from ..replication import driver, filemerge
 from .commit import commit_jsonl, count_changes
-from .repo import (Upstream, as_commit, blob_at, changed_paths, common_dir, default_remote, head_branch, in_progress, open_repo,
-                           ref_target, rel_path, run_git, short, signature, text_at, upstream)
+from .repo import (Upstream, as_commit, blob_at, changed_paths, default_remote, head_branch, in_progress,
+                   open_repo, ref_target, rel_path, run_git, short, signature, text_at, upstream)
 from ..store import Store
 from ..store.rename import rename_ids
 from ..workspace import Workspace
 from ..workspace.files import atomic_write
 
-DRIVER_NAME = "beads"
+DRIVER_NAME = driver.DRIVER_NAME
 LOCK_TIMEOUT = 60.0
 
 
-def driver_command() -> str:
-    return f"{shlex.quote(sys.executable)} -m bdgit merge-driver %O %A %B %P"
-
-
-def install_merge_driver(repo: pygit2.Repository, rel: str) -> list[str]:
-    """Make git merge ``rel`` with ``bd merge-driver`` (local to this clone; idempotent).
-
-    Adds ``<rel> merge=beads`` to ``.git/info/attributes`` unless some attributes file already
-    names a merge driver for it, and ``merge.beads.driver`` to ``.git/config`` unless set.
-    Returns what it changed."""
-    changed: list[str] = []
-    proc = run_git(repo, "check-attr", "merge", "--", rel, check=False)
-    if proc.returncode == 0 and proc.stdout.strip().endswith(": unspecified"):
-        attrs = common_dir(repo) / "info" / "attributes"
-        attrs.parent.mkdir(parents=True, exist_ok=True)
-        text = attrs.read_text() if attrs.exists() else ""
-        if text and not text.endswith("\n"):
-            text += "\n"
-        attrs.write_text(text + f"{rel} merge={DRIVER_NAME}\n")
-        changed.append(f"{attrs}: {rel} merge={DRIVER_NAME}")
-    cfg = repo.config
-    try:
-        cfg[f"merge.{DRIVER_NAME}.driver"]
-    except KeyError:
-        cfg[f"merge.{DRIVER_NAME}.name"] = "bd: merge issues.jsonl per issue, newer wins"
-        cfg[f"merge.{DRIVER_NAME}.driver"] = driver_command()
-        changed.append(f"git config merge.{DRIVER_NAME}.driver")
-    return changed
-
-
-def merge_files(base: str, ours: str, theirs: str) -> jsonl_merge.MergeResult:
-    """The merge driver: merge the three files, write the result over ``ours``."""
-    def read(p: str) -> str:
-        try:
-            return Path(p).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return ""
-    res = jsonl_merge.merge(read(base), read(ours), read(theirs))
-    atomic_write(Path(ours), res.text)
-    return res
+def install_merge_driver(repo: pygit2.Repository, path: Path) -> list[str]:
+    """Register the JSONL merge driver in this clone (see replication.driver.install)."""
+    top = Path(repo.workdir) if repo.workdir else Path(path).parent.parent
+    return driver.install(top, Path(path), tracked=False)
 
 
 class Sync:
@@ -106,6 +69,8 @@ class Sync:
         finally:
             store.close()
         self.sync_branch = (conf.get("sync.branch") or "").strip() or None
+        from ..workspace.config import id_mode
+        self.hash_mode = id_mode(ws.beads_dir) == "hash"
         self.sync_remote = (conf.get("sync.remote") or "").strip() or None
         self.report: dict[str, Any] = {
             "mode": "sync-branch" if self.sync_branch else "index", "dry_run": dry_run, "commits": [],
@@ -124,7 +89,7 @@ class Sync:
     def _absorb(self, store: Store) -> None:
         """Import the JSONL first if it changed under the database (a pull by hand, an edit)."""
         if jsonl.needs_import(store, self.path):
-            res = jsonl.import_text(store, self.path.read_text(encoding="utf-8"), actor=self.actor,
+            res = jsonl.import_text(store, None, actor=self.actor,
                                     workspace=True, collisions="auto", path=self.path)
             self._note_import(res, "Imported local changes to")
 
@@ -132,13 +97,11 @@ class Sync:
         d = res.as_dict()
         prev = self.report["imported"] or {}
         self.report["imported"] = {k: prev.get(k, 0) + d[k] for k in
-                                   ("created", "updated", "deleted", "kept_newer", "kept_tie", "unchanged")}
+                                   ("created", "updated", "kept_absent", "kept_newer", "unchanged")}
         if res.renumbered:
             self.report["renumbered"].update(res.renumbered)
-        from ..jsonl.importer import kept_summary
-        kept = kept_summary(len(res.kept_newer), len(res.kept_tie))
-        self.step(f"{verb} {self.path.name}: {len(res.created)} created, {len(res.updated)} updated, "
-                  f"{len(res.deleted)} deleted{kept}")
+        kept = jsonl.kept_summary(len(res.kept_newer), len(res.kept_absent))
+        self.step(f"{verb} {self.path.name}: {len(res.created)} created, {len(res.updated)} updated{kept}")
 
     def _commit(self, store: Store, message: str | None, branch: str | None) -> None:
         jsonl.flush(store, self.path)
@@ -154,13 +117,19 @@ class Sync:
 
     def _renumber(self, store: Store, base_text: str, ours_text: str, theirs_text: str, branch: str | None) -> None:
         """Renumber our never-pushed issues whose IDs the upstream used for other issues."""
-        base, ours, theirs = (jsonl_merge.parse(t, s) for t, s in
+        if self.hash_mode:
+            return
+        base, ours, theirs = (filemerge.parse_side(t, s) for t, s in
                               ((base_text, "base"), (ours_text, "our"), (theirs_text, "their")))
-        mine = sorted(i for i, side in jsonl_merge.collisions(base, ours, theirs).items() if side == "ours")
+        driver.forget_pushed()  # we just fetched
+        pushed = driver.pushed_lookup(self.path)
+        mine = sorted(i for i, side in filemerge.collisions(base, ours, theirs, pushed).items() if side == "ours")
         if not mine:
             return
-        taken = set(base) | set(ours) | set(theirs) | {r["id"] for r in store.conn.execute("SELECT id FROM issues")}
-        plan = jsonl_merge.plan_renumber(mine, taken)
+        taken = (set(base.lines) | set(ours.lines) | set(theirs.lines)
+                 | {r["id"] for r in store.conn.execute("SELECT id FROM issues")})
+        from ..replication.ids import plan_renumber
+        plan = plan_renumber(mine, taken)
         if self.dry_run:
             self.report["renumbered"].update(plan)
             self.step("Would renumber " + ", ".join(f"{a} -> {b}" for a, b in plan.items()))
@@ -172,6 +141,11 @@ class Sync:
                   + " (the upstream has other issues with those IDs)")
         self._commit(store, "bd sync: renumber " + ", ".join(f"{a} -> {b}" for a, b in plan.items())
                      + "\n\nThe upstream created other issues with these IDs first.\n", branch)
+
+    def _merge_texts(self, base: str, ours: str, theirs: str) -> filemerge.MergeResult:
+        """The merge driver's merge, in process (our collisions were renumbered already)."""
+        return filemerge.merge_texts(base, ours, theirs, pushed=driver.pushed_lookup(self.path),
+                                     renumber=not self.hash_mode)
 
     def _push(self, remote: str, src: str, dest: str) -> bool:
         """Push; True when pushed, False when rejected because the remote moved (pull again)."""
@@ -226,7 +200,7 @@ class Sync:
         self.report.update(branch=short(ref), upstream=f"{up.remote}/{short(up.merge_ref)}" if up else None)
         if self.dry_run:
             return self._dry_run(ref, up.tracking_ref if up and self.pull else None, None)
-        for c in install_merge_driver(self.repo, self.rel):  # so that a 'git pull' by hand merges issues too
+        for c in install_merge_driver(self.repo, self.path):  # so that a 'git pull' by hand merges issues too
             self.step(f"Installed the JSONL merge driver ({c})")
         for attempt in range(3):
             if self.pull:
@@ -279,7 +253,7 @@ class Sync:
             return
         self.step(f"Merging {name}")
         proc = run_git(repo, "merge", "--no-edit", up.tracking_ref, check=False, bd_hooks=False,
-                       config={f"merge.{DRIVER_NAME}.driver": driver_command(),
+                       config={f"merge.{DRIVER_NAME}.driver": driver.driver_command(),
                                f"merge.{DRIVER_NAME}.name": "bd JSONL merge"})
         if proc.returncode != 0:
             if in_progress(repo):
@@ -294,7 +268,7 @@ class Sync:
     def _after_merge(self, store: Store) -> None:
         self.report["pulled"] = True
         if jsonl.needs_import(store, self.path):
-            res = jsonl.import_text(store, self.path.read_text(encoding="utf-8"), actor=self.actor,
+            res = jsonl.import_text(store, None, actor=self.actor,
                                     workspace=True, collisions="auto", path=self.path)
             self._note_import(res, "Imported")
         if store.dirty_count():
@@ -321,7 +295,7 @@ class Sync:
             self.step(f"Fast-forwarding to {name} (it changed only issues)")
         else:
             base_oid = repo.merge_base(head, theirs)
-            res = jsonl_merge.merge(text_at(repo, repo[base_oid] if base_oid else None, self.rel),
+            res = self._merge_texts(text_at(repo, repo[base_oid] if base_oid else None, self.rel),
                                     text_at(repo, repo[head], self.rel), theirs_text)
             merged = res.text
             blob = repo.create_blob(merged.encode())
@@ -332,7 +306,7 @@ class Sync:
                                         f"bd sync: merge {name} (issues only)\n", tree, [head, theirs])
             self.report["commits"].append(str(target))
             self.step(f"Merging {name} (it changed only issues): {len(res.both_changed)} issue(s) edited on "
-                      "both sides, newer kept")
+                      "both sides, merged per field")
         atomic_write(self.path, merged)
         res2 = advance_branch(repo, self.path, target, reflog=f"bd sync: merge {name}")
         if not res2.committed:
@@ -429,7 +403,7 @@ class Sync:
                            text_at(repo, repo[theirs], self.rel), short(ref))
             local = ref_target(repo, ref)
             assert local is not None
-            res = jsonl_merge.merge(base_text, text_at(repo, repo[local], self.rel),
+            res = self._merge_texts(base_text, text_at(repo, repo[local], self.rel),
                                     text_at(repo, repo[theirs], self.rel))
             merged = res.text
             from .commit import replace_path
@@ -443,10 +417,10 @@ class Sync:
             self._set_ref(ref, local, oid, f"bd sync: merge {name}")
             self.report["commits"].append(str(oid))
             self.step(f"Merged {name} into {short(ref)} ({len(res.both_changed)} issue(s) edited on both sides, "
-                      "newer kept)")
+                      "merged per field)")
         self.report["pulled"] = True
         atomic_write(self.path, merged)
-        res2 = jsonl.import_text(store, merged, actor=self.actor, workspace=True, collisions="auto", path=self.path)
+        res2 = jsonl.import_text(store, None, actor=self.actor, workspace=True, collisions="auto", path=self.path)
         self._note_import(res2, "Imported")
         if store.dirty_count():
             self._commit(store, None, short(ref))

@@ -1,22 +1,21 @@
-"""The JSONL file git carries: canonical export, strict parsing, newer-wins import.
+"""The JSONL file git carries: canonical export, strict parsing; import is replication's.
 
 Canonical form: one issue per line, lines sorted by id (as strings, like beads), keys in
-beads' order, Go-style compact JSON. One change to one issue changes one line.
+beads' order, Go-style compact JSON, the issue's versions last (``_v``). One change to one
+issue changes one line.
 
-Import is all-or-nothing (one transaction) and newer-wins per record (``updated_at``, then
-the line's hash as a deterministic tie-break). When the input is the workspace JSONL, the
-per-issue line hashes recorded at the last export/import (``jsonl_state``) act as the base
-of a three-way comparison: a line that did not change since then is not imported at all
-(so a stale file never resurrects or reverts anything), and an issue whose line vanished
-is deleted unless it changed locally since.
+Import (``import_text``, from bdgit.replication.importer) merges every issue per field against
+the line last exported or imported for it (the base), in one transaction; a line missing from
+the file never deletes anything. See docs/JSONL.md.
 """
 from __future__ import annotations
 
 from ..model import dumps_compact  # the line encoding, for callers that check lines
 from .files import (export_lines, fingerprint, flush, line_hash, needs_import, read_jsonl,
                     read_lines_by_id, render)
-from .importer import ImportResult, hash_prefixes, import_text, kept_summary, may_collide, same_creation
 from .parse import Record, parse
+from ..replication.ids import may_collide, same_creation  # noqa: E402
+from ..replication.importer import ImportResult, hash_prefixes, import_text, kept_summary  # noqa: E402
 
 __all__ = [
     "ImportResult", "dumps_compact", "Record", "export_lines", "fingerprint", "flush",

@@ -49,20 +49,23 @@ def export_lines(store: Store, ids: list[str] | None = None, status: str | None 
         sql += " WHERE " + " AND ".join(conds)
     rows = c.execute(sql, params).fetchall()
     if ids is not None and len(ids) <= 200:
-        # a few issues (incremental flush, import's tie check): per-issue queries, not whole tables
-        labels = {i: v for i in ids if (v := store.labels(i))}
-        deps = {i: d for i in ids if (d := store.dep_records(i))}
-        comments = {i: [{k: cm[k] for k in ("author", "text", "created_at")} for cm in cs]
-                    for i in ids if (cs := store.comments(i))}
+        # a few issues (incremental flush, import's merge): per-issue queries, not whole tables
+        labels = {i: lb for i in ids if (lb := store.labels(i))}
+        deps = {i: dr for i in ids if (dr := store.dep_records(i))}
+        comments = store.comments_for(ids)
     else:
         labels = store.labels_for()
         deps = store.all_dep_records()
         comments = store.comments_for()
+    from ..replication.record import comments_json, with_versions
+    from ..replication.versions import loads
     out = {}
     total = len(rows)
     for n, r in enumerate(rows, start=1):
         i = r["id"]
-        out[i] = dumps_compact(issue_to_json(r, labels.get(i), deps.get(i), comments.get(i)))
+        cs = comments.get(i)
+        obj = issue_to_json(r, labels.get(i), deps.get(i), comments_json(cs) if cs else None)
+        out[i] = dumps_compact(with_versions(obj, loads(r["versions"]), r["updated_us"]) if r["versions"] else obj)
         if progress is not None and (n % 256 == 0 or n == total):
             progress(n, total)
     return out
@@ -158,7 +161,7 @@ def flush(store: Store, path: Path, *, full: bool = False, force: bool = False,
         if full or not exists:
             lines = export_lines(store)
             changed = sorted(set(lines) | set(dirty))
-            store.replace_jsonl_state({i: line_hash(ln) for i, ln in lines.items()})
+            store.replace_jsonl_base(lines)
         else:
             lines = read_lines_by_id(path)
             fresh = export_lines(store, dirty)
@@ -171,11 +174,12 @@ def flush(store: Store, path: Path, *, full: bool = False, force: bool = False,
                     lines.pop(i, None)
                 else:
                     lines[i] = new
-            store.set_jsonl_state((i, line_hash(fresh[i]) if i in fresh else None) for i in dirty)
+            store.set_jsonl_base((i, fresh.get(i)) for i in dirty)
         text = render(lines)
+        data = text.encode()
         target = path if before_replace is None else path.with_name(f".{path.name}.tmp.commit")
         try:
-            atomic_write(target, text, mode=safefs.shared_mode(path.parent.parent), exact_mode=True,
+            atomic_write(target, data, mode=safefs.shared_mode(path.parent.parent), exact_mode=True,
                          check_target=True)
         except OSError as e:
             raise StorageError(f"could not write {path}: {e.strerror or e}",
@@ -190,12 +194,35 @@ def flush(store: Store, path: Path, *, full: bool = False, force: bool = False,
                 target.unlink(missing_ok=True)
                 raise
         store.clear_dirty(dirty)
-        store.set_meta("jsonl_sha256", sha256(text.encode()))
-        store.set_meta("jsonl_fingerprint", fingerprint(path) or "")
+        store.set_meta("jsonl_sha256", sha256(data))
+        fp = fingerprint(path)
+        # a file git put there right after our rename is not ours: leave it to the next check
+        ours = fp is not None and fp.split(":", 1)[0] == str(len(data))
+        store.set_meta("jsonl_fingerprint", fp if ours and fp else "")
     out: dict[str, Any] = {"written": True, "changed": len(changed), "issues": len(lines)}
     if moved is not None:
         out["set_aside"] = str(moved)
     return out
+
+
+def read_for_import(path: Path) -> tuple[str, str, str | None]:
+    """The workspace JSONL as (text, sha256 of those bytes, fingerprint taken before reading).
+
+    What an import records as absorbed must describe what it read: a file replaced meanwhile (a
+    ``git reset`` or a pull in the middle of an import) then has another fingerprint and another
+    hash, so it is imported in its turn and never silently taken for the one that was read."""
+    fp = fingerprint(path)
+    try:
+        data = read_bytes(Path(path))
+    except FileNotFoundError:
+        return "", sha256(b""), None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ImportFormatError(f"{path}: line {line}: not UTF-8 text", broken_file_hint(path, line),
+                                line=line) from None
+    return text, sha256(data), fp
 
 
 def read_lines_by_id(path: Path) -> dict[str, str]:

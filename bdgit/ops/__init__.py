@@ -26,7 +26,8 @@ def is_write(name: str, args: Any = None) -> bool:
     o = OPS.get(name)
     if o is None:
         return False
-    if name in ("import", "delete", "rename_prefix") and isinstance(args, dict) and args.get("dry_run"):
+    if name in ("import", "delete", "rename_prefix", "migrate_hash_ids") and isinstance(args, dict) \
+            and args.get("dry_run"):
         return False
     if name == "delete" and isinstance(args, dict) and not args.get("force", True):
         return False
@@ -55,6 +56,7 @@ def run(store: Store, name: str, args: Any, actor: str, ctx: Ctx | None = None) 
     try:
         if is_write(name, args):
             with store.tx():
+                store.begin_op()  # one version per operation, also inside a batch
                 outer, store.touched = store.touched, set()
                 try:
                     result = o.handler(ctx, a)

@@ -13,11 +13,11 @@ FROM issues i
 LEFT JOIN (
     SELECT d.depends_on_id AS epic_id, count(*) AS total,
            sum(CASE WHEN k.status = 'closed' THEN 1 ELSE 0 END) AS closed
-    FROM dependencies d JOIN issues k ON k.id = d.issue_id
+    FROM dependencies d JOIN issues k ON k.id = d.issue_id AND k.status != 'tombstone'
     WHERE d.type = 'parent-child'
     GROUP BY d.depends_on_id
 ) c ON c.epic_id = i.id
-WHERE i.issue_type = 'epic' AND i.status != 'closed'
+WHERE i.issue_type = 'epic' AND i.status NOT IN ('closed', 'tombstone')
 ORDER BY i.priority, i.created_us, i.id
 """
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from .. import jsonl
 from ..errors import ValidationError
-from ..store.rename import rename_ids
 from ..validate import Args, check_prefix
 from ..workspace import Workspace
 from .registry import Ctx, op
@@ -34,12 +33,14 @@ def flush(ctx: Ctx, a: Args) -> dict[str, Any]:
 
 @op("import", write=True)
 def import_(ctx: Ctx, a: Args) -> dict[str, Any]:
-    """Import JSONL ``text``; or, with ``workspace``, the workspace JSONL itself (three-way:
-    lines gone from the file are deletions; collisions resolved as in auto-import)."""
+    """Import JSONL ``text``; or, with ``workspace``, the workspace JSONL itself (merged per field
+    against what was last exported or imported; lines gone from the file are kept; collisions
+    resolved as in auto-import)."""
     workspace = a.flag("workspace")
     path = jsonl_path(ctx)
+    text: str | None
     if workspace:
-        text = jsonl.read_jsonl(path) if os.path.lexists(path) else ""
+        text = None if os.path.lexists(path) else ""  # the importer reads the file itself, once
         collisions = "auto"
     else:
         text = a.text("text", "") or ""
@@ -59,8 +60,8 @@ def rename_prefix(ctx: Ctx, a: Args) -> dict[str, Any]:
     old = s.prefix
     if new == old:
         raise ValidationError(f"the prefix is already {old!r}")
-    ids = [r["id"] for r in s.conn.execute("SELECT id FROM issues WHERE id LIKE ? ESCAPE '\\' ORDER BY id",
-                                           (old.replace("_", "\\_") + "-%",))]
+    ids = [r["id"] for r in s.conn.execute("SELECT id FROM issues WHERE id LIKE ? ESCAPE '\\' AND status != "
+                                           "'tombstone' ORDER BY id", (old.replace("_", "\\_") + "-%",))]
     mapping = {i: new + i[len(old):] for i in ids}
     clash = [n for n in mapping.values() if s.get_issue(n) is not None]
     if clash:
@@ -70,7 +71,8 @@ def rename_prefix(ctx: Ctx, a: Args) -> dict[str, Any]:
         result["dry_run"] = True
         result["sample"] = dict(list(mapping.items())[:5])
         return result
-    rename_ids(s, mapping, ctx.actor)
+    from .ids import rename_leaving_tombstones
+    rename_leaving_tombstones(ctx, mapping)  # the old IDs stay as tombstones: other clones follow
     row = s.conn.execute("SELECT last_id FROM issue_counters WHERE prefix=?", (old,)).fetchone()
     if row:
         s.conn.execute("INSERT INTO issue_counters(prefix, last_id) VALUES(?,?) ON CONFLICT(prefix) "

@@ -6,6 +6,7 @@ from typing import Any
 from ..errors import ConflictError, CycleError, NotFoundError, ValidationError
 from ..model import issue_to_json, now
 from ..store import queries as q
+from ..store.db import TOMBSTONE
 from ..validate import Args, check_dep_type, check_label
 from .registry import Ctx, op
 
@@ -16,9 +17,12 @@ def add_dependency(ctx: Ctx, issue_id: str, target: str, dep_type: str, *, touch
     s = ctx.store
     check_dep_type(dep_type)
     s.require_issue(issue_id)
-    if s.get_issue(target) is None:
+    target_row = s.get_issue(target)
+    if target_row is None:
         raise NotFoundError(f"dependency target {target} not found",
                             "check the ID with 'bd list' (IDs are case-sensitive)")
+    if target_row["status"] == TOMBSTONE:
+        raise NotFoundError(f"dependency target {target} was deleted", f"'bd undelete {target}' brings it back")
     if issue_id == target:
         raise ValidationError("issue cannot depend on itself")
     existing = s.get_dep(issue_id, target)
@@ -128,7 +132,8 @@ def label_list(ctx: Ctx, a: Args) -> list[str]:
 @op("label_list_all", write=False)
 def label_list_all(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
     return ctx.store.conn.execute(
-        "SELECT label, count(*) AS count FROM labels GROUP BY label ORDER BY label").fetchall()
+        "SELECT l.label, count(*) AS count FROM labels l JOIN issues i ON i.id = l.issue_id "
+        "WHERE i.status != 'tombstone' GROUP BY l.label ORDER BY l.label").fetchall()
 
 
 @op("comment_add", write=True)

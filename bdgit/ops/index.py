@@ -24,6 +24,7 @@ MODULES = {
     'export': 'exchange',
     'flush': 'exchange',
     'heartbeat': 'leases',
+    'id_mode': 'ids',
     'import': 'exchange',
     'info': 'meta',
     'label_add': 'graph',
@@ -31,6 +32,7 @@ MODULES = {
     'label_list_all': 'graph',
     'label_remove': 'graph',
     'list': 'issues',
+    'migrate_hash_ids': 'ids',
     'migrate_inspect': 'inspect',
     'note': 'issues',
     'ping': 'meta',
@@ -47,6 +49,7 @@ MODULES = {
     'template_create': 'records',
     'template_list': 'records',
     'template_show': 'records',
+    'undelete': 'issues',
     'update': 'issues',
     'validate': 'integrity',
 }

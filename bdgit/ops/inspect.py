@@ -46,7 +46,7 @@ def migrate_inspect(ctx: Ctx, a: Args) -> dict[str, Any]:
     applied = {r["version"]: r["applied_at"] for r in c.execute("SELECT version, applied_at FROM schema_migrations")}
     migrations = [{"name": f"{v:04d}_{name.replace(' ', '_')}", "description": name, "version": v,
                    "applied": v in applied, "applied_at": applied.get(v)} for v, name, _ in schema.MIGRATIONS]
-    count = int(c.execute("SELECT count(*) AS n FROM issues").fetchone()["n"])
+    count = int(c.execute("SELECT count(*) AS n FROM issues WHERE status != 'tombstone'").fetchone()["n"])
     prefix = ctx.store.get_config("issue_prefix")
     warnings = []
     missing = []

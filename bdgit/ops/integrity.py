@@ -13,17 +13,20 @@ from .registry import Ctx, op
 # --- orphaned dependencies -------------------------------------------------------------------
 
 
-def find_orphans(ctx: Ctx) -> list[dict[str, str]]:
-    """Edges of existing issues that point at an id no issue has (e.g. imported from a clone
-    that had it, or written by a tool that skipped the checks)."""
+def find_orphans(ctx: Ctx) -> list[dict[str, Any]]:
+    """Edges of live issues that point at an id no issue has (e.g. imported from a clone that
+    had it, or written by a tool that skipped the checks), or at a deleted issue (an edge added
+    in one clone while another deleted its target: it blocks nothing, and is shown as deleted)."""
     rows = ctx.store.conn.execute(
-        "SELECT d.issue_id, d.depends_on_id, d.type FROM dependencies d "
-        "LEFT JOIN issues t ON t.id = d.depends_on_id WHERE t.id IS NULL "
+        "SELECT d.issue_id, d.depends_on_id, d.type, t.id IS NOT NULL AS deleted FROM dependencies d "
+        "JOIN issues s ON s.id = d.issue_id AND s.status != 'tombstone' "
+        "LEFT JOIN issues t ON t.id = d.depends_on_id WHERE t.id IS NULL OR t.status = 'tombstone' "
         "ORDER BY d.issue_id, d.depends_on_id").fetchall()
-    return [{"issue_id": r["issue_id"], "depends_on_id": r["depends_on_id"], "type": r["type"]} for r in rows]
+    return [{"issue_id": r["issue_id"], "depends_on_id": r["depends_on_id"], "type": r["type"],
+             **({"target_deleted": True} if r["deleted"] else {})} for r in rows]
 
 
-def remove_orphans(ctx: Ctx, orphans: list[dict[str, str]]) -> int:
+def remove_orphans(ctx: Ctx, orphans: list[dict[str, Any]]) -> int:
     s = ctx.store
     ts = now()
     for o in orphans:
@@ -31,7 +34,8 @@ def remove_orphans(ctx: Ctx, orphans: list[dict[str, str]]) -> int:
         s.touch(o["issue_id"], ts)
         s.add_event(o["issue_id"], "dependency_removed", ctx.actor,
                     old={"depends_on_id": o["depends_on_id"], "type": o["type"]},
-                    comment="orphaned: the target does not exist", ts=ts)
+                    comment="orphaned: the target was deleted" if o.get("target_deleted")
+                    else "orphaned: the target does not exist", ts=ts)
     return len(orphans)
 
 
@@ -57,7 +61,8 @@ def find_pollution(ctx: Ctx) -> list[dict[str, Any]]:
     """Issues that look like test data left in a real database, scored as beads scores them
     (reported at 0.7 and above; 0.9 and above is high confidence). Closed issues count too."""
     rows = ctx.store.conn.execute(
-        "SELECT id, title, description, created_at FROM issues ORDER BY created_us, id").fetchall()
+        "SELECT id, title, description, created_at FROM issues WHERE status != 'tombstone' "
+        "ORDER BY created_us, id").fetchall()
     per_minute: dict[int, int] = {}
     minute_of: dict[str, int] = {}
     for r in rows:
@@ -126,7 +131,7 @@ def _check(name: str, status: str, message: str, detail: str = "", fix: str = ""
 
 def _duplicates(ctx: Ctx) -> dict[str, Any]:
     groups = ctx.store.conn.execute(
-        "SELECT group_concat(id, ', ') AS ids, count(*) AS n FROM issues WHERE status != 'closed' "
+        "SELECT group_concat(id, ', ') AS ids, count(*) AS n FROM issues WHERE status NOT IN ('closed', 'tombstone') "
         "GROUP BY title, description, design, acceptance_criteria, issue_type HAVING count(*) > 1").fetchall()
     if not groups:
         return _check("Duplicate Issues", "ok", "No duplicate issues")

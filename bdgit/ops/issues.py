@@ -4,9 +4,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..errors import NotFoundError, UsageError, ValidationError
+from ..errors import ConflictError, NotFoundError, UsageError, ValidationError
 from ..model import DEFAULT_PRIORITY, DEFAULT_TYPE, issue_to_json, now, short_time, ts_micros
 from ..store import queries as q
+from ..store.db import TOMBSTONE
 from ..validate import Args, check_dep_type, check_label, check_status, check_title, check_type
 from . import leases
 from .registry import Ctx, op
@@ -32,6 +33,19 @@ def rows_json(ctx: Ctx, rows: list[dict[str, Any]], extra_keys: tuple[str, ...] 
                 j[k] = r[k]
         out.append(j)
     return add_counts(ctx.store, out)
+
+
+def new_id(ctx: Ctx, prefix: str, title: str, description: str, created_us: int) -> str:
+    """The next ID: sequential, or in hash-ID mode (the repository's ``.beads/config.yaml``) a
+    content hash, lengthened on a collision with any issue this database has ever had."""
+    from ..workspace.config import id_mode
+    s = ctx.store
+    if id_mode(s.beads_dir) != "hash":
+        return s.next_id(prefix)
+    from ..replication.ids import new_hash_id
+    n = s.conn.execute("SELECT count(*) AS n FROM issues").fetchone()["n"]
+    return new_hash_id(prefix, title, description, ctx.actor, created_us * 1000, n,
+                       lambda i: s.get_issue(i) is not None)
 
 
 def parse_dep_spec(spec: str) -> tuple[str, str]:
@@ -62,23 +76,27 @@ def create(ctx: Ctx, a: Args) -> dict[str, Any]:
                                   "use the prefix, or pass force to create it anyway")
         issue_id = explicit
     else:
-        issue_id = s.next_id(prefix)
+        issue_id = ""  # decided below, once the content is known (hash IDs hash it)
     est = a.integer("estimated_minutes")
     if est is not None and est < 0:
         raise ValidationError("estimated_minutes must be >= 0")
     labels = [check_label(x) for x in a.strlist("labels")]
     dep_specs = [parse_dep_spec(d) for d in a.strlist("dependencies") + a.strlist("deps")]
+    created_us = ts_micros(ts)
+    description = a.text("description") or ""
     row = {
         "id": issue_id, "title": title, "status": status, "priority": priority, "issue_type": issue_type,
         "assignee": a.text("assignee") or None, "estimated_minutes": est,
         "created_at": ts, "updated_at": ts, "closed_at": ts if status == "closed" else None,
-        "created_us": ts_micros(ts), "updated_us": None,
+        "created_us": created_us, "updated_us": None,
         "external_ref": a.text("external_ref") or None,
     }
     for f in _TEXT_FIELDS:
         row[f] = a.text(f) or ""
     if not row["acceptance_criteria"] and a.text("acceptance"):
         row["acceptance_criteria"] = a.text("acceptance") or ""
+    if not issue_id:
+        issue_id = row["id"] = new_id(ctx, prefix, title, description, created_us)
     row["updated_us"] = row["created_us"]  # parsed once: the hottest write path
     s.insert_issue(row, counted=not explicit)
     s.mark_dirty([issue_id], ts)
@@ -184,10 +202,13 @@ def apply_changes(ctx: Ctx, cur: dict[str, Any], changes: dict[str, Any], commen
                 event = "status_changed"
     extra: dict[str, Any] | None = None
     # content_hash (written by newer beads) describes the old content; drop it rather than lie.
-    if cur.get("extra") and '"content_hash"' in cur["extra"]:
+    # A reopen clears the close reason with closed_at (the two are one register).
+    drop = ["content_hash"] + (["close_reason"] if event == "reopened" else [])
+    if cur.get("extra") and any(f'"{k}"' in cur["extra"] for k in drop):
         import json
         extra = json.loads(cur["extra"])
-        extra.pop("content_hash", None)
+        for k in drop:
+            extra.pop(k, None)
     if leases.LEASE_KEY in changes:
         extra = leases.extra_with(cur, changes[leases.LEASE_KEY], base=extra)
     if extra is not None:
@@ -237,6 +258,11 @@ def reopen(ctx: Ctx, a: Args) -> dict[str, Any]:
     return show_one(ctx, cur["id"])
 
 
+#: live issues that depend on an issue
+_DEPENDENTS = ("SELECT d.issue_id FROM dependencies d JOIN issues i ON i.id = d.issue_id "
+               "WHERE d.depends_on_id=? AND i.status != 'tombstone'")
+
+
 def mention_re(issue_id: str) -> re.Pattern[str]:
     """An ID as a whole word, where hyphens and dots count as part of the word."""
     return re.compile(r"(?<![\w.-])" + re.escape(issue_id) + r"(?![\w-]|\.\w)")
@@ -246,8 +272,10 @@ def mention_re(issue_id: str) -> re.Pattern[str]:
 def delete(ctx: Ctx, a: Args) -> dict[str, Any]:
     """Delete issues (``id`` or ``ids``). Without ``force`` it is a preview and changes nothing.
 
-    Edges to and from the issues are removed; mentions in other issues' text become
-    ``[deleted:ID]``; the audit trail of a deleted issue goes with it.
+    A deleted issue becomes a tombstone (beads' shape: status ``tombstone`` with who, when and
+    why) that travels through git, so that every clone deletes it; its content stays for
+    ``bd undelete``. Edges from live issues to it are removed and mentions in their text become
+    ``[deleted:ID]`` (versioned edits of those issues).
     """
     s = ctx.store
     ids = a.strlist("ids") or [a.req("id")]
@@ -259,14 +287,15 @@ def delete(ctx: Ctx, a: Args) -> dict[str, Any]:
     touched: dict[str, dict[str, str]] = {}
     for i in ids:
         out_edges += s.conn.execute("SELECT count(*) AS n FROM dependencies WHERE issue_id=?", (i,)).fetchone()["n"]
-        for r in s.conn.execute("SELECT issue_id FROM dependencies WHERE depends_on_id=?", (i,)).fetchall():
+        for r in s.conn.execute(_DEPENDENTS, (i,)).fetchall():
             if r["issue_id"] not in gone:
                 in_edges += 1
         pat = mention_re(i)
         like = f"%{i}%"
         for r in s.conn.execute(
-                "SELECT id, title, description, design, acceptance_criteria, notes FROM issues WHERE "
-                "title LIKE ? OR description LIKE ? OR design LIKE ? OR acceptance_criteria LIKE ? OR notes LIKE ?",
+                "SELECT id, title, description, design, acceptance_criteria, notes FROM issues WHERE status != "
+                "'tombstone' AND (title LIKE ? OR description LIKE ? OR design LIKE ? OR acceptance_criteria LIKE ? "
+                "OR notes LIKE ?)",
                 (like,) * 5).fetchall():
             if r["id"] in gone:
                 continue
@@ -286,20 +315,77 @@ def delete(ctx: Ctx, a: Args) -> dict[str, Any]:
     ts = now()
     dependents = set()
     for i in ids:
-        for r in s.conn.execute("SELECT issue_id FROM dependencies WHERE depends_on_id=?", (i,)).fetchall():
+        for r in s.conn.execute(_DEPENDENTS, (i,)).fetchall():
             if r["issue_id"] not in gone:
                 dependents.add(r["issue_id"])
-        s.conn.execute("DELETE FROM dependencies WHERE depends_on_id=?", (i,))
+                s.delete_dep(r["issue_id"], i)
     for iid, fields in touched.items():
         cur = s.require_issue(iid)
         apply_changes(ctx, cur, fields)
     for iid in dependents - set(touched):
         s.touch(iid, ts)
         s.add_event(iid, "dependency_removed", ctx.actor, old=sorted(gone & set(ids)), ts=ts)
+    reason = a.text("reason") or "delete"
     for i in ids:
-        s.delete_issue_row(i, ctx.actor)
-    s.mark_dirty(ids, ts)
+        tombstone(ctx, s.require_issue(i), reason, ts)
     return result
+
+
+def tombstone(ctx: Ctx, row: dict[str, Any], reason: str, ts: str) -> None:
+    """Make live issue ``row`` a tombstone: the deletion register written, its status hidden in
+    the versions (an undelete brings it back), ``closed_at`` cleared as beads' tombstones have it."""
+    import json
+
+    from ..replication import versions as V
+    from ..store import versioning
+    s = ctx.store
+    iid = row["id"]
+    extra = json.loads(row["extra"]) if row.get("extra") else {}
+    extra.update(deleted_at=ts, deleted_by=ctx.actor, delete_reason=reason, original_type=row["issue_type"])
+    v = versioning.load(s, iid, row)
+    V.hide_status(v, row["status"], row.get("closed_at"))
+    V.stamp(v, ["deleted_at"], versioning.version_for(s, v))
+    s.set_fields(iid, {"status": TOMBSTONE, "closed_at": None, "extra": extra, "updated_at": ts}, stamp=False)
+    versioning.save(s, iid, v)
+    s.mark_dirty([iid], ts)
+    s.add_event(iid, "deleted", ctx.actor, comment=reason, ts=ts)
+
+
+@op("undelete", write=True)
+def undelete(ctx: Ctx, a: Args) -> dict[str, Any]:
+    """Bring back deleted issues (``id`` or ``ids``) with the status they had: an undelete made
+    after seeing the delete wins over it in every clone (a concurrent edit never does). (beads'
+    ``restore`` is another thing: an issue's text from git history, see ops.records.)"""
+    import json
+
+    from ..replication import versions as V
+    from ..replication.record import guess_status
+    from ..store import versioning
+    s = ctx.store
+    ids = a.strlist("ids") or [a.req("id")]
+    rows = [s.require_issue(i, deleted=True) for i in ids]
+    for row in rows:
+        if row["status"] != TOMBSTONE:
+            raise ConflictError(f"issue {row['id']} is not deleted", "nothing to undelete")
+    ts = now()
+    for row in rows:
+        iid = row["id"]
+        extra = json.loads(row["extra"]) if row.get("extra") else {}
+        v = versioning.load(s, iid, row)
+        hidden = V.unhide_status(v)
+        if hidden is None:  # a tombstone from beads: it does not say what status it had
+            g = guess_status(dict(extra, updated_at=row["updated_at"]))
+            hidden = (g["status"], g.get("closed_at"))
+        for k in ("deleted_at", "deleted_by", "delete_reason", "original_type"):
+            extra.pop(k, None)
+        V.stamp(v, ["deleted_at"], versioning.version_for(s, v))
+        s.set_fields(iid, {"status": hidden[0], "closed_at": hidden[1], "extra": extra or None, "updated_at": ts},
+                     stamp=False)
+        versioning.save(s, iid, v)
+        s.mark_dirty([iid], ts)
+        s.add_event(iid, "undeleted", ctx.actor, comment=a.text("reason"), ts=ts)
+    out = [show_one(ctx, r["id"]) for r in rows]
+    return out[0] if len(out) == 1 else {"undeleted": out}
 
 
 @op("show", write=False)
@@ -321,8 +407,9 @@ def show_one(ctx: Ctx, issue_id: str) -> dict[str, Any]:
     for r in s.conn.execute("SELECT depends_on_id AS oid, type, created_at FROM dependencies WHERE issue_id=? "
                             "ORDER BY created_at, depends_on_id", (issue_id,)).fetchall():
         deps.append(_linked(ctx, r["oid"], r["type"], r["created_at"]))
-    for r in s.conn.execute("SELECT issue_id AS oid, type FROM dependencies WHERE depends_on_id=? "
-                            "ORDER BY created_at, issue_id", (issue_id,)).fetchall():
+    for r in s.conn.execute("SELECT d.issue_id AS oid, d.type FROM dependencies d JOIN issues i ON i.id = d.issue_id "
+                            "WHERE d.depends_on_id=? AND i.status != 'tombstone' ORDER BY d.created_at, d.issue_id",
+                            (issue_id,)).fetchall():
         dependents.append(_linked(ctx, r["oid"], r["type"]))
     out["dependencies"] = deps
     out["dependents"] = dependents
@@ -346,6 +433,8 @@ def _linked(ctx: Ctx, other: str, dep_type: str, linked_at: str | None = None) -
                              "updated_at": linked_at, "missing": True}
     else:
         j = issue_to_json(row)
+        if row["status"] == TOMBSTONE:
+            j["deleted"] = True  # linked before (or while) it was deleted: shown, never blocking
     j["dependency_type"] = dep_type
     return j
 

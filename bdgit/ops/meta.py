@@ -22,7 +22,7 @@ def info(ctx: Ctx, a: Args) -> dict[str, Any]:
     s = ctx.store
     return {
         "database_path": str(s.path), "jsonl_path": str(jsonl_path(ctx)), "issue_prefix": s.prefix,
-        "issue_count": s.conn.execute("SELECT count(*) AS n FROM issues").fetchone()["n"],
+        "issue_count": s.conn.execute("SELECT count(*) AS n FROM issues WHERE status != 'tombstone'").fetchone()["n"],
         "dirty_issues": s.dirty_count(), "schema_version": s.conn.execute(
             "SELECT max(version) AS v FROM schema_migrations").fetchone()["v"],
         "version": BEADS_COMPAT_VERSION, "bdgit_version": __version__, "pid": os.getpid(),

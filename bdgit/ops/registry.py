@@ -48,8 +48,8 @@ class Op:
 
 
 #: the modules that declare operations (``@op``); ``index.py`` maps each operation to one
-HANDLER_MODULES = ("issues", "graph", "meta", "exchange", "claim", "leases", "epics", "inspect", "integrity",
-                   "prime", "records")
+HANDLER_MODULES = ("issues", "graph", "meta", "exchange", "claim", "leases", "epics", "ids", "inspect",
+                   "integrity", "prime", "records")
 
 
 class OpTable(dict[str, Op]):

@@ -655,19 +655,22 @@ class Server:
                 self._absorbed_fp = jsonl.fingerprint(path)
                 self.import_error = None
                 return
+            from ..gitsync.env import rebasing
+            if rebasing(self.ws.root):
+                return  # git is replaying commits: the file is its until the rebase ends
             with self._flock.acquire(timeout=10):
                 if not jsonl.needs_import(store, path):
                     self._absorbed_fp = jsonl.fingerprint(path)
                     self.import_error = None
                     return
-                res = jsonl.import_text(store, jsonl.read_jsonl(path), actor="auto-import",
-                                        workspace=True, collisions="auto", path=path)
-                self._absorbed_fp = jsonl.fingerprint(path)
+                res = jsonl.import_text(store, None, actor="auto-import", workspace=True, collisions="auto",
+                                        path=path)
+                self._absorbed_fp = store.get_meta("jsonl_fingerprint") or None  # what was read
                 self.import_error = None
             self.lease_due = leases.next_due(store)  # another clone's leases came with it
             self._wake_maint.set()
-            self.log(f"imported {path.name}: {len(res.created)} created, {len(res.updated)} updated, "
-                     f"{len(res.deleted)} deleted" + jsonl.kept_summary(len(res.kept_newer), len(res.kept_tie))
+            self.log(f"imported {path.name}: {len(res.created)} created, {len(res.updated)} updated"
+                     + jsonl.kept_summary(len(res.kept_newer), len(res.kept_absent))
                      + (f"; renumbered {res.renumbered}" if res.renumbered else "")
                      + (f"; remapped {res.remapped}" if res.remapped else ""))
             if store.dirty_count() and self.flush_due is None:
@@ -686,6 +689,13 @@ class Server:
         """Write the dirty issues to the JSONL. On failure (a full disk) they stay dirty, the
         reason is kept in ``flush_error`` (write answers and ``health`` carry it) and the flush
         is retried."""
+        from ..gitsync.env import index_locked, rebasing
+        if rebasing(self.ws.root):  # a rewrite now would stop 'git rebase --continue'
+            self.flush_due = time.monotonic() + max(self.flush_interval, 0.5)
+            return
+        if index_locked(self.ws.root):  # git is writing the work tree (reset, checkout, stash)
+            self.flush_due = time.monotonic() + 0.05
+            return
         try:
             self._write_jsonl(store)
         except LockTimeoutError:

@@ -22,8 +22,10 @@ from . import schema
 ISSUE_COLUMNS = (
     "id, title, description, design, acceptance_criteria, notes, status, priority, issue_type, "
     "assignee, estimated_minutes, created_at, updated_at, closed_at, external_ref, "
-    "created_us, updated_us, extra"
+    "created_us, updated_us, extra, versions"
 )
+#: an issue deleted with ``bd delete``: its row stays, with this status (beads' tombstone)
+TOMBSTONE = "tombstone"
 _NUM_SUFFIX = re.compile(r"^(.+)-(\d+)$")
 
 
@@ -70,6 +72,8 @@ class Store:
         except sqlite3.Error as e:
             raise database_error(self.path, e) from None
         self._savepoints = 0
+        self._op_version: tuple[int, int, str] | None = None
+        self._node_id: str | None = None
         #: called after each COMMIT with the changes it made (``note_change`` entries, in
         #: order); None (the default) collects nothing. The daemon's change feed sets it.
         self.on_commit: Callable[[list[dict[str, Any]]], None] | None = None
@@ -98,6 +102,7 @@ class Store:
         if not c.in_transaction:
             c.execute("BEGIN IMMEDIATE")
             self._savepoints = 0
+            self._op_version = None
             self._changes = []
             try:
                 yield c
@@ -192,6 +197,19 @@ class Store:
         except OSError:
             pass
 
+    # --- versions -------------------------------------------------------------------------
+
+    def begin_op(self) -> None:
+        """The next write gets a new version (one version per operation, also inside a batch)."""
+        self._op_version = None
+
+    def version(self, *, fresh: bool = False) -> tuple[int, int, str]:
+        """The current operation's version (ticks the clock on first use). Must run inside tx()."""
+        if self._op_version is None or fresh:
+            from .versioning import tick
+            self._op_version = tick(self)
+        return self._op_version
+
     # --- config and metadata --------------------------------------------------------------
 
     def get_config(self, key: str, default: str | None = None) -> str | None:
@@ -259,11 +277,18 @@ class Store:
     def get_issue(self, issue_id: str) -> dict[str, Any] | None:
         return self.conn.execute(f"SELECT {ISSUE_COLUMNS} FROM issues WHERE id=?", (issue_id,)).fetchone()
 
-    def require_issue(self, issue_id: str) -> dict[str, Any]:
+    def require_issue(self, issue_id: str, *, deleted: bool = False) -> dict[str, Any]:
+        """The row of a live issue (``deleted``: or of a deleted one). Raises NotFoundError."""
         row = self.get_issue(issue_id)
         if row is None:
             raise NotFoundError(f"issue {issue_id} not found",
                                 "check the ID with 'bd list' (IDs are case-sensitive)")
+        if row["status"] == TOMBSTONE and not deleted:
+            extra = json.loads(row["extra"]) if row.get("extra") else {}
+            by = f" by {extra['deleted_by']}" if extra.get("deleted_by") else ""
+            when = f" at {extra['deleted_at']}" if extra.get("deleted_at") else ""
+            raise NotFoundError(f"issue {issue_id} was deleted{by}{when}",
+                                f"'bd undelete {issue_id}' brings it back", deleted=True)
         return row
 
     def get_issues(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -282,9 +307,13 @@ class Store:
         ``counted``: the ID came from ``next_id``, so the counter is already past it.
         ``created_us``/``updated_us``, if given, must be the micros of the timestamps (import
         passes the values it parsed while checking the line; otherwise they are computed)."""
+        versions = issue.get("versions")
+        if versions is None:
+            from ..replication.versions import dumps, initial
+            versions = dumps(initial(self.version()))
         try:
             self.conn.execute(
-                f"INSERT INTO issues({ISSUE_COLUMNS}) VALUES ({','.join('?' * 18)})",
+                f"INSERT INTO issues({ISSUE_COLUMNS}) VALUES ({','.join('?' * 19)})",
                 (
                     issue["id"], issue["title"], issue.get("description") or "", issue.get("design") or "",
                     issue.get("acceptance_criteria") or "", issue.get("notes") or "", issue["status"],
@@ -292,7 +321,7 @@ class Store:
                     issue.get("estimated_minutes"), issue["created_at"], issue["updated_at"],
                     issue.get("closed_at"), issue.get("external_ref"),
                     _us(issue, "created"), _us(issue, "updated"),
-                    _extra(issue.get("extra")),
+                    _extra(issue.get("extra")), versions,
                 ),
             )
         except sqlite3.IntegrityError as e:
@@ -304,11 +333,12 @@ class Store:
             self.note_id(issue["id"])
 
     def replace_issue(self, issue: dict[str, Any]) -> None:
-        """Overwrite every scalar column of an existing issue (import's upsert)."""
+        """Overwrite every column of an existing issue, versions included (import's merge result)."""
         self.conn.execute(
             "UPDATE issues SET title=?, description=?, design=?, acceptance_criteria=?, notes=?, "
             "status=?, priority=?, issue_type=?, assignee=?, estimated_minutes=?, created_at=?, "
-            "updated_at=?, closed_at=?, external_ref=?, created_us=?, updated_us=?, extra=? WHERE id=?",
+            "updated_at=?, closed_at=?, external_ref=?, created_us=?, updated_us=?, extra=?, versions=? "
+            "WHERE id=?",
             (
                 issue["title"], issue.get("description") or "", issue.get("design") or "",
                 issue.get("acceptance_criteria") or "", issue.get("notes") or "", issue["status"],
@@ -316,33 +346,50 @@ class Store:
                 issue.get("estimated_minutes"), issue["created_at"], issue["updated_at"],
                 issue.get("closed_at"), issue.get("external_ref"),
                 _us(issue, "created"), _us(issue, "updated"),
-                _extra(issue.get("extra")), issue["id"],
+                _extra(issue.get("extra")), issue.get("versions") or "", issue["id"],
             ),
         )
 
-    def set_fields(self, issue_id: str, fields: dict[str, Any]) -> None:
-        """Set scalar columns (names validated by the caller) and keep ``*_us`` in step."""
+    def set_fields(self, issue_id: str, fields: dict[str, Any], *, stamp: bool = True) -> None:
+        """Set scalar columns (names validated by the caller), keep ``*_us`` in step, and stamp
+        the changed registers with the operation's version (``extra``: the keys that differ).
+        ``updated_at`` never goes backwards: an earlier value than the stored one is ignored."""
         if not fields:
             return
         fields = dict(fields)
-        if "updated_at" in fields:
-            fields["updated_us"] = ts_micros(fields["updated_at"])
+        names = list(fields)
+        if stamp and "extra" in fields:
+            row = self.conn.execute("SELECT extra FROM issues WHERE id=?", (issue_id,)).fetchone()
+            old = json.loads(row["extra"]) if row and row["extra"] else {}
+            new = json.loads(fields["extra"]) if isinstance(fields["extra"], str) else (fields["extra"] or {})
+            names += [k for k in set(old) | set(new) if old.get(k, _MISSING) != new.get(k, _MISSING)]
+        if stamp:  # first: an issue from before versions takes its default from the old updated_at
+            from .versioning import stamp_fields
+            stamp_fields(self, issue_id, names)
+        updated = fields.pop("updated_at", None)
         if "created_at" in fields:
             fields["created_us"] = ts_micros(fields["created_at"])
         if "extra" in fields:
             fields["extra"] = _extra(fields["extra"])
-        cols = ", ".join(f"{k}=?" for k in fields)
-        self.conn.execute(f"UPDATE issues SET {cols} WHERE id=?", (*fields.values(), issue_id))
+        if fields:
+            cols = ", ".join(f"{k}=?" for k in fields)
+            self.conn.execute(f"UPDATE issues SET {cols} WHERE id=?", (*fields.values(), issue_id))
+        if updated is not None:
+            self._set_updated(issue_id, updated)
+
+    def _set_updated(self, issue_id: str, ts: str) -> None:
+        us = ts_micros(ts)
+        self.conn.execute("UPDATE issues SET updated_at=?, updated_us=? WHERE id=? AND updated_us < ?",
+                          (ts, us, issue_id, us))
 
     def delete_issue_row(self, issue_id: str, actor: str = "") -> None:
         self.conn.execute("DELETE FROM issues WHERE id=?", (issue_id,))
         self.note_change(issue_id, "deleted", actor)
 
     def touch(self, issue_id: str, ts: str | None = None) -> str:
-        """Bump ``updated_at`` (so newer-wins carries the change) and mark the issue dirty."""
+        """Bump ``updated_at`` (never backwards) and mark the issue dirty."""
         ts = ts or now()
-        self.conn.execute("UPDATE issues SET updated_at=?, updated_us=? WHERE id=?",
-                          (ts, ts_micros(ts), issue_id))
+        self._set_updated(issue_id, ts)
         self.mark_dirty([issue_id], ts)
         return ts
 
@@ -414,12 +461,18 @@ class Store:
             out = {k: v for k, v in out.items() if k in wanted}
         return out
 
-    def add_label(self, issue_id: str, label: str) -> bool:
+    def add_label(self, issue_id: str, label: str, *, stamp: bool = True) -> bool:
         cur = self.conn.execute("INSERT OR IGNORE INTO labels(issue_id, label) VALUES(?,?)", (issue_id, label))
+        if cur.rowcount > 0 and stamp:
+            from .versioning import stamp_elem
+            stamp_elem(self, issue_id, "labels", label)
         return cur.rowcount > 0
 
     def remove_label(self, issue_id: str, label: str) -> bool:
         cur = self.conn.execute("DELETE FROM labels WHERE issue_id=? AND label=?", (issue_id, label))
+        if cur.rowcount > 0:
+            from .versioning import stamp_elem
+            stamp_elem(self, issue_id, "labels", label)
         return cur.rowcount > 0
 
     def set_labels(self, issue_id: str, labels: Iterable[str]) -> None:
@@ -438,17 +491,32 @@ class Store:
             r["id"] = str(r["id"])
         return rows
 
-    def comments_for(self) -> dict[str, list[dict[str, Any]]]:
+    def comments_for(self, ids: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Comments as the JSONL carries them, by issue: author, text, created_at and the keys
+        an import brought that we do not model (beads' own ``id``, ``issue_id``); never our
+        database-local ids (they differ per clone). All issues, or ``ids``."""
         out: dict[str, list[dict[str, Any]]] = {}
-        for r in self.conn.execute("SELECT issue_id, author, text, created_at FROM comments ORDER BY issue_id, id"):
+        sql = "SELECT issue_id, author, text, created_at, extra FROM comments"
+        params: list[str] = []
+        if ids is not None:
+            if not ids:
+                return out
+            sql += f" WHERE issue_id IN ({','.join('?' * len(ids))})"
+            params = list(ids)
+        for r in self.conn.execute(sql + " ORDER BY issue_id, id", params):
             iid = r.pop("issue_id")
+            extra = r.pop("extra")
+            if extra:
+                for k, v in json.loads(extra).items():
+                    r.setdefault(k, v)
             out.setdefault(iid, []).append(r)
         return out
 
-    def add_comment(self, issue_id: str, author: str, text: str, ts: str | None = None) -> dict[str, Any]:
+    def add_comment(self, issue_id: str, author: str, text: str, ts: str | None = None,
+                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
         ts = ts or now()
-        cur = self.conn.execute("INSERT INTO comments(issue_id, author, text, created_at) VALUES(?,?,?,?)",
-                                (issue_id, author, text, ts))
+        cur = self.conn.execute("INSERT INTO comments(issue_id, author, text, created_at, extra) VALUES(?,?,?,?,?)",
+                                (issue_id, author, text, ts, _extra(extra)))
         return {"id": str(cur.lastrowid), "issue_id": issue_id, "author": author, "text": text, "created_at": ts}
 
     # --- dependencies ---------------------------------------------------------------------
@@ -473,15 +541,21 @@ class Store:
                                  (issue_id, depends_on_id)).fetchone()
 
     def insert_dep(self, issue_id: str, depends_on_id: str, dep_type: str, created_by: str,
-                   created_at: str | None = None, extra: Any = None) -> None:
+                   created_at: str | None = None, extra: Any = None, *, stamp: bool = True) -> None:
         self.conn.execute(
             "INSERT INTO dependencies(issue_id, depends_on_id, type, created_at, created_by, extra) "
             "VALUES (?,?,?,?,?,?)",
             (issue_id, depends_on_id, dep_type, created_at or now(), created_by, _extra(extra)))
+        if stamp:
+            from .versioning import stamp_elem
+            stamp_elem(self, issue_id, "dependencies", depends_on_id)
 
     def delete_dep(self, issue_id: str, depends_on_id: str) -> bool:
         cur = self.conn.execute("DELETE FROM dependencies WHERE issue_id=? AND depends_on_id=?",
                                 (issue_id, depends_on_id))
+        if cur.rowcount > 0:
+            from .versioning import stamp_elem
+            stamp_elem(self, issue_id, "dependencies", depends_on_id)
         return cur.rowcount > 0
 
     def set_deps(self, issue_id: str, deps: list[dict[str, Any]]) -> None:
@@ -500,23 +574,33 @@ class Store:
 
     # --- JSONL bookkeeping ----------------------------------------------------------------
 
-    def jsonl_state(self) -> dict[str, str]:
-        return {r["issue_id"]: r["line_hash"] for r in self.conn.execute("SELECT issue_id, line_hash FROM jsonl_state")}
+    def jsonl_base(self, ids: Iterable[str] | None = None) -> dict[str, str]:
+        """The line the JSONL had for each issue at the last export or import (the merge base
+        of the next import); all issues, or ``ids``."""
+        if ids is None:
+            return {r["issue_id"]: r["line"] for r in self.conn.execute("SELECT issue_id, line FROM jsonl_base")}
+        wanted = list(ids)
+        out: dict[str, str] = {}
+        for k in range(0, len(wanted), 500):
+            chunk = wanted[k:k + 500]
+            out.update((r["issue_id"], r["line"]) for r in self.conn.execute(
+                f"SELECT issue_id, line FROM jsonl_base WHERE issue_id IN ({','.join('?' * len(chunk))})", chunk))
+        return out
 
-    def set_jsonl_state(self, items: Iterable[tuple[str, str | None]]) -> None:
-        """Record line hashes (None = the issue has no line any more)."""
+    def set_jsonl_base(self, items: Iterable[tuple[str, str | None]]) -> None:
+        """Record base lines (None = the issue has no line any more)."""
         last = dict(items)  # an id's final state is its last item: two bulk statements suffice
         gone = [(i,) for i, h in last.items() if h is None]
         if gone:
-            self.conn.executemany("DELETE FROM jsonl_state WHERE issue_id=?", gone)
+            self.conn.executemany("DELETE FROM jsonl_base WHERE issue_id=?", gone)
         kept = [(i, h) for i, h in last.items() if h is not None]
         if kept:
-            self.conn.executemany("INSERT INTO jsonl_state(issue_id, line_hash) VALUES(?,?) "
-                                  "ON CONFLICT(issue_id) DO UPDATE SET line_hash=excluded.line_hash", kept)
+            self.conn.executemany("INSERT INTO jsonl_base(issue_id, line) VALUES(?,?) "
+                                  "ON CONFLICT(issue_id) DO UPDATE SET line=excluded.line", kept)
 
-    def replace_jsonl_state(self, items: dict[str, str]) -> None:
-        self.conn.execute("DELETE FROM jsonl_state")
-        self.conn.executemany("INSERT INTO jsonl_state(issue_id, line_hash) VALUES(?,?)", items.items())
+    def replace_jsonl_base(self, items: dict[str, str]) -> None:
+        self.conn.execute("DELETE FROM jsonl_base")
+        self.conn.executemany("INSERT INTO jsonl_base(issue_id, line) VALUES(?,?)", items.items())
 
 
 def _no_space(path: Path) -> bool:
@@ -550,6 +634,7 @@ def database_error(path: Path, e: sqlite3.Error) -> BdError:
                          "it rebuilds the database from .beads/issues.jsonl")
 
 
+_MISSING = object()
 #: the field an audit event changes when its new value does not name them
 _EVENT_FIELD = {"label_added": "labels", "label_removed": "labels", "dependency_added": "dependencies",
                 "dependency_removed": "dependencies", "commented": "comments", "renamed": "id"}

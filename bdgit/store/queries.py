@@ -6,6 +6,9 @@ One rule decides readiness everywhere (ready, blocked and stats share ``BLOCKED_
   in the database: we cannot know it is done);
 - a not-closed ``parent-child`` child of a blocked issue is blocked too, at any depth;
 - *ready* = status ``open`` and not blocked.
+
+A deleted issue (status ``tombstone``) is in none of them: not listed, counted, ready, blocked or
+blocking; an edge to it (made concurrently with the delete, in another clone) blocks nothing.
 """
 from __future__ import annotations
 
@@ -19,16 +22,16 @@ BLOCKED_CTE = """
 WITH RECURSIVE
 blocked_direct(id) AS (
     SELECT d.issue_id FROM dependencies d
-    JOIN issues i ON i.id = d.issue_id AND i.status != 'closed'
+    JOIN issues i ON i.id = d.issue_id AND i.status NOT IN ('closed', 'tombstone')
     LEFT JOIN issues b ON b.id = d.depends_on_id
-    WHERE d.type = 'blocks' AND (b.id IS NULL OR b.status != 'closed')
+    WHERE d.type = 'blocks' AND (b.id IS NULL OR b.status NOT IN ('closed', 'tombstone'))
 ),
 blocked_all(id) AS (
     SELECT id FROM blocked_direct
     UNION
     SELECT d.issue_id FROM blocked_all ba
     CROSS JOIN dependencies d ON d.depends_on_id = ba.id AND d.type = 'parent-child'
-    JOIN issues c ON c.id = d.issue_id AND c.status != 'closed'
+    JOIN issues c ON c.id = d.issue_id AND c.status NOT IN ('closed', 'tombstone')
 )
 """
 # CROSS JOIN pins the join order (SQLite never reorders it): without it the planner may put the
@@ -53,7 +56,7 @@ def list_issues(store: Store, *, status: str | None = None, priority: int | None
     """Filtered issue rows. ``status`` None or ``all`` means every status; ``labels`` must all
     match, ``labels_any`` at least one; ``title`` searches titles, ``query`` title,
     description and id (case-insensitive substring)."""
-    where: list[str] = []
+    where: list[str] = ["status != 'tombstone'"]
     params: list[Any] = []
     if status and status != "all":
         where.append("status = ?")
@@ -166,7 +169,7 @@ def blocked_issues(store: Store) -> list[dict[str, Any]]:
     for r in store.conn.execute(
             "SELECT d.issue_id, d.depends_on_id FROM dependencies d "
             "LEFT JOIN issues b ON b.id = d.depends_on_id "
-            "WHERE d.type='blocks' AND (b.id IS NULL OR b.status != 'closed') "
+            "WHERE d.type='blocks' AND (b.id IS NULL OR b.status NOT IN ('closed', 'tombstone')) "
             "ORDER BY d.issue_id, d.depends_on_id"):
         direct.setdefault(r["issue_id"], []).append(r["depends_on_id"])
     blocked_ids = {r["id"] for r in rows}
@@ -198,7 +201,8 @@ def blocked_ids(store: Store) -> set[str]:
 def stats(store: Store) -> dict[str, Any]:
     """Counts that agree with ``ready_issues`` and ``blocked_issues`` by construction."""
     c = store.conn
-    counts = {r["status"]: r["n"] for r in c.execute("SELECT status, count(*) AS n FROM issues GROUP BY status")}
+    counts = {r["status"]: r["n"] for r in c.execute(
+        "SELECT status, count(*) AS n FROM issues WHERE status != 'tombstone' GROUP BY status")}
     total = sum(counts.values())
     # one pass over the blocked set (it is the expensive part), shared by both counts
     ids = blocked_ids(store)
@@ -206,7 +210,7 @@ def stats(store: Store) -> dict[str, Any]:
     ready = sum(1 for r in c.execute("SELECT id FROM issues WHERE status='open'") if r["id"] not in ids)
     # closed_at has no *_us column; average in Python over closed issues (zones differ).
     total_h, n = 0.0, 0
-    for r in c.execute("SELECT created_us, closed_at FROM issues WHERE closed_at IS NOT NULL"):
+    for r in c.execute("SELECT created_us, closed_at FROM issues WHERE closed_at IS NOT NULL AND status != 'tombstone'"):
         try:
             total_h += (ts_micros(r["closed_at"]) - r["created_us"]) / 3.6e9
             n += 1
@@ -268,6 +272,11 @@ def dep_tree(store: Store, root: str, max_depth: int = 50, reverse: bool = False
     return nodes
 
 
+#: edges of live issues (a deleted issue's own edges are kept for a restore, but count for nothing)
+_LIVE_EDGES = ("SELECT d.issue_id, d.depends_on_id FROM dependencies d JOIN issues i ON i.id = d.issue_id "
+               "WHERE i.status != 'tombstone'")
+
+
 def find_path(store: Store, start: str, goal: str, max_depth: int = 10_000) -> list[str] | None:
     """A path start -> ... -> goal over outgoing edges of any type, or None."""
     prev: dict[str, str | None] = {start: None}
@@ -279,7 +288,7 @@ def find_path(store: Store, start: str, goal: str, max_depth: int = 10_000) -> l
             while prev[path[-1]] is not None:
                 path.append(prev[path[-1]])  # type: ignore[arg-type]
             return list(reversed(path))
-        for r in store.conn.execute("SELECT depends_on_id FROM dependencies WHERE issue_id=?", (cur,)):
+        for r in store.conn.execute(_LIVE_EDGES + " AND d.issue_id=?", (cur,)):
             nxt = r["depends_on_id"]
             if nxt not in prev:
                 prev[nxt] = cur
@@ -295,7 +304,7 @@ def find_cycles(store: Store) -> list[list[str]]:
     Uses an iterative Tarjan so deep graphs do not hit Python's recursion limit.
     """
     adj: dict[str, list[str]] = {}
-    for r in store.conn.execute("SELECT issue_id, depends_on_id FROM dependencies ORDER BY issue_id, depends_on_id"):
+    for r in store.conn.execute(_LIVE_EDGES + " ORDER BY d.issue_id, d.depends_on_id"):
         adj.setdefault(r["issue_id"], []).append(r["depends_on_id"])
     index: dict[str, int] = {}
     low: dict[str, int] = {}

@@ -8,8 +8,14 @@ Design notes (why the schema differs from beads 0.9.8):
   reference issues that are not in the file, and we keep those edges.
 - ``extra`` columns hold, as a JSON object, the fields of an imported record that we do not
   model, so they survive a round trip.
-- ``jsonl_state`` records, per issue, the hash of its line in the JSONL as of the last export or
-  import: the base of a three-way comparison that tells remote deletions from local creations.
+- ``jsonl_base`` (v2; ``jsonl_state`` in v1 kept only a hash) holds, per issue, the exact line
+  the JSONL had for it at the last export or import: the merge base of the next import, and
+  what an incremental writer can patch the file from.
+- v2, replication: ``issues.versions`` is the issue's whole version object (the JSONL line's
+  ``_v``, see bdgit.replication); ``clock`` is the clone's hybrid logical clock (one row, so a
+  tick is one statement) and ``metadata.node_id`` its random node id; ``comments.extra`` keeps
+  comment keys we do not model (beads' ``id`` and ``issue_id``). A deleted issue keeps its row
+  with status ``tombstone``.
 """
 from __future__ import annotations
 
@@ -92,9 +98,20 @@ CREATE TABLE issue_counters (prefix TEXT PRIMARY KEY, last_id INTEGER NOT NULL);
 CREATE TABLE jsonl_state (issue_id TEXT PRIMARY KEY, line_hash TEXT NOT NULL);
 """
 
+SCHEMA_V2 = """
+ALTER TABLE issues ADD COLUMN versions TEXT NOT NULL DEFAULT '';
+ALTER TABLE comments ADD COLUMN extra TEXT;
+CREATE TABLE clock (id INTEGER PRIMARY KEY CHECK (id = 1), wall INTEGER NOT NULL, counter INTEGER NOT NULL);
+INSERT INTO clock(id, wall, counter) VALUES (1, 0, 0);
+INSERT OR IGNORE INTO metadata(key, value) VALUES ('node_id', lower(hex(randomblob(4))));
+CREATE TABLE jsonl_base (issue_id TEXT PRIMARY KEY, line TEXT NOT NULL);
+DROP TABLE jsonl_state;
+"""
+
 #: (version, name, sql). Append only; never edit a released migration.
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "initial schema", SCHEMA_V1),
+    (2, "replication: versions, clock, node id, JSONL base lines, comment extras", SCHEMA_V2),
 )
 
 LATEST = MIGRATIONS[-1][0]

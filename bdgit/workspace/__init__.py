@@ -14,6 +14,10 @@ from pathlib import Path
 from ..errors import NoDatabaseError
 
 BEADS_DIRNAME = ".beads"
+#: files bd keeps in .beads/ that travel with the JSONL: a commit that first carries the JSONL
+#: carries each of them that exists and is not tracked yet (ignore rules, the merge driver's
+#: attributes, the repository's ID mode)
+COMPANIONS = (".gitignore", ".gitattributes", "config.yaml")
 
 
 class Workspace:

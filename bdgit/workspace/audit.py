@@ -15,8 +15,9 @@ from pathlib import Path
 from . import safefs
 from ..errors import UnsafePathError
 
-#: files of ``.beads/`` that belong in git besides the JSONL files
-TRACKED_OK = frozenset({".gitignore", "config.yaml", "metadata.json", "README.md"})
+#: files of ``.beads/`` that belong in git besides the JSONL files (``.gitattributes`` names the
+#: JSONL's merge driver)
+TRACKED_OK = frozenset({".gitignore", ".gitattributes", "config.yaml", "metadata.json", "README.md"})
 #: names under which bd itself keeps a socket
 _SOCKETS = frozenset({"bd.sock", "beads.sock"})
 

@@ -114,6 +114,8 @@ def init_workspace(cwd: Path, prefix: str | None, *, actor: str | None = None,
             imported = len(res.created)
         else:
             jsonl.flush(store, jsonl_path, full=True)
+        from ..replication.driver import register
+        merge_driver = register(jsonl_path)  # in a git work tree: git merges the JSONL with bd's driver
     except BaseException:
         # e.g. a malformed JSONL in a clone: leave no half-made database behind, so that
         # 'bd init' can simply be run again once the file is fixed
@@ -122,4 +124,5 @@ def init_workspace(cwd: Path, prefix: str | None, *, actor: str | None = None,
             Path(f"{db_path}{suffix}").unlink(missing_ok=True)
         raise
     store.close()
-    return {"database": str(db_path), "prefix": p, "jsonl": str(jsonl_path), "imported": imported}
+    return {"database": str(db_path), "prefix": p, "jsonl": str(jsonl_path), "imported": imported,
+            "merge_driver": merge_driver}

@@ -304,7 +304,8 @@ def test_delete_preview_then_force(three: Bd) -> None:
     assert js(three, "show", "test-3")["description"] == "after [deleted:test-1] is fixed"
     lines = {json.loads(x)["id"]: json.loads(x) for x in
              (Path.cwd() / ".beads" / "issues.jsonl").read_text().splitlines()}
-    assert sorted(lines) == ["test-2", "test-3"]
+    assert sorted(lines) == ["test-1", "test-2", "test-3"] and lines["test-1"]["status"] == "tombstone"
+    assert lines["test-1"]["deleted_at"] and lines["test-1"]["original_type"]
     assert lines["test-3"]["description"] == "after [deleted:test-1] is fixed"
     assert "dependencies" not in lines["test-2"]
     res = js(three, "delete", "test-2", "test-3", "-f")
@@ -476,8 +477,11 @@ def test_rename_prefix(three: Bd, beads_repo: Path) -> None:
     assert [d["id"] for d in js(three, "show", "proj-2")["dependencies"]] == ["proj-1"]
     assert [i["id"] for i in js(three, "blocked")] == ["proj-2"]
     assert js(three, "create", "after")["id"] == "proj-4"
-    lines = (beads_repo / ".beads" / "issues.jsonl").read_text().splitlines()
-    assert [json.loads(x)["id"] for x in lines] == ["proj-1", "proj-2", "proj-3", "proj-4"]
+    objs = [json.loads(x) for x in (beads_repo / ".beads" / "issues.jsonl").read_text().splitlines()]
+    assert [o["id"] for o in objs if o["status"] != "tombstone"] == ["proj-1", "proj-2", "proj-3", "proj-4"]
+    # the old IDs stay as tombstones, so that other clones drop them too
+    assert {o["id"]: o["delete_reason"] for o in objs if o["status"] == "tombstone"} == {
+        "test-1": "renamed to proj-1", "test-2": "renamed to proj-2", "test-3": "renamed to proj-3"}
     fails(three, "rename-prefix", "proj")
     fails(three, "rename-prefix", "Bad Prefix")
 

@@ -21,6 +21,7 @@ INVOCATIONS: dict[str, list[tuple[str, ...]]] = {
     "close": [("close", "test-2", "-r", "done", "--json")],
     "reopen": [("reopen", "test-2")],
     "delete": [("delete", "test-2"), ("delete", "test-2", "--force", "--json")],
+    "undelete": [("delete", "test-2", "--force"), ("undelete", "test-2", "--json")],
     "ready": [("ready",), ("ready", "--json", "-n", "1"), ("ready", "--claim", "--lease", "1h", "--json")],
     "heartbeat": [("heartbeat",), ("heartbeat", "--json")],
     "watch": [("watch",)],
@@ -70,6 +71,7 @@ INVOCATIONS: dict[str, list[tuple[str, ...]]] = {
     "audit record": [("audit", "record", "--kind", "tool_call", "--tool-name", "t", "--exit-code", "0")],
     "audit label": [("audit", "label", "int-00000000", "--label", "good")],
     "restore": [("restore", "test-1")],
+    "migrate-hash-ids": [("migrate-hash-ids", "--dry-run", "--json")],
 }
 
 _TS = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?")
@@ -77,7 +79,12 @@ _VOLATILE = re.compile(r"(\"(pid|seconds|uptime_seconds)\": ?)[0-9.]+")
 _AUDIT_ID = re.compile(r"int-[0-9a-f]{8}")
 
 
+#: an issue's versions (clock readings and the clone's node id) differ from run to run
+_VERSIONS = re.compile(r',"_v":\{.*?\}(?=\}\n|\}$)', re.S)
+
+
 def _normal(text: str, root: Path) -> str:
+    text = _VERSIONS.sub("", text)
     return _AUDIT_ID.sub("int-ID", _VOLATILE.sub(r"\1N", _TS.sub("TS", text.replace(str(root), "ROOT"))))
 
 

@@ -1,6 +1,6 @@
 """bdgit.gitsync on real repositories: commit only the JSONL, keep the user's index, refuse in
 the middle of git operations, back off from index.lock, sync branches, worktree guards;
-bdgit.jsonl.merge; workspace discovery from a linked worktree."""
+the JSONL merge (bdgit.replication.filemerge); workspace discovery from a linked worktree."""
 from __future__ import annotations
 
 import json
@@ -15,7 +15,7 @@ import pytest
 from bdgit.gitsync import indexfile
 from bdgit.gitsync.commit import advance_branch, commit_jsonl
 from bdgit.gitsync.repo import checked_out_elsewhere, open_repo
-from bdgit.jsonl.merge import merge
+from bdgit.replication.filemerge import merge_texts as merge
 from bdgit.workspace import find
 
 from testing import git
@@ -316,13 +316,13 @@ def test_merge_newer_wins_and_one_sided_changes() -> None:
     assert [json.loads(x)["id"] for x in res.text.splitlines()] == ["t-1", "t-2", "t-3", "t-4"]
 
 
-def test_merge_deletions() -> None:
+def test_merge_a_missing_line_is_not_a_deletion() -> None:
     base = line(1, "a") + "\n" + line(2, "b") + "\n"
-    ours = line(2, "b") + "\n"                                        # deleted t-1
+    ours = line(2, "b") + "\n"                                        # t-1's line is gone
     theirs = line(1, "a") + "\n" + line(2, "b-edit", "2025-02-01T00:00:00Z") + "\n"
-    assert set(_obj(merge(base, ours, theirs).text)) == {"t-2"}
-    assert _obj(merge(base, ours, theirs).text)["t-2"]["title"] == "b-edit"
-    # an edit beats a deletion
+    res = merge(base, ours, theirs)
+    assert set(_obj(res.text)) == {"t-1", "t-2"} and res.kept_absent == ["t-1"]
+    assert _obj(res.text)["t-2"]["title"] == "b-edit"
     theirs2 = line(1, "a-edit", "2025-02-01T00:00:00Z") + "\n" + line(2, "b") + "\n"
     assert _obj(merge(base, ours, theirs2).text)["t-1"]["title"] == "a-edit"
 

@@ -70,8 +70,10 @@ def export(clone: Path) -> str:
         s.close()
 
 
-def issues(clone: Path) -> dict[str, dict[str, Any]]:
-    return {json.loads(ln)["id"]: json.loads(ln) for ln in export(clone).splitlines()}
+def issues(clone: Path, *, deleted: bool = False) -> dict[str, dict[str, Any]]:
+    """The clone's exported issues (``deleted``: the tombstones instead of the live ones)."""
+    objs = (json.loads(ln) for ln in export(clone).splitlines())
+    return {o["id"]: o for o in objs if (o["status"] == "tombstone") == deleted}
 
 
 def head(clone: Path, ref: str = "HEAD") -> str:
@@ -255,7 +257,7 @@ def test_staged_changes_stay_staged_when_the_upstream_changed_only_issues(clones
     assert git(b, "diff", "--name-only").stdout.split() == ["README.md"]
     assert "staged.txt" not in git(b, "log", "--name-only", "--format=").stdout
     assert git(remote, "ls-tree", "-r", "--name-only", "main").stdout.split() == [
-        ".beads/.gitignore", ".beads/issues.jsonl", "README.md"]
+        ".beads/.gitattributes", ".beads/.gitignore", ".beads/issues.jsonl", "README.md"]
     assert git(b, "status", "--porcelain", ".beads").stdout == ""
     # a clone with nothing of its own fast-forwards (no merge commit)
     n = int(git(a, "rev-list", "--count", "HEAD").stdout)
@@ -294,8 +296,9 @@ def test_upstream_code_changes_merge_with_git(clones: tuple[Path, Path, Path]) -
 def test_manual_git_pull_uses_the_merge_driver_and_import_follows_renumbering(
         clones: tuple[Path, Path, Path]) -> None:
     _, a, b = clones
-    sync(ws(b))  # installs the merge driver in B
-    assert "merge=beads" in (b / ".git" / "info" / "attributes").read_text()
+    sync(ws(b))  # the driver is registered (bd init did it already: .beads/.gitattributes + config)
+    assert git(b, "check-attr", "merge", "--", ".beads/issues.jsonl").stdout.strip().endswith(": beads")
+    assert "bdgit merge-driver" in git(b, "config", "merge.beads.driver").stdout
     create(a, "A's five", id="test-5")
     sync(ws(a))
     mine = create(b, "B's five", id="test-5")
@@ -389,3 +392,5 @@ def test_several_rounds_in_varying_order_converge(clones: tuple[Path, Path, Path
             assert [c["text"] for c in ia[second]["comments"]] == [f"{name} says hi"]
     assert ia[shared]["notes"] == "b in round 2"  # the newest edit
     assert len(ia) == len(set(ia)) == 13
+    gone = issues(a, deleted=True)
+    assert sorted(x["title"] for x in gone.values()) == ["doomed 0", "doomed 1", "doomed 2"] and gone == issues(b, deleted=True)

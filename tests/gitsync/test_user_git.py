@@ -76,7 +76,7 @@ def test_index_mode_zero_failed_user_commands(repo: Path) -> None:
     assert any(git(repo, "merge-base", "--is-ancestor", sha, last_user, check=False).returncode == 0
                for sha, _, _ in hist.daemon), "no daemon commit landed while the user worked"
     for _, subject, files in hist.daemon:
-        assert set(files) <= {JSONL, ".beads/.gitignore"} and JSONL in files, (subject, files)
+        assert set(files) <= {JSONL, ".beads/.gitignore", ".beads/.gitattributes"} and JSONL in files, (subject, files)
     assert gs["forced_commits"] == 0
     assert git(repo, "status", "--porcelain", "--", ".beads").stdout == ""
 
@@ -108,7 +108,7 @@ def test_sync_branch_mode_never_touches_head_the_index_or_the_branch(repo: Path)
     assert gs["index_lock_waits"] == 0 and gs["max_index_lock_hold_ms"] == 0
     reflog = git(repo, "reflog", "--format=%gs").stdout.splitlines()
     assert not [r for r in reflog[:len(reflog) - len(reflog_before)] if r.startswith("bd")]
-    assert git(repo, "ls-files", ".beads").stdout.split() == [".beads/.gitignore"]
+    assert git(repo, "ls-files", ".beads").stdout.split() == [".beads/.gitattributes", ".beads/.gitignore"]
     # the sync branch (started from HEAD at its first commit) holds only bd's commits of the JSONL
     assert set(git(repo, "log", "--format=", "--name-only", "main..beads-sync").stdout.split()) == {JSONL}
     assert {s.split(":")[0] for s in git(repo, "log", "--format=%s", "main..beads-sync").stdout.splitlines()} == {"bd"}

@@ -67,7 +67,7 @@ def text_of(*records: dict[str, Any]) -> str:
 def db_state(store: Store) -> dict[str, list[Any]]:
     out = {}
     for t in ("issues", "dependencies", "labels", "comments", "events", "issue_counters", "dirty_issues",
-              "jsonl_state"):
+              "jsonl_base", "clock"):
         out[t] = store.conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
     return out
 
@@ -125,13 +125,13 @@ def test_export_is_canonical(rich: Store) -> None:
     first = json.loads(lines[0])
     assert list(first) == ["id", "title", "description", "design", "acceptance_criteria", "notes", "status",
                            "priority", "issue_type", "assignee", "estimated_minutes", "created_at", "updated_at",
-                           "external_ref"]
+                           "external_ref", "_v"]  # the versions come last (docs/JSONL.md)
     assert "\\u003cepic\\u003e \\u0026 more" in lines[0]  # Go's HTML escaping
     assert "ünïcödé ✓\\nline 2" in lines[0]  # UTF-8, not \\u escapes
     for line in lines:
         assert line == jsonl.dumps_compact(json.loads(line))  # compact, stable key order
     child = json.loads(lines[3])
-    assert list(child)[-3:] == ["labels", "dependencies", "comments"]
+    assert list(child)[-4:] == ["labels", "dependencies", "comments", "_v"]
     assert child["labels"] == ["a", "z"]
     assert [(d["depends_on_id"], d["type"]) for d in child["dependencies"]] == [("test-1", "parent-child"),
                                                                               ("test-3", "blocks")]
@@ -557,7 +557,8 @@ def test_real_snapshot_imports_completely_and_survives_a_round_trip(store: Store
     originals = [json.loads(x) for x in src.splitlines() if x.strip()]
     res = imp(store, src)
     assert len(res.created) == len(originals)
-    assert run(store, "stats")["total_issues"] == len(originals)
+    live = [o for o in originals if o["status"] != "tombstone"]  # tombstones are deleted issues
+    assert run(store, "stats")["total_issues"] == len(live) == len(run(store, "list", status="all"))
     out = export(store)
     exported = {o["id"]: o for o in map(json.loads, out.splitlines())}
     assert len(exported) == len(originals)
@@ -623,7 +624,7 @@ def test_auto_flush_keeps_the_file_current(bd: Any, beads_repo: Path) -> None:
     assert bd("update", "test-1", "--status", "in_progress")[0] == 0
     assert file_objs(beads_repo)["test-1"]["status"] == "in_progress"
     assert bd("delete", "test-1", "--force")[0] == 0
-    assert file_lines(beads_repo) == []
+    assert file_objs(beads_repo)["test-1"]["status"] == "tombstone"  # the delete travels as a tombstone
 
 
 def test_no_auto_flush_leaves_the_file_until_the_next_write(bd: Any, beads_repo: Path) -> None:
@@ -650,7 +651,8 @@ def test_auto_import_after_an_external_edit(bd: Any, beads_repo: Path) -> None:
             if o["id"] == "test-2":
                 o["title"] = "two (edited by a teammate)"
                 o["updated_at"] = "2999-01-01T00:00:00Z"
-            if o["id"] == "test-3":
+            if o["id"] == "test-3":  # an old line from a client that keeps no versions
+                o.pop("_v")
                 o["title"] = "three, but stale"
                 o["updated_at"] = "2000-01-01T00:00:00Z"
         objs.append(rec("test-9", "from the teammate", created="2025-06-01T00:00:00Z", labels=["remote"]))
@@ -687,13 +689,16 @@ def test_no_auto_import_ignores_the_file(bd: Any, beads_repo: Path) -> None:
     assert [i["id"] for i in js(bd, "list")] == ["test-1", "test-5"]
 
 
-def test_a_line_deleted_in_the_file_deletes_the_issue(bd: Any, beads_repo: Path) -> None:
+def test_a_line_missing_from_the_file_deletes_nothing_and_is_written_back(bd: Any, beads_repo: Path) -> None:
     for t in ("one", "two", "three"):
         assert bd("create", t)[0] == 0
     rewrite(beads_repo, lambda objs: [o for o in objs if o["id"] != "test-2"])
-    assert sorted(i["id"] for i in js(bd, "list")) == ["test-1", "test-3"]
-    assert sorted(file_objs(beads_repo)) == ["test-1", "test-3"]
-    assert js(bd, "create", "four")["id"] == "test-4"  # test-2's number is not reused
+    code, out, err = bd("list", "--json")
+    assert code == 0 and sorted(i["id"] for i in json.loads(out)) == ["test-1", "test-2", "test-3"]
+    assert "lacks 1 issue(s)" in err and "test-2" in err and "bd delete" in err  # said once
+    assert sorted(file_objs(beads_repo)) == ["test-1", "test-2", "test-3"]  # and written back
+    code, _, err = bd("list")
+    assert code == 0 and "lacks" not in err
 
 
 def test_a_deleted_line_does_not_delete_a_locally_changed_issue(bd: Any, beads_repo: Path) -> None:
@@ -723,7 +728,8 @@ def test_a_stale_file_never_resurrects_a_local_delete(bd: Any, beads_repo: Path)
     rewrite(beads_repo, pull)
     assert {i["id"]: i["title"] for i in js(bd, "list")} == {"test-1": "one", "test-3": "three, edited"}
     assert bd("create", "four")[0] == 0
-    assert sorted(file_objs(beads_repo)) == ["test-1", "test-3", "test-4"]
+    objs = file_objs(beads_repo)
+    assert sorted(objs) == ["test-1", "test-2", "test-3", "test-4"] and objs["test-2"]["status"] == "tombstone"
 
 
 def test_a_stale_file_never_reverts_a_newer_local_change(bd: Any, beads_repo: Path) -> None:

@@ -1,4 +1,4 @@
-"""Commands that move or describe the data: export, import, rename-prefix, info, config."""
+"""Commands that move or describe the data: export, import, rename-prefix, migrate, info, config."""
 from __future__ import annotations
 
 import sys
@@ -98,11 +98,10 @@ def import_(
             new = res["remapped"].get(c["id"])
             r.err(f"  {c['id']}: incoming {c['incoming_title']!r} vs existing {c['existing_title']!r}"
                   + (f" -> imported as {new}" if new else ""))
-    from ...jsonl.importer import kept_summary
+    from ...jsonl import kept_summary
     prefix = "Dry run: would import" if dry_run else "Import complete:"
     r.err(f"{prefix} {res['created']} created, {res['updated']} updated, {res['unchanged']} unchanged"
-          + kept_summary(res["kept_newer"], res.get("kept_tie", 0))
-          + (f", {res['deleted']} deleted" if res["deleted"] else "")
+          + kept_summary(res["kept_newer"], res.get("kept_absent", 0))
           + (f", {len(res['remapped'])} remapped" if res["remapped"] else ""))
     return 0
 
@@ -121,6 +120,26 @@ def rename_prefix(g: Globals, new_prefix: Annotated[str, Arg(help="The new prefi
     else:
         r.out(f"{r.green('✓')} Renamed {res['issues_count']} issues from {res['old_prefix']}- "
               f"to {res['new_prefix']}-")
+    return 0
+
+
+@command("migrate-hash-ids", examples=["bd migrate-hash-ids --dry-run", "bd migrate-hash-ids"])
+def migrate_hash_ids(g: Globals,
+                     dry_run: Annotated[bool, Opt("--dry-run", help="Show the new IDs; change nothing.")] = False) -> int:
+    """Give every issue a hash ID (references follow) and make hash IDs the repository's mode."""
+    res = g.call("migrate_hash_ids", {"dry_run": dry_run or None})
+    if g.json:
+        emit(res)
+        return 0
+    r.out(f"Would rename {res['renamed']} issue(s) to hash IDs" if dry_run
+          else f"{r.green('✓')} Renamed {res['renamed']} issue(s) to hash IDs")
+    for old, new in list(res["mapping"].items())[:20]:
+        r.out(f"  {old} -> {new}")
+    if len(res["mapping"]) > 20:
+        r.out(f"  ... and {len(res['mapping']) - 20} more")
+    if not dry_run:
+        r.out("  .beads/config.yaml now says id-mode: hash; commit it with the JSONL so every clone agrees.")
+        r.out("  The old IDs stay as tombstones (renamed to the new ones), so other clones drop them.")
     return 0
 
 

@@ -80,11 +80,11 @@ def merge_driver(g: Globals, base: Annotated[str, Arg(help="%O: the merge base's
                  ours: Annotated[str, Arg(help="%A: ours; the result is written here.")],
                  theirs: Annotated[str, Arg(help="%B: theirs.")],
                  path: Annotated[str | None, Arg(help="%P: the path in the repository.")] = None) -> int:
-    """git merge driver for .beads/issues.jsonl: merge per issue (needs no database)."""
-    from ...gitsync.sync import merge_files
+    """git merge driver for .beads/issues.jsonl: merge per field (needs no database)."""
+    from ...replication.driver import merge_files
     name = path or ours
     try:
-        res = merge_files(base, ours, theirs)
+        res = merge_files(base, ours, theirs, path)
     except BdError as e:
         sys.stderr.write(f"bd merge-driver: cannot merge {name}: {e}; leaving the conflict to git\n")
         return 1

@@ -242,11 +242,12 @@ def reopen(g: Globals, ids: Annotated[list[str] | None, Arg(help="Issue IDs.")] 
 
 @command("delete", examples=["bd delete proj-7            # a preview: nothing changes", "bd delete proj-7 --force"])
 def delete(g: Globals, ids: Annotated[list[str] | None, Arg(help="Issue IDs.")] = None,
-           force: Annotated[bool, Opt("-f", "--force", help="Really delete (default: preview only).")] = False) -> int:
+           force: Annotated[bool, Opt("-f", "--force", help="Really delete (default: preview only).")] = False,
+           reason: Annotated[str | None, Opt("--reason", help="Why (kept with the tombstone).")] = None) -> int:
     """Delete issues (a preview unless --force); references become [deleted:ID]."""
     if not ids:
         raise UsageError("give at least one issue ID: bd delete ID [ID...]")
-    res = g.call("delete", {"ids": ids, "force": force})
+    res = g.call("delete", {"ids": ids, "force": force, "reason": reason})
     if g.json:
         emit(res)
         return 0
@@ -256,12 +257,27 @@ def delete(g: Globals, ids: Annotated[list[str] | None, Arg(help="Issue IDs.")] 
         r.out(f"  Would remove {res['dependencies_removed']} dependency link(s)")
         r.out(f"  Would update text references in {res['references_updated']} issue(s)"
               + (f": {', '.join(res['issues_with_references'])}" if res.get("issues_with_references") else ""))
-        r.out("  Deletion cannot be undone; pass --force to delete.")
+        r.out("  Pass --force to delete ('bd restore ID' brings a deleted issue back).")
         return 0
     for i in ids:
         r.out(f"{r.green('✓')} Deleted {i}")
     r.out(f"  Removed {res['dependencies_removed']} dependency link(s)")
     r.out(f"  Updated text references in {res['references_updated']} issue(s)")
+    return 0
+
+
+@command("undelete", examples=["bd undelete proj-7"])
+def undelete(g: Globals, ids: Annotated[list[str] | None, Arg(help="Issue IDs.")] = None,
+             reason: Annotated[str | None, Opt("--reason", help="Why (kept in the audit trail).")] = None) -> int:
+    """Bring back deleted issues, with the status they had (every clone follows)."""
+    if not ids:
+        raise UsageError("give at least one issue ID: bd undelete ID [ID...]")
+    res = g.call("undelete", {"ids": ids, "reason": reason})
+    if g.json:
+        emit(res)
+        return 0
+    for i in ids:
+        r.out(f"{r.green('✓')} Undeleted {i}")
     return 0
 
 
