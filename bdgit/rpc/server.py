@@ -25,22 +25,21 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from .. import BEADS_COMPAT_VERSION, __version__, jsonl, ops
-from ..errors import (BatchFailed, BdError, DaemonError, DeadlineExceeded, InternalError, LockTimeoutError,
-                      ReadOnlyError, UsageError, ValidationError, VersionMismatch, internal)
+from ..errors import (BdError, DaemonError, InternalError, ReadOnlyError, UsageError, ValidationError, VersionMismatch, internal)
 from ..intake import loads, strings_problem
-from ..ops import claim, leases
+from ..ops import leases
 from ..store import Store
 from ..workspace import Workspace, safefs
 from . import limits
 from .feed import Feed
+from .jobs import DONE, RUNNING, Job, Plugin, Subscribe, cancelled, failure
+from .upkeep import Upkeep
 from .protocol import MAX_LINE, PROTOCOL_VERSION, encode
 
-_PENDING, _RUNNING, _DONE, _CANCELLED = range(4)
 #: operations answered by the server itself, never queued
 _CONTROL = frozenset({"ping", "health", "shutdown", "status"})
 MAX_CONNECTIONS = 512
@@ -49,94 +48,7 @@ _WAYS_OUT = frozenset({"import", "flush"})
 MAX_GROUP = 256
 
 
-@dataclass
-class Job:
-    op: str
-    args: Any
-    actor: str
-    deadline: float
-    done: threading.Event = field(default_factory=threading.Event)
-    state: int = _PENDING
-    response: dict[str, Any] | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    #: False once the client hung up (its connection closed): then the write never runs
-    alive: Callable[[], bool] | None = None
-
-    def try_start(self) -> bool:
-        with self.lock:
-            if self.state != _PENDING:
-                return False
-            if time.monotonic() > self.deadline:
-                self.state = _CANCELLED
-                self.response = _cancelled(self.op)
-                self.done.set()
-                return False
-            if self.alive is not None and not self.alive():
-                self.state = _CANCELLED
-                self.response = failure(DeadlineExceeded(
-                    f"cancelled: the client of this {self.op} request hung up before it could run (nothing changed)"))
-                self.done.set()
-                return False
-            self.state = _RUNNING
-            return True
-
-    def try_cancel(self) -> bool:
-        with self.lock:
-            if self.state == _PENDING:
-                self.state = _CANCELLED
-                self.response = _cancelled(self.op)
-                self.done.set()
-                return True
-            return False
-
-
-class Subscribe:
-    """What ``handle_line`` returns for a ``subscribe`` request: the connection becomes a
-    change-feed stream (``Feed.attach``) instead of getting one answer."""
-
-    __slots__ = ("args", "request_id")
-
-    def __init__(self, args: dict[str, Any], request_id: Any) -> None:
-        self.args = args
-        self.request_id = request_id
-
-
-def _cancelled(op: str) -> dict[str, Any]:
-    return failure(DeadlineExceeded(
-        f"cancelled: the deadline of this {op} request passed before it could run (nothing changed)"))
-
-
-def failure(err: BdError) -> dict[str, Any]:
-    """A failed response for ``err``: its wire fields (kind, hint, details). A failed batch also
-    carries its per-operation results as ``data.results``, as beads' batch answers do."""
-    resp: dict[str, Any] = {"success": False, **err.to_wire()}
-    if isinstance(err, BatchFailed):
-        resp["data"] = {"results": err.results}
-    return resp
-
-
-class Plugin(Protocol):
-    """What a server extension (the git agent) offers: the server calls ``start`` before it
-    serves, ``after_flush`` (writer lock held: only signal, never do slow work) after each JSONL
-    flush, ``housekeeping`` every few seconds, ``status`` for ``health``, and ``close`` once it has
-    stopped serving and made its last flush. ``host`` gives ``log``, ``state``, ``stopping`` and
-    ``flush_now``. A plug-in may also have ``holds_flushes() -> bool``: while it says True, a due
-    debounced flush is not made but announced to it (``after_flush`` with the writer lock held,
-    the JSONL unchanged), and the plug-in flushes with ``host.flush_now()`` when it wants to (the
-    git agent: the JSONL on the user's branch changes only together with its commit)."""
-
-    def start(self, host: Server) -> None: ...
-
-    def after_flush(self, store: Store) -> None: ...
-
-    def housekeeping(self, store: Store) -> None: ...
-
-    def status(self) -> dict[str, Any]: ...
-
-    def close(self) -> None: ...
-
-
-class Server:
+class Server(Upkeep):
     """Serve ``ws`` on the already-bound listening socket ``sock`` until ``stop()``.
 
     ``state`` is the workspace's ``statefile.Writer`` (thread-safe) or None; ``plugins`` extend
@@ -435,7 +347,7 @@ class Server:
     def _read(self, op: str, args: dict[str, Any], actor: str, deadline: float) -> dict[str, Any]:
         if time.monotonic() > deadline:
             self.stats["cancelled"] += 1
-            return _cancelled(op)
+            return cancelled(op)
         store = self._reader()
         try:
             path = self.ws.jsonl_path
@@ -499,51 +411,6 @@ class Server:
                         job.response = failure(InternalError("internal error: the write was not completed"))
                     job.done.set()
 
-    def _maintenance_loop(self) -> None:
-        """Debounced JSONL flushes and periodic checks; sleeps (no polling) in between."""
-        last_check = time.monotonic()
-        while True:
-            timeout = 2.0
-            due = self.flush_due
-            if due is not None:
-                timeout = max(min(timeout, due - time.monotonic()), 0)
-            lease_due = self.lease_due
-            if lease_due is not None:  # wake when the next lease expires, not before
-                timeout = max(min(timeout, lease_due - time.time()), 0)
-            self._wake_maint.wait(timeout)
-            self._wake_maint.clear()
-            stopping = self._stop.is_set()
-            now = time.monotonic()
-            with self._wlock:
-                if stopping:
-                    self._drain()
-                    while self.jobs:
-                        self._drain()
-                if not stopping and self.lease_due is not None and time.time() >= self.lease_due:
-                    self._expire_leases(self.writer_store)
-                if self.flush_due is not None and (now >= self.flush_due or stopping):
-                    if stopping or not self._flush_held():
-                        self._flush(self.writer_store)
-                    else:
-                        self.flush_due = None
-                        self._after_flush(self.writer_store)
-                if stopping:
-                    try:
-                        if self.writer_store.dirty_count():
-                            self._flush(self.writer_store)
-                        self.final_dirty = self.writer_store.dirty_count()
-                        if self.final_dirty:
-                            self.log(f"stopping with {self.final_dirty} issue change(s) not in "
-                                     f"{self.ws.jsonl_path.name} ({self.flush_error}); they are saved in the "
-                                     "database and written by the next flush")
-                    finally:
-                        self.finished.set()
-                    self.writer_store.close()
-                    return
-                if now - last_check >= 2.0:
-                    last_check = now
-                    self._housekeeping(self.writer_store)
-
     def _run_group(self, store: Store, group: list[Job]) -> None:
         self._sync_in(store)
         if self.lease_due is not None and time.time() >= self.lease_due:
@@ -578,7 +445,7 @@ class Server:
         except Exception as e:
             self.log(f"commit failed: {type(e).__name__}: {e}")
             for job in live:
-                if job.state == _RUNNING:  # a full disk is a StorageError: say so, as it is
+                if job.state == RUNNING:  # a full disk is a StorageError: say so, as it is
                     job.response = failure(e if isinstance(e, BdError) else InternalError(
                         f"the transaction could not be committed: {type(e).__name__}: {e}",
                         "nothing of this request was saved; retry it"))
@@ -588,7 +455,7 @@ class Server:
         if wrote and self.flush_error:
             # committed, but the JSONL cannot be written at the moment: the client says so
             for job in live:
-                if job.state == _RUNNING and job.response is not None and job.response.get("success"):
+                if job.state == RUNNING and job.response is not None and job.response.get("success"):
                     job.response["export_error"] = self.flush_error
         if wrote:
             store.mark_changed()  # file watchers (beads-ui) see the main db file change
@@ -602,8 +469,8 @@ class Server:
             self._wrote()
         for job in group:
             with job.lock:
-                if job.state == _RUNNING:
-                    job.state = _DONE
+                if job.state == RUNNING:
+                    job.state = DONE
             job.done.set()
 
     def _wrote(self) -> None:
@@ -629,148 +496,3 @@ class Server:
                 self.lease_due = end
                 self._wake_maint.set()
 
-    def _expire_leases(self, store: Store) -> None:
-        """Return the issues whose lease ran out to ready. Caller holds ``_wlock``."""
-        try:
-            gone = claim.expire_due(store)
-        except Exception as e:
-            self.log(f"cannot expire leases: {type(e).__name__}: {e}")
-            gone = []
-        self.lease_due = leases.next_due(store)
-        if gone:
-            self.log(f"lease expired: {', '.join(gone)} back to ready")
-            store.mark_changed()
-            self._wrote()
-
-    def _sync_in(self, store: Store) -> None:
-        """Import the JSONL if it changed under us (pull, merge, checkout, an edit)."""
-        path = self.ws.jsonl_path
-        try:
-            # Hot path (every write group): one stat. A file whose stat is what we last found
-            # absorbed cannot need importing; anything else gets the full check.
-            fp = jsonl.fingerprint(path)
-            if fp is not None and fp == self._absorbed_fp:
-                return
-            if not jsonl.needs_import(store, path):
-                self._absorbed_fp = jsonl.fingerprint(path)
-                self.import_error = None
-                return
-            from ..gitsync.env import rebasing
-            if rebasing(self.ws.root):
-                return  # git is replaying commits: the file is its until the rebase ends
-            with self._flock.acquire(timeout=10):
-                if not jsonl.needs_import(store, path):
-                    self._absorbed_fp = jsonl.fingerprint(path)
-                    self.import_error = None
-                    return
-                res = jsonl.import_text(store, None, actor="auto-import", workspace=True, collisions="auto",
-                                        path=path)
-                self._absorbed_fp = store.get_meta("jsonl_fingerprint") or None  # what was read
-                self.import_error = None
-            self.lease_due = leases.next_due(store)  # another clone's leases came with it
-            self._wake_maint.set()
-            self.log(f"imported {path.name}: {len(res.created)} created, {len(res.updated)} updated"
-                     + jsonl.kept_summary(len(res.kept_newer), len(res.kept_absent))
-                     + (f"; renumbered {res.renumbered}" if res.renumbered else "")
-                     + (f"; remapped {res.remapped}" if res.remapped else ""))
-            if store.dirty_count() and self.flush_due is None:
-                self.flush_due = time.monotonic() + self.flush_interval
-        except LockTimeoutError as e:
-            self.log(f"import of {path.name} postponed: {e}")
-        except BdError as e:
-            if self.import_error is None or self.import_error.message != e.message:
-                self.log(f"cannot import {path.name}: {e}")
-            self.import_error = e
-        except Exception as e:
-            self.log(f"cannot import {path.name}: {type(e).__name__}: {e}")
-            self.import_error = internal(e)
-
-    def _flush(self, store: Store) -> None:
-        """Write the dirty issues to the JSONL. On failure (a full disk) they stay dirty, the
-        reason is kept in ``flush_error`` (write answers and ``health`` carry it) and the flush
-        is retried."""
-        from ..gitsync.env import index_locked, rebasing
-        if rebasing(self.ws.root):  # a rewrite now would stop 'git rebase --continue'
-            self.flush_due = time.monotonic() + max(self.flush_interval, 0.5)
-            return
-        if index_locked(self.ws.root):  # git is writing the work tree (reset, checkout, stash)
-            self.flush_due = time.monotonic() + 0.05
-            return
-        try:
-            self._write_jsonl(store)
-        except LockTimeoutError:
-            self.log("JSONL flush postponed: another bd process holds the lock")
-            self.flush_due = time.monotonic() + self.flush_interval
-        except Exception as e:
-            why = e.message if isinstance(e, BdError) else f"{type(e).__name__}: {e}"
-            if why != self.flush_error:
-                self.log(f"JSONL flush failed (retried until it works): {why}")
-            self.flush_error = why
-            self.flush_due = time.monotonic() + max(self.flush_interval, 1.0)
-
-    def _write_jsonl(self, store: Store, before_replace: Any = None) -> bool:
-        """Absorb a changed JSONL, then export (see ``jsonl.flush``). Returns whether the file
-        was written; raises what it meets (LockTimeoutError, StorageError, or whatever
-        ``before_replace`` raises: then nothing changed)."""
-        gen = self.state.get().write_gen if self.state is not None else 0
-        with self._flock.acquire(timeout=5):
-            self._sync_in(store)
-            res = jsonl.flush(store, self.ws.jsonl_path, before_replace=before_replace)
-        if self.flush_error:
-            self.log(f"JSONL flush works again (after: {self.flush_error})")
-        self.flush_error = None
-        self.flush_due = None
-        self.stats["flushes"] += 1
-        if self.state is not None:
-            self.state.mark_exported(gen)
-        if res.get("written"):
-            self.log(f"flushed {res.get('changed', 0)} issue(s) to {self.ws.jsonl_path.name}")
-        self._after_flush(store)
-        return bool(res.get("written"))
-
-    def _after_flush(self, store: Store) -> None:
-        for plugin in self.plugins:
-            try:
-                plugin.after_flush(store)
-            except Exception as e:
-                self.log(f"after-flush of {type(plugin).__name__} failed: {type(e).__name__}: {e}")
-
-    def _flush_held(self) -> bool:
-        return any(bool(getattr(p, "holds_flushes", lambda: False)()) for p in self.plugins)
-
-    def flush_now(self, before_replace: Any = None) -> bool:
-        """For a plug-in that holds flushes: flush the JSONL now when anything is unexported,
-        with ``before_replace`` (see ``jsonl.flush``; the writer lock and ``.beads/bd.lock``
-        are held while it runs). Returns whether the JSONL was written; raises LockTimeoutError,
-        StorageError and whatever ``before_replace`` raises (then nothing changed). Not once
-        stopping: the last flush is the maintenance thread's."""
-        with self._wlock:
-            if self._stop.is_set():
-                return False
-            store = self.writer_store
-            if not (store.dirty_count() or not self.ws.jsonl_path.exists()):
-                return False
-            return self._write_jsonl(store, before_replace)
-
-    def _housekeeping(self, store: Store) -> None:
-        try:
-            st = os.stat(self.ws.db_path)
-            gone = st.st_ino != self._db_ino or not self.ws.beads_dir.is_dir()
-        except FileNotFoundError:
-            gone = True
-        if gone:
-            self.log(f"{self.ws.beads_dir} or its database disappeared; exiting")
-            self.flush_due = None
-            self.stop("workspace removed")
-            return
-        if self.idle_timeout > 0 and time.monotonic() - self.last_activity > self.idle_timeout \
-                and not self.jobs and not self.feed.subscribers:  # someone watching is not idle
-            self.log(f"idle for {self.idle_timeout:g}s; exiting")
-            self.stop("idle timeout")
-            return
-        self._sync_in(store)
-        for plugin in self.plugins:
-            try:
-                plugin.housekeeping(store)
-            except Exception as e:
-                self.log(f"housekeeping of {type(plugin).__name__} failed: {type(e).__name__}: {e}")
