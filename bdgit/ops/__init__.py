@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import BatchFailed, BdError, UsageError
 from ..store import Store
-from ..store.db import database_error
+from ..store.failures import database_error
 from ..validate import Args
 from .registry import OPS, Ctx, Handler, Op, op
 

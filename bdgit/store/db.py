@@ -14,10 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import (BdError, ConflictError, DatabaseError, LockTimeoutError, NoDatabaseError, NotFoundError,
-                      StorageError)
-from ..model import dep_to_json, now, ts_micros
+from ..errors import (ConflictError, NoDatabaseError, NotFoundError)
+from ..model import now, ts_micros
 from . import schema
+from .failures import database_error, storage_failure
+from .links import Links, json_column
 
 ISSUE_COLUMNS = (
     "id, title, description, design, acceptance_criteria, notes, status, priority, issue_type, "
@@ -33,7 +34,7 @@ def _dict_factory(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any
     return {d[0]: v for d, v in zip(cursor.description, row)}
 
 
-class Store:
+class Store(Links):
     """A beads database. Not thread-safe: use one Store per thread.
 
     ``path`` is the ``.db`` file; ``create`` allows making a new one (only ``bd init`` does).
@@ -321,7 +322,7 @@ class Store:
                     issue.get("estimated_minutes"), issue["created_at"], issue["updated_at"],
                     issue.get("closed_at"), issue.get("external_ref"),
                     _us(issue, "created"), _us(issue, "updated"),
-                    _extra(issue.get("extra")), versions,
+                    json_column(issue.get("extra")), versions,
                 ),
             )
         except sqlite3.IntegrityError as e:
@@ -346,7 +347,7 @@ class Store:
                 issue.get("estimated_minutes"), issue["created_at"], issue["updated_at"],
                 issue.get("closed_at"), issue.get("external_ref"),
                 _us(issue, "created"), _us(issue, "updated"),
-                _extra(issue.get("extra")), issue.get("versions") or "", issue["id"],
+                json_column(issue.get("extra")), issue.get("versions") or "", issue["id"],
             ),
         )
 
@@ -370,7 +371,7 @@ class Store:
         if "created_at" in fields:
             fields["created_us"] = ts_micros(fields["created_at"])
         if "extra" in fields:
-            fields["extra"] = _extra(fields["extra"])
+            fields["extra"] = json_column(fields["extra"])
         if fields:
             cols = ", ".join(f"{k}=?" for k in fields)
             self.conn.execute(f"UPDATE issues SET {cols} WHERE id=?", (*fields.values(), issue_id))
@@ -434,143 +435,9 @@ class Store:
             rows = rows[-limit:]
         return [{k: v for k, v in r.items() if v is not None} for r in rows]
 
-    # --- labels ---------------------------------------------------------------------------
-
-    def labels(self, issue_id: str) -> list[str]:
-        return [r["label"] for r in self.conn.execute(
-            "SELECT label FROM labels WHERE issue_id=? ORDER BY label", (issue_id,))]
-
-    def labels_for(self, ids: list[str] | None = None) -> dict[str, list[str]]:
-        """Labels by issue id (keys in id order, labels sorted); all issues, or ``ids``."""
-        out: dict[str, list[str]] = {}
-        cur = self.conn.cursor()
-        cur.row_factory = None  # plain tuples: this can be every label in the database
-        if ids is not None and len(ids) <= 500:
-            # a page of results (ready/list --limit): look up just these, not the whole table
-            if not ids:
-                return out
-            rows = cur.execute(f"SELECT issue_id, label FROM labels WHERE issue_id IN "
-                               f"({','.join('?' * len(ids))}) ORDER BY issue_id, label", list(ids))
-            for issue_id, label in rows:
-                out.setdefault(issue_id, []).append(label)
-            return out
-        for issue_id, label in cur.execute("SELECT issue_id, label FROM labels ORDER BY issue_id, label"):
-            out.setdefault(issue_id, []).append(label)
-        if ids is not None:
-            wanted = set(ids)
-            out = {k: v for k, v in out.items() if k in wanted}
-        return out
-
-    def add_label(self, issue_id: str, label: str, *, stamp: bool = True) -> bool:
-        cur = self.conn.execute("INSERT OR IGNORE INTO labels(issue_id, label) VALUES(?,?)", (issue_id, label))
-        if cur.rowcount > 0 and stamp:
-            from .versioning import stamp_elem
-            stamp_elem(self, issue_id, "labels", label)
-        return cur.rowcount > 0
-
-    def remove_label(self, issue_id: str, label: str) -> bool:
-        cur = self.conn.execute("DELETE FROM labels WHERE issue_id=? AND label=?", (issue_id, label))
-        if cur.rowcount > 0:
-            from .versioning import stamp_elem
-            stamp_elem(self, issue_id, "labels", label)
-        return cur.rowcount > 0
-
-    def set_labels(self, issue_id: str, labels: Iterable[str]) -> None:
-        self.conn.execute("DELETE FROM labels WHERE issue_id=?", (issue_id,))
-        self.conn.executemany("INSERT OR IGNORE INTO labels(issue_id, label) VALUES(?,?)",
-                              [(issue_id, lb) for lb in labels])
-
-    # --- comments -------------------------------------------------------------------------
-
-    def comments(self, issue_id: str) -> list[dict[str, Any]]:
-        """Comments oldest first; ``id`` is a string (beads clients validate it as one)."""
-        rows = self.conn.execute(
-            "SELECT id, issue_id, author, text, created_at FROM comments WHERE issue_id=? ORDER BY id",
-            (issue_id,)).fetchall()
-        for r in rows:
-            r["id"] = str(r["id"])
-        return rows
-
-    def comments_for(self, ids: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
-        """Comments as the JSONL carries them, by issue: author, text, created_at and the keys
-        an import brought that we do not model (beads' own ``id``, ``issue_id``); never our
-        database-local ids (they differ per clone). All issues, or ``ids``."""
-        out: dict[str, list[dict[str, Any]]] = {}
-        sql = "SELECT issue_id, author, text, created_at, extra FROM comments"
-        params: list[str] = []
-        if ids is not None:
-            if not ids:
-                return out
-            sql += f" WHERE issue_id IN ({','.join('?' * len(ids))})"
-            params = list(ids)
-        for r in self.conn.execute(sql + " ORDER BY issue_id, id", params):
-            iid = r.pop("issue_id")
-            extra = r.pop("extra")
-            if extra:
-                for k, v in json.loads(extra).items():
-                    r.setdefault(k, v)
-            out.setdefault(iid, []).append(r)
-        return out
-
-    def add_comment(self, issue_id: str, author: str, text: str, ts: str | None = None,
-                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        ts = ts or now()
-        cur = self.conn.execute("INSERT INTO comments(issue_id, author, text, created_at, extra) VALUES(?,?,?,?,?)",
-                                (issue_id, author, text, ts, _extra(extra)))
-        return {"id": str(cur.lastrowid), "issue_id": issue_id, "author": author, "text": text, "created_at": ts}
-
-    # --- dependencies ---------------------------------------------------------------------
-
-    def dep_records(self, issue_id: str) -> list[dict[str, Any]]:
-        """Outgoing edges of ``issue_id`` as beads Dependency objects, oldest first."""
-        rows = self.conn.execute(
-            "SELECT issue_id, depends_on_id, type, created_at, created_by, extra FROM dependencies "
-            "WHERE issue_id=? ORDER BY created_at, depends_on_id", (issue_id,)).fetchall()
-        return [dep_to_json(r) for r in rows]
-
-    def all_dep_records(self) -> dict[str, list[dict[str, Any]]]:
-        out: dict[str, list[dict[str, Any]]] = {}
-        for r in self.conn.execute(
-                "SELECT issue_id, depends_on_id, type, created_at, created_by, extra FROM dependencies "
-                "ORDER BY issue_id, created_at, depends_on_id"):
-            out.setdefault(r["issue_id"], []).append(dep_to_json(r))
-        return out
-
-    def get_dep(self, issue_id: str, depends_on_id: str) -> dict[str, Any] | None:
-        return self.conn.execute("SELECT * FROM dependencies WHERE issue_id=? AND depends_on_id=?",
-                                 (issue_id, depends_on_id)).fetchone()
-
-    def insert_dep(self, issue_id: str, depends_on_id: str, dep_type: str, created_by: str,
-                   created_at: str | None = None, extra: Any = None, *, stamp: bool = True) -> None:
-        self.conn.execute(
-            "INSERT INTO dependencies(issue_id, depends_on_id, type, created_at, created_by, extra) "
-            "VALUES (?,?,?,?,?,?)",
-            (issue_id, depends_on_id, dep_type, created_at or now(), created_by, _extra(extra)))
-        if stamp:
-            from .versioning import stamp_elem
-            stamp_elem(self, issue_id, "dependencies", depends_on_id)
-
-    def delete_dep(self, issue_id: str, depends_on_id: str) -> bool:
-        cur = self.conn.execute("DELETE FROM dependencies WHERE issue_id=? AND depends_on_id=?",
-                                (issue_id, depends_on_id))
-        if cur.rowcount > 0:
-            from .versioning import stamp_elem
-            stamp_elem(self, issue_id, "dependencies", depends_on_id)
-        return cur.rowcount > 0
-
-    def set_deps(self, issue_id: str, deps: list[dict[str, Any]]) -> None:
-        """Make ``issue_id``'s outgoing edges exactly ``deps`` (import)."""
-        self.conn.execute("DELETE FROM dependencies WHERE issue_id=?", (issue_id,))
-        if not deps:
-            return
-        self.conn.executemany(
-            "INSERT OR REPLACE INTO dependencies(issue_id, depends_on_id, type, created_at, created_by, extra) "
-            "VALUES (?,?,?,?,?,?)",
-            [(issue_id, d["depends_on_id"], d.get("type") or "blocks", d.get("created_at") or now(),
-              d.get("created_by") or "",
-              _extra({k: v for k, v in d.items() if k not in ("issue_id", "depends_on_id", "type",
-                                                              "created_at", "created_by")}))
-             for d in deps])
+    def stamp_elem(self, issue_id: str, kind: str, elem: str) -> None:
+        from .versioning import stamp_elem
+        stamp_elem(self, issue_id, kind, elem)
 
     # --- JSONL bookkeeping ----------------------------------------------------------------
 
@@ -603,37 +470,6 @@ class Store:
         self.conn.executemany("INSERT INTO jsonl_base(issue_id, line) VALUES(?,?)", items.items())
 
 
-def _no_space(path: Path) -> bool:
-    try:
-        st = os.statvfs(path.parent)
-    except OSError:
-        return False
-    return st.f_bavail * st.f_frsize < 64 * 1024
-
-
-def storage_failure(e: sqlite3.Error) -> bool:
-    """Whether SQLite failed because of the disk (full, read-only, I/O), not the SQL."""
-    msg = str(e).lower()
-    return any(w in msg for w in ("disk is full", "readonly", "read-only", "disk i/o error"))
-
-
-def database_error(path: Path, e: sqlite3.Error) -> BdError:
-    """The core error for a SQLite failure on the database at ``path``."""
-    msg = str(e)
-    if "locked" in msg or "busy" in msg:
-        return LockTimeoutError(f"{path} stayed locked by another process: {msg}",
-                                "wait for the other bd process to finish, then retry")
-    if "full" in msg or (storage_failure(e) and _no_space(path)):  # a full disk may say "I/O error"
-        return StorageError(f"cannot write {path}: the disk is full; nothing was saved",
-                            "free some disk space, then run the command again")
-    if storage_failure(e):
-        return StorageError(f"cannot write {path}: {msg}; nothing was saved",
-                            "check the disk and the file's permissions, then run the command again")
-    return DatabaseError(f"{path} is not a usable beads database: {msg}",
-                         "if it is damaged, move it aside (keep the copy) and run 'bd init' in the project: "
-                         "it rebuilds the database from .beads/issues.jsonl")
-
-
 _MISSING = object()
 #: the field an audit event changes when its new value does not name them
 _EVENT_FIELD = {"label_added": "labels", "label_removed": "labels", "dependency_added": "dependencies",
@@ -660,12 +496,6 @@ def _us(issue: dict[str, Any], which: str) -> int:
 
 def _enc(v: Any) -> str | None:
     if v is None:
-        return None
-    return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True)
-
-
-def _extra(v: Any) -> str | None:
-    if not v:
         return None
     return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True)
 
