@@ -243,9 +243,11 @@ def heartbeat(ctx: Ctx, a: Args) -> dict[str, Any]:
 
 def leased_rows(store: Store) -> list[dict[str, Any]]:
     """In-progress issues that carry a lease (few: one per working agent)."""
+    # the literal pattern is the partial index idx_issues_leased's own condition (SQLite uses
+    # that index only for a query that states it): a look costs the leases, not the issues
     return store.conn.execute(
-        f"SELECT {ISSUE_COLUMNS} FROM issues WHERE status='in_progress' AND extra LIKE ?",
-        (f'%"{LEASE_KEY}"%',)).fetchall()
+        f"SELECT {ISSUE_COLUMNS} FROM issues WHERE status='in_progress' AND extra LIKE '%\"{LEASE_KEY}\"%'"
+    ).fetchall()
 
 
 def next_due(store: Store) -> float | None:

@@ -25,7 +25,7 @@ def prime(ctx: Ctx, a: Args) -> dict[str, Any]:
     stats = q.stats(s)
     in_progress = q.list_issues(s, status="in_progress", limit=_SHOW, sort="priority")
     ready = q.ready_issues(s, limit=_SHOW)
-    blocked = q.blocked_issues(s)[:_SHOW]
+    blocked = q.blocked_issues(s, limit=_SHOW)
     epics = [e for e in epic_statuses(ctx) if e["total_children"]][:_SHOW]
     return {
         "prefix": s.prefix,

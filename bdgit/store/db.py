@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import (ConflictError, NoDatabaseError, NotFoundError)
 from ..model import now, ts_micros
-from . import schema
+from . import derived, schema
 from .failures import database_error, storage_failure
 from .links import Links, json_column
 
@@ -107,6 +107,7 @@ class Store(Links):
             self._changes = []
             try:
                 yield c
+                derived.settle(c)  # the blocked flags follow what this transaction changed
             except BaseException as e:
                 self._rollback()
                 if isinstance(e, sqlite3.OperationalError) and storage_failure(e):
@@ -314,7 +315,7 @@ class Store(Links):
             versions = dumps(initial(self.version()))
         try:
             self.conn.execute(
-                f"INSERT INTO issues({ISSUE_COLUMNS}) VALUES ({','.join('?' * 19)})",
+                f"INSERT INTO issues({ISSUE_COLUMNS}, closed_us) VALUES ({','.join('?' * 20)})",
                 (
                     issue["id"], issue["title"], issue.get("description") or "", issue.get("design") or "",
                     issue.get("acceptance_criteria") or "", issue.get("notes") or "", issue["status"],
@@ -322,7 +323,7 @@ class Store(Links):
                     issue.get("estimated_minutes"), issue["created_at"], issue["updated_at"],
                     issue.get("closed_at"), issue.get("external_ref"),
                     _us(issue, "created"), _us(issue, "updated"),
-                    json_column(issue.get("extra")), versions,
+                    json_column(issue.get("extra")), versions, derived.closed_micros(issue.get("closed_at")),
                 ),
             )
         except sqlite3.IntegrityError as e:
@@ -338,8 +339,8 @@ class Store(Links):
         self.conn.execute(
             "UPDATE issues SET title=?, description=?, design=?, acceptance_criteria=?, notes=?, "
             "status=?, priority=?, issue_type=?, assignee=?, estimated_minutes=?, created_at=?, "
-            "updated_at=?, closed_at=?, external_ref=?, created_us=?, updated_us=?, extra=?, versions=? "
-            "WHERE id=?",
+            "updated_at=?, closed_at=?, external_ref=?, created_us=?, updated_us=?, extra=?, versions=?, "
+            "closed_us=? WHERE id=?",
             (
                 issue["title"], issue.get("description") or "", issue.get("design") or "",
                 issue.get("acceptance_criteria") or "", issue.get("notes") or "", issue["status"],
@@ -347,7 +348,8 @@ class Store(Links):
                 issue.get("estimated_minutes"), issue["created_at"], issue["updated_at"],
                 issue.get("closed_at"), issue.get("external_ref"),
                 _us(issue, "created"), _us(issue, "updated"),
-                json_column(issue.get("extra")), issue.get("versions") or "", issue["id"],
+                json_column(issue.get("extra")), issue.get("versions") or "",
+                derived.closed_micros(issue.get("closed_at")), issue["id"],
             ),
         )
 
@@ -370,6 +372,8 @@ class Store(Links):
         updated = fields.pop("updated_at", None)
         if "created_at" in fields:
             fields["created_us"] = ts_micros(fields["created_at"])
+        if "closed_at" in fields:
+            fields["closed_us"] = derived.closed_micros(fields["closed_at"])
         if "extra" in fields:
             fields["extra"] = json_column(fields["extra"])
         if fields:

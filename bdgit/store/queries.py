@@ -9,34 +9,22 @@ One rule decides readiness everywhere (ready, blocked and stats share ``BLOCKED_
 
 A deleted issue (status ``tombstone``) is in none of them: not listed, counted, ready, blocked or
 blocking; an edge to it (made concurrently with the delete, in another clone) blocks nothing.
+
+The database keeps the blocked set (``issues.blocked``) and the counts ``stats`` reports up to
+date on every write (``derived``), and indexes in ready's and list's orders, so that ready,
+blocked and stats read what they answer; from scratch (``BLOCKED_CTE``) only when a writer left
+the flags unsettled.
 """
 from __future__ import annotations
 
+import json
 from collections import deque
 from typing import Any
 
 from ..model import ts_micros
+from . import derived
 from .db import ISSUE_COLUMNS, Store
-
-BLOCKED_CTE = """
-WITH RECURSIVE
-blocked_direct(id) AS (
-    SELECT d.issue_id FROM dependencies d
-    JOIN issues i ON i.id = d.issue_id AND i.status NOT IN ('closed', 'tombstone')
-    LEFT JOIN issues b ON b.id = d.depends_on_id
-    WHERE d.type = 'blocks' AND (b.id IS NULL OR b.status NOT IN ('closed', 'tombstone'))
-),
-blocked_all(id) AS (
-    SELECT id FROM blocked_direct
-    UNION
-    SELECT d.issue_id FROM blocked_all ba
-    CROSS JOIN dependencies d ON d.depends_on_id = ba.id AND d.type = 'parent-child'
-    JOIN issues c ON c.id = d.issue_id AND c.status NOT IN ('closed', 'tombstone')
-)
-"""
-# CROSS JOIN pins the join order (SQLite never reorders it): without it the planner may put the
-# recursive row innermost and scan every parent-child edge per queued row - O(blocked x edges),
-# 13 s instead of 15 ms on 10,000 issues (bench/bench_core.py).
+from .derived import BLOCKED_CTE
 
 SORTS = {
     "priority": "priority ASC, created_us DESC, id ASC",
@@ -122,7 +110,8 @@ def ready_issues(store: Store, *, priority: int | None = None, assignee: str | N
 
     ``assignee`` "" means unassigned; ``claimable_by`` keeps issues that are unassigned or
     that actor's; ``parent`` keeps the issue's parent-child descendants."""
-    where = ["status = 'open'", "id NOT IN (SELECT id FROM blocked_all)"]
+    flags = derived.current(store.conn, store.in_tx)
+    where = ["status = 'open'", "blocked = 0" if flags else "id NOT IN (SELECT id FROM blocked_all)"]
     params: list[Any] = []
     if priority is not None:
         where.append("priority = ?")
@@ -150,36 +139,52 @@ def ready_issues(store: Store, *, priority: int | None = None, assignee: str | N
         where.append("EXISTS (SELECT 1 FROM labels l WHERE l.issue_id = issues.id AND l.label = ?)")
         params.append(lb)
     order = "created_us ASC, id ASC" if oldest_first else "priority ASC, created_us ASC, id ASC"
-    sql = f"{BLOCKED_CTE} SELECT {ISSUE_COLUMNS} FROM issues WHERE {' AND '.join(where)} ORDER BY {order}"
+    sql = f"{'' if flags else BLOCKED_CTE} SELECT {ISSUE_COLUMNS} FROM issues WHERE {' AND '.join(where)} " \
+          f"ORDER BY {order}"
 
     if limit and limit > 0:
         sql += f" LIMIT {int(limit)}"
     return store.conn.execute(sql, params).fetchall()
 
 
-def blocked_issues(store: Store) -> list[dict[str, Any]]:
+def blocked_issues(store: Store, limit: int = 0) -> list[dict[str, Any]]:
     """Blocked, not-closed issues, each with ``blocked_by`` (direct open blockers, or the
-    blocked ancestors it inherits from) and ``blocked_by_count``; by priority then age."""
-    rows = store.conn.execute(
-        f"{BLOCKED_CTE} SELECT {ISSUE_COLUMNS} FROM issues WHERE id IN (SELECT id FROM blocked_all) "
-        "ORDER BY priority ASC, created_us ASC, id ASC").fetchall()
+    blocked ancestors it inherits from) and ``blocked_by_count``; by priority then age.
+    ``limit`` > 0: the first that many."""
+    order = "ORDER BY priority ASC, created_us ASC, id ASC" + (f" LIMIT {int(limit)}" if limit > 0 else "")
+    flags = derived.current(store.conn, store.in_tx)
+    if flags:
+        rows = store.conn.execute(f"SELECT {ISSUE_COLUMNS} FROM issues WHERE blocked = 1 {order}").fetchall()
+    else:
+        rows = store.conn.execute(
+            f"{BLOCKED_CTE} SELECT {ISSUE_COLUMNS} FROM issues WHERE id IN (SELECT id FROM blocked_all) {order}"
+        ).fetchall()
     if not rows:
         return rows
     direct: dict[str, list[str]] = {}
-    for r in store.conn.execute(
-            "SELECT d.issue_id, d.depends_on_id FROM dependencies d "
-            "LEFT JOIN issues b ON b.id = d.depends_on_id "
-            "WHERE d.type='blocks' AND (b.id IS NULL OR b.status NOT IN ('closed', 'tombstone')) "
-            "ORDER BY d.issue_id, d.depends_on_id"):
-        direct.setdefault(r["issue_id"], []).append(r["depends_on_id"])
-    blocked_ids = {r["id"] for r in rows}
-    parents: dict[str, list[str]] = {}
-    for r in store.conn.execute("SELECT issue_id, depends_on_id FROM dependencies WHERE type='parent-child' "
-                                "ORDER BY issue_id, depends_on_id"):
-        if r["depends_on_id"] in blocked_ids:
-            parents.setdefault(r["issue_id"], []).append(r["depends_on_id"])
+    parents: dict[str, list[tuple[str, int]]] = {}
+    cur = store.conn.cursor()
+    cur.row_factory = None
+    ids = [r["id"] for r in rows]
+    for k in range(0, len(ids), 5000):  # the edges of these issues only, in bulk
+        for iid, target, kind, t_status, t_flag in cur.execute(
+                "SELECT d.issue_id, d.depends_on_id, d.type, b.status, b.blocked FROM json_each(?) j "
+                "CROSS JOIN dependencies d ON d.issue_id = j.value AND d.type IN ('blocks', 'parent-child') "
+                "LEFT JOIN issues b ON b.id = d.depends_on_id", (json.dumps(ids[k:k + 5000]),)):
+            if kind == "blocks":
+                if t_status is None or t_status not in derived.CLOSED:
+                    direct.setdefault(iid, []).append(target)
+            elif t_status is not None:
+                parents.setdefault(iid, []).append((target, t_flag))
+    unflagged: set[str] | None = None
     for r in rows:
-        by = direct.get(r["id"]) or parents.get(r["id"], [])
+        by = direct.get(r["id"])
+        if not by:  # blocked through its parents: the ones that are blocked
+            if not flags and unflagged is None:
+                unflagged = blocked_ids(store)
+            by = [p for p, flag in parents.get(r["id"], ())
+                  if (flag == 1 if unflagged is None else p in unflagged)]
+        by = sorted(by)
         r["blocked_by_count"] = len(by)
         r["blocked_by"] = by
     return rows
@@ -195,35 +200,52 @@ def descendants(store: Store, parent: str) -> set[str]:
 
 
 def blocked_ids(store: Store) -> set[str]:
-    return {r["id"] for r in store.conn.execute(f"{BLOCKED_CTE} SELECT id FROM blocked_all")}
+    c = store.conn
+    if derived.current(c, store.in_tx):
+        return {r["id"] for r in c.execute("SELECT id FROM issues WHERE blocked = 1")}
+    return {r["id"] for r in c.execute(f"{BLOCKED_CTE} SELECT id FROM blocked_all")}
 
 
 def stats(store: Store) -> dict[str, Any]:
-    """Counts that agree with ``ready_issues`` and ``blocked_issues`` by construction."""
+    """Counts that agree with ``ready_issues`` and ``blocked_issues`` by construction: read from
+    the kept counts (``derived``), or counted from scratch when they are not current."""
     c = store.conn
-    counts = {r["status"]: r["n"] for r in c.execute(
-        "SELECT status, count(*) AS n FROM issues WHERE status != 'tombstone' GROUP BY status")}
-    total = sum(counts.values())
-    # one pass over the blocked set (it is the expensive part), shared by both counts
-    ids = blocked_ids(store)
-    blocked = len(ids)
-    ready = sum(1 for r in c.execute("SELECT id FROM issues WHERE status='open'") if r["id"] not in ids)
-    # closed_at has no *_us column; average in Python over closed issues (zones differ).
-    total_h, n = 0.0, 0
-    for r in c.execute("SELECT created_us, closed_at FROM issues WHERE closed_at IS NOT NULL AND status != 'tombstone'"):
-        try:
-            total_h += (ts_micros(r["closed_at"]) - r["created_us"]) / 3.6e9
-            n += 1
-        except ValueError:
-            continue
-    out = {
-        "total_issues": total,
+    if derived.current(c, store.in_tx):
+        counts: dict[str, int] = {}
+        blocked = ready = lead_n = lead_us = 0
+        for r in c.execute("SELECT status, blocked, n, lead_n, lead_us FROM issue_counts WHERE status != 'tombstone' "
+                           "AND n > 0"):
+            counts[r["status"]] = counts.get(r["status"], 0) + r["n"]
+            if r["blocked"]:
+                blocked += r["n"]
+            elif r["status"] == "open":
+                ready += r["n"]
+            lead_n += r["lead_n"]
+            lead_us += r["lead_us"]
+        average = round(lead_us / 3.6e9 / lead_n, 2) if lead_n else 0
+    else:
+        counts = {r["status"]: r["n"] for r in c.execute(
+            "SELECT status, count(*) AS n FROM issues WHERE status != 'tombstone' GROUP BY status")}
+        ids = blocked_ids(store)
+        blocked = len(ids)
+        ready = sum(1 for r in c.execute("SELECT id FROM issues WHERE status='open'") if r["id"] not in ids)
+        total_h, n = 0.0, 0
+        for r in c.execute("SELECT created_us, closed_at FROM issues WHERE closed_at IS NOT NULL "
+                           "AND status != 'tombstone'"):
+            try:
+                total_h += (ts_micros(r["closed_at"]) - r["created_us"]) / 3.6e9
+                n += 1
+            except ValueError:
+                continue
+        average = round(total_h / n, 2) if n else 0
+    out: dict[str, Any] = {
+        "total_issues": sum(counts.values()),
         "open_issues": counts.get("open", 0),
         "in_progress_issues": counts.get("in_progress", 0),
         "closed_issues": counts.get("closed", 0),
         "blocked_issues": blocked,
         "ready_issues": ready,
-        "average_lead_time_hours": round(total_h / n, 2) if n else 0,
+        "average_lead_time_hours": average,
     }
     other = {k: v for k, v in counts.items() if k not in ("open", "in_progress", "closed")}
     if other:

@@ -16,10 +16,17 @@ Design notes (why the schema differs from beads 0.9.8):
   tick is one statement) and ``metadata.node_id`` its random node id; ``comments.extra`` keeps
   comment keys we do not model (beads' ``id`` and ``issue_id``). A deleted issue keeps its row
   with status ``tombstone``.
+- v3, reads that do not grow with the workspace: ``issues.blocked`` (the ready rule's blocked
+  set, kept by ``derived.settle``), ``issues.closed_us``, ``issue_counts`` (what ``stats``
+  reports, kept by triggers), ``blocked_pending`` (what the triggers saw change, settled before
+  each COMMIT), and indexes in the orders ready and list answer in. See ``derived``.
 """
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+
+from . import derived
 
 SCHEMA_V1 = """
 CREATE TABLE issues (
@@ -108,10 +115,42 @@ CREATE TABLE jsonl_base (issue_id TEXT PRIMARY KEY, line TEXT NOT NULL);
 DROP TABLE jsonl_state;
 """
 
-#: (version, name, sql). Append only; never edit a released migration.
-MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+SCHEMA_V3 = """
+ALTER TABLE issues ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE issues ADD COLUMN closed_us INTEGER;
+CREATE TABLE blocked_pending (issue_id TEXT NOT NULL);
+CREATE TABLE issue_counts (
+    status TEXT NOT NULL,
+    blocked INTEGER NOT NULL,
+    n INTEGER NOT NULL DEFAULT 0,
+    lead_n INTEGER NOT NULL DEFAULT 0,
+    lead_us INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (status, blocked)
+) WITHOUT ROWID;
+DROP INDEX idx_issues_status;
+DROP INDEX idx_issues_priority;
+-- ready: open, not blocked, by priority then age: the first entries of this index
+CREATE INDEX idx_issues_ready ON issues(status, blocked, priority, created_us, id);
+-- list's default order, without and with a status filter
+CREATE INDEX idx_issues_list ON issues(priority, created_us DESC, id);
+CREATE INDEX idx_issues_status_list ON issues(status, priority, created_us DESC, id);
+-- the few issues with a lease (direct mode looks for expired ones before every command)
+CREATE INDEX idx_issues_leased ON issues(status) WHERE extra LIKE '%"lease"%';
+"""
+
+
+def _v3(conn: sqlite3.Connection) -> None:
+    for stmt in statements(SCHEMA_V3):
+        conn.execute(stmt)
+    derived.install(conn)
+
+
+#: (version, name, step): the step is SQL, or a function of the connection (run inside the
+#: migration's transaction). Append only; never edit a released migration.
+MIGRATIONS: tuple[tuple[int, str, str | Callable[[sqlite3.Connection], None]], ...] = (
     (1, "initial schema", SCHEMA_V1),
     (2, "replication: versions, clock, node id, JSONL base lines, comment extras", SCHEMA_V2),
+    (3, "reads that do not grow: blocked flags, counts, ready and list indexes", _v3),
 )
 
 LATEST = MIGRATIONS[-1][0]
@@ -138,8 +177,11 @@ def migrate(conn: sqlite3.Connection) -> int:
             if conn.execute("SELECT 1 FROM schema_migrations WHERE version=?", (version,)).fetchone():
                 conn.execute("COMMIT")
                 continue
-            for stmt in _statements(sql):
-                conn.execute(stmt)
+            if callable(sql):
+                sql(conn)
+            else:
+                for stmt in statements(sql):
+                    conn.execute(stmt)
             conn.execute(
                 "INSERT INTO schema_migrations(version, name, applied_at) "
                 "VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
@@ -153,14 +195,18 @@ def migrate(conn: sqlite3.Connection) -> int:
     return applied
 
 
-def _statements(sql: str) -> list[str]:
-    out, buf = [], []
+def statements(sql: str) -> list[str]:
+    """The statements of a script (``--`` comment lines dropped; a trigger's body, whose
+    statements end in ``;`` too, stays one statement: SQLite's own completeness test decides)."""
+    out: list[str] = []
+    buf: list[str] = []
     for line in sql.splitlines():
         if line.strip().startswith("--"):
             continue
         buf.append(line)
-        if line.rstrip().endswith(";"):
-            out.append("\n".join(buf))
+        text = "\n".join(buf)
+        if line.rstrip().endswith(";") and sqlite3.complete_statement(text):
+            out.append(text)
             buf = []
     if "".join(buf).strip():
         out.append("\n".join(buf))

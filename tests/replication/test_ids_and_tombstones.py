@@ -165,14 +165,14 @@ def test_a_database_from_before_versions_upgrades_and_keeps_its_file(tmp_path: P
     the same lines, and versions the edits made after."""
     import sqlite3
 
-    from bdgit.store.schema import SCHEMA_V1, _statements
+    from bdgit.store.schema import SCHEMA_V1, statements
     beads = tmp_path / "old" / ".beads"
     beads.mkdir(parents=True)
     db = beads / "test.db"
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
                  "applied_at TEXT NOT NULL)")
-    for stmt in _statements(SCHEMA_V1):
+    for stmt in statements(SCHEMA_V1):
         conn.execute(stmt)
     conn.execute("INSERT INTO schema_migrations VALUES (1, 'initial schema', '2025-01-01T00:00:00Z')")
     conn.execute("INSERT INTO config VALUES ('issue_prefix', 'test')")
