@@ -11,7 +11,8 @@ from ..intake import loads, max_input
 from ..model import dumps_compact, issue_to_json
 from ..store import Store
 from ..workspace import safefs
-from ..workspace.files import atomic_write
+from ..workspace.files import atomic_write, atomic_write_with
+from . import lines as lines_mod
 
 
 
@@ -158,35 +159,39 @@ def flush(store: Store, path: Path, *, full: bool = False, force: bool = False,
         exists = os.path.lexists(path)
         if not dirty and not full and exists:
             return {"written": False, "changed": 0}
-        if full or not exists:
-            lines = export_lines(store)
-            changed = sorted(set(lines) | set(dirty))
-            store.replace_jsonl_base(lines)
-        else:
-            lines = read_lines_by_id(path)
-            fresh = export_lines(store, dirty)
-            changed = []
-            for i in dirty:
-                new = fresh.get(i)
-                if lines.get(i) != new:
-                    changed.append(i)
-                if new is None:
-                    lines.pop(i, None)
-                else:
-                    lines[i] = new
-            store.set_jsonl_base((i, fresh.get(i)) for i in dirty)
-        text = render(lines)
-        data = text.encode()
+        mode = safefs.shared_mode(path.parent.parent)
         target = path if before_replace is None else path.with_name(f".{path.name}.tmp.commit")
-        try:
-            atomic_write(target, data, mode=safefs.shared_mode(path.parent.parent), exact_mode=True,
-                         check_target=True)
-        except OSError as e:
-            raise StorageError(f"could not write {path}: {e.strerror or e}",
-                               "free some disk space (or fix the permissions); the change is saved in the "
-                               "database and the next write brings the file up to date",
-                               path=str(path), errno=e.errno) from None
-        if before_replace is not None:
+        patch = None
+        if not full and exists and len(dirty) <= lines_mod.PATCH_MAX:
+            patch = _patch(store, path, dirty)
+        if patch is not None:
+            size, digest, changed = patch.size, patch.digest, patch.changed
+            count: int | None = None
+            if changed:
+                _write(path, lambda: atomic_write_with(target, lambda fd: lines_mod.write(patch, path, fd), mode=mode,
+                                                       exact_mode=True, check_target=True))
+        else:
+            if full or not exists:
+                lines = export_lines(store)
+                changed = sorted(set(lines) | set(dirty))
+                store.replace_jsonl_base(lines)
+            else:
+                lines = read_lines_by_id(path)
+                fresh = export_lines(store, dirty)
+                changed = []
+                for i in dirty:
+                    new = fresh.get(i)
+                    if lines.get(i) != new:
+                        changed.append(i)
+                    if new is None:
+                        lines.pop(i, None)
+                    else:
+                        lines[i] = new
+                store.set_jsonl_base((i, fresh.get(i)) for i in dirty)
+            data = render(lines).encode()
+            size, digest, count = len(data), lines_mod.digest_lines(lines.values()), len(lines)
+            _write(path, lambda: atomic_write(target, data, mode=mode, exact_mode=True, check_target=True))
+        if before_replace is not None and (patch is None or changed):
             try:
                 before_replace(target)
                 os.replace(target, path)
@@ -194,35 +199,65 @@ def flush(store: Store, path: Path, *, full: bool = False, force: bool = False,
                 target.unlink(missing_ok=True)
                 raise
         store.clear_dirty(dirty)
-        store.set_meta("jsonl_sha256", sha256(data))
+        store.set_meta("jsonl_digest", digest)
         fp = fingerprint(path)
         # a file git put there right after our rename is not ours: leave it to the next check
-        ours = fp is not None and fp.split(":", 1)[0] == str(len(data))
+        ours = fp is not None and fp.split(":", 1)[0] == str(size)
         store.set_meta("jsonl_fingerprint", fp if ours and fp else "")
-    out: dict[str, Any] = {"written": True, "changed": len(changed), "issues": len(lines)}
+        store.set_meta("jsonl_written", fp if ours and fp else "")
+    if count is None:
+        count = int(digest.partition(":")[0])
+    out: dict[str, Any] = {"written": True, "changed": len(changed), "issues": count}
     if moved is not None:
         out["set_aside"] = str(moved)
     return out
 
 
+def _patch(store: Store, path: Path, dirty: list[str]) -> lines_mod.Patch | None:
+    """The patch of the dirty issues' lines when the file is the one our last write left (its
+    stat says so), else None. Records the new base lines of what it patches."""
+    written = store.get_meta("jsonl_written")
+    digest = store.get_meta("jsonl_digest")
+    if not written or not digest or fingerprint(path) != written:
+        return None
+    fresh = export_lines(store, dirty)
+    try:
+        patch = lines_mod.plan(path, digest, fresh, dirty)
+    except OSError:
+        return None
+    if patch is not None:
+        store.set_jsonl_base((i, fresh.get(i)) for i in dirty)
+    return patch
+
+
+def _write(path: Path, do: Callable[[], None]) -> None:
+    try:
+        do()
+    except OSError as e:
+        raise StorageError(f"could not write {path}: {e.strerror or e}",
+                           "free some disk space (or fix the permissions); the change is saved in the "
+                           "database and the next write brings the file up to date",
+                           path=str(path), errno=e.errno) from None
+
+
 def read_for_import(path: Path) -> tuple[str, str, str | None]:
-    """The workspace JSONL as (text, sha256 of those bytes, fingerprint taken before reading).
+    """The workspace JSONL as (text, digest of its lines, fingerprint taken before reading).
 
     What an import records as absorbed must describe what it read: a file replaced meanwhile (a
     ``git reset`` or a pull in the middle of an import) then has another fingerprint and another
-    hash, so it is imported in its turn and never silently taken for the one that was read."""
+    digest, so it is imported in its turn and never silently taken for the one that was read."""
     fp = fingerprint(path)
     try:
         data = read_bytes(Path(path))
     except FileNotFoundError:
-        return "", sha256(b""), None
+        return "", lines_mod.digest_text(""), None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         raise ImportFormatError(f"{path}: line {line}: not UTF-8 text", broken_file_hint(path, line),
                                 line=line) from None
-    return text, sha256(data), fp
+    return text, lines_mod.digest_text(text), fp
 
 
 def read_lines_by_id(path: Path) -> dict[str, str]:
@@ -245,17 +280,21 @@ def read_lines_by_id(path: Path) -> dict[str, str]:
 def needs_import(store: Store, path: Path, *, update: bool = True) -> bool:
     """Whether the workspace JSONL differs from what the database last wrote or read.
 
-    Cheap when nothing changed (one stat); hashes the file only when its stat changed.
-    A missing file never needs importing. ``update`` records a new stat for unchanged
-    content (a write; readers in the daemon pass False).
+    Cheap when nothing changed (one stat); reads the file (its lines' digest) only when its
+    stat changed. A missing file never needs importing. ``update`` records a new stat for
+    unchanged content (a write; readers in the daemon pass False).
     """
     fp = fingerprint(path)
     if fp is None:
         return False
     if fp == store.get_meta("jsonl_fingerprint"):
         return False
-    digest = sha256(read_bytes(Path(path)))
-    if digest == store.get_meta("jsonl_sha256"):
+    data = read_bytes(Path(path))
+    try:
+        digest = lines_mod.digest_text(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return True  # the import says which line
+    if digest == store.get_meta("jsonl_digest"):
         if not update:
             return False
         if not store.in_tx:
@@ -265,4 +304,3 @@ def needs_import(store: Store, path: Path, *, update: bool = True) -> bool:
             store.set_meta("jsonl_fingerprint", fp)
         return False
     return True
-

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CollisionError, ImportFormatError
-from ..jsonl.files import broken_file_hint, export_lines, fingerprint, read_for_import, sha256
+from ..jsonl.files import broken_file_hint, export_lines, fingerprint, read_for_import
+from ..jsonl.lines import digest_text
 from ..jsonl.parse import Record, parse, unknown_value
 from ..model import ISSUE_FIELDS, KNOWN_ISSUE_KEYS, dumps_compact, now
 from ..store import Store
@@ -122,8 +123,8 @@ def import_text(store: Store, text: str | None, *, actor: str, workspace: bool =
                      pushed=pushed, path=path, renumber=renumber).run()
             if workspace and path is not None:
                 if absorbed is None:  # the caller read it: record what the file has now
-                    absorbed = (sha256(text.encode()), fingerprint(Path(path)))
-                store.set_meta("jsonl_sha256", absorbed[0])
+                    absorbed = (digest_text(text), fingerprint(Path(path)))
+                store.set_meta("jsonl_digest", absorbed[0])
                 store.set_meta("jsonl_fingerprint", absorbed[1] or "")
             if dry_run:
                 raise _DryRun()

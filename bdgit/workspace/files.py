@@ -13,6 +13,7 @@ by ``safefs.clean_stale_temps``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from . import safefs
 
@@ -30,10 +31,24 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes, *, mode: int =
 
     Raises OSError (disk full, permissions, ...) after removing the temp file; the target is
     then unchanged."""
+    raw = data.encode() if isinstance(data, str) else data
+
+    def fill(fd: int) -> None:
+        view = memoryview(raw)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+    atomic_write_with(path, fill, mode=mode, exact_mode=exact_mode, durable=durable, check_target=check_target)
+
+
+def atomic_write_with(path: str | os.PathLike[str], fill: Callable[[int], None], *, mode: int = 0o644,
+                      exact_mode: bool = False, durable: bool = True, check_target: bool = False) -> None:
+    """``atomic_write`` for content that ``fill(fd)`` writes into the temp file (the JSONL's
+    patch copies the unchanged parts of the old file in the kernel). The same rules and
+    errors; an exception from ``fill`` removes the temp file and propagates."""
     p = os.fspath(path)
     if check_target:
         safefs.lstat_file(p)
-    raw = data.encode() if isinstance(data, str) else data
     parent, name = os.path.split(p)
     for attempt in range(100):
         tmp = os.path.join(parent, safefs.tmp_name(name))
@@ -47,10 +62,7 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes, *, mode: int =
         try:
             if exact_mode:
                 os.fchmod(fd, mode)
-            view = memoryview(raw)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
+            fill(fd)
             if durable:
                 os.fsync(fd)
         finally:

@@ -2,7 +2,6 @@
 unknown values), the real beads snapshots, auto-flush and auto-import."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -781,6 +780,6 @@ def test_import_of_the_workspace_file_itself(bd: Any, beads_repo: Path) -> None:
 
 def test_metadata_records_what_was_last_written(bd: Any, beads_repo: Path, store: Store) -> None:
     assert bd("create", "one")[0] == 0
-    digest = hashlib.sha256(jpath(beads_repo).read_bytes()).hexdigest()
-    assert store.get_meta("jsonl_sha256") == digest
+    from bdgit.jsonl.lines import digest_text
+    assert store.get_meta("jsonl_digest") == digest_text(jpath(beads_repo).read_text())
     assert store.dirty_ids() == []
