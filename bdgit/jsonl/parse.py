@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ..errors import ImportFormatError
@@ -13,24 +14,61 @@ from .markers import is_marker
 # --- parsing -------------------------------------------------------------------------------
 
 class Record:
-    """One parsed line. (Plain classes, not dataclasses: see ops.Ctx.)"""
+    """One parsed line. (Plain classes, not dataclasses: see ops.Ctx.) A line that ``parse``
+    was told it already knows (its base line) is checked and decoded only if asked."""
 
-    __slots__ = ("line_no", "line", "obj", "created_us", "updated_us")
+    __slots__ = ("line_no", "line", "_obj", "_created_us", "_updated_us", "_id")
 
-    def __init__(self, line_no: int, line: str, obj: dict[str, Any], created_us: int = 0,
-                 updated_us: int = 0) -> None:
+    def __init__(self, line_no: int, line: str, obj: dict[str, Any] | None, created_us: int = 0,
+                 updated_us: int = 0, issue_id: str | None = None) -> None:
         self.line_no = line_no
         self.line = line
-        self.obj = obj
-        self.created_us = created_us
-        self.updated_us = updated_us
+        self._obj = obj
+        self._created_us = created_us
+        self._updated_us = updated_us
+        self._id = issue_id if issue_id is not None else obj.get("id") if obj is not None else None
 
     def __repr__(self) -> str:
         return f"Record(line_no={self.line_no!r}, line={self.line!r})"
 
+    def _load(self) -> dict[str, Any]:
+        if self._obj is None:
+            obj = loads(self.line)
+            self._obj = obj
+            _check(self, False, [])
+        return self._obj
+
+    @property
+    def obj(self) -> dict[str, Any]:
+        return self._load()
+
+    @obj.setter
+    def obj(self, value: dict[str, Any]) -> None:
+        self._obj = value
+
+    @property
+    def created_us(self) -> int:
+        self._load()
+        return self._created_us
+
+    @created_us.setter
+    def created_us(self, value: int) -> None:
+        self._created_us = value
+
+    @property
+    def updated_us(self) -> int:
+        self._load()
+        return self._updated_us
+
+    @updated_us.setter
+    def updated_us(self, value: int) -> None:
+        self._updated_us = value
+
     @property
     def id(self) -> str:
-        return self.obj["id"]
+        if self._id is None:
+            self._id = self.obj["id"]
+        return self._id
 
     @property
     def hash(self) -> str:
@@ -40,20 +78,33 @@ class Record:
 
 _STR_FIELDS = ("title", "description", "design", "acceptance_criteria", "notes", "status",
                "issue_type", "assignee", "external_ref", "closed_at")
+#: a JSON escape of a lone surrogate can only come from one of these
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
-def parse(text: str, *, strict: bool = False) -> tuple[list[Record], list[str]]:
+def parse(text: str, *, strict: bool = False,
+          known: dict[str, str] | None = None) -> tuple[list[Record], list[str]]:
     """Parse and check JSONL text. Raises ImportFormatError naming the first bad line.
 
     Values we do not know (statuses, types, dependency types) give warnings, or errors when
-    ``strict``. Blank lines are skipped.
+    ``strict``. Blank lines are skipped. ``known``: lines by id that were checked before (an
+    import's base lines): a line equal to its known one is decoded only when its record is used.
     """
     records: list[Record] = []
     warnings: list[str] = []
+    # text decoded from UTF-8 holds no lone surrogate: only a JSON escape can make one (checked
+    # per line below); text handed over as a str is checked once, whole
+    clean = text.isascii() or _encodable(text)
     for n, raw in enumerate(text.splitlines(), start=1):
         line = raw.rstrip("\r")
         if not line.strip():
             continue
+        if known is not None and line.startswith('{"id":"'):
+            end = line.find('"', 7)
+            iid = line[7:end] if end != -1 else None
+            if iid is not None and known.get(iid) == line:
+                records.append(Record(n, line, None, issue_id=iid))
+                continue
         if is_marker(line):
             raise ImportFormatError.at(n, "git conflict marker: the file is in the middle of a merge",
                                        "resolve the merge of .beads/issues.jsonl first (keep both sides' lines)")
@@ -66,12 +117,22 @@ def parse(text: str, *, strict: bool = False) -> tuple[list[Record], list[str]]:
         if not isinstance(obj, dict):
             raise ImportFormatError.at(n, f"expected a JSON object, got {type(obj).__name__}")
         rec = Record(n, line, obj)
-        _check(rec, strict, warnings)
+        _check(rec, strict, warnings, clean and _SURROGATE_ESCAPE.search(line) is None)
         records.append(rec)
     return records, warnings
 
 
-def _check(rec: Record, strict: bool, warnings: list[str]) -> None:
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check(rec: Record, strict: bool, warnings: list[str], clean: bool = False) -> None:
+    """Check one parsed line (raises ImportFormatError); ``clean``: no string in it can hold a
+    lone surrogate (the caller knows), so that walk is skipped."""
     o, n = rec.obj, rec.line_no
     for key in ("id", "title"):
         if key not in o:
@@ -82,7 +143,7 @@ def _check(rec: Record, strict: bool, warnings: list[str]) -> None:
     why = id_problem(o["id"])
     if why:
         raise ImportFormatError.at(n, f"id {o['id']!r} {why}")
-    why = strings_problem(o)
+    why = None if clean else strings_problem(o)
     if why:
         raise ImportFormatError.at(n, why)
     for key in _STR_FIELDS:

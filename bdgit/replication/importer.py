@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,16 @@ from ..jsonl.parse import Record, parse, unknown_value
 from ..model import ISSUE_FIELDS, KNOWN_ISSUE_KEYS, dumps_compact, now
 from ..store import Store
 from ..store.db import TOMBSTONE
+from ..store.derived import Bulk
+from .clock import from_updated
+from .fresh import Rows, row_of
 from .ids import may_collide, rewrite_mentions, same_creation
 from .merge import lift, merge3
 from .record import State, comment_key, decode, encode, stored_versions, with_versions
 from .versions import dumps as dump_versions
 
+#: new issues beyond which an import loads in bulk (``derived.Bulk``)
+BULK_AT = 1000
 #: (issue id, created_at micros) -> whether a remote-tracking ref's JSONL has that issue
 Pushed = Callable[[str, int], bool]
 
@@ -75,7 +81,7 @@ class _DryRun(Exception):
 def import_text(store: Store, text: str | None, *, actor: str, workspace: bool = False, dry_run: bool = False,
                 collisions: str = "fail", skip_existing: bool = False, strict: bool = False,
                 path: Path | None = None, progress: Any = None, pushed: Pushed | None = None,
-                renumber: bool = True) -> ImportResult:
+                renumber: bool = True, fast: bool = True) -> ImportResult:
     """Import JSONL text in one transaction; see the module docstring for the rules.
 
     ``workspace``: ``text`` is the workspace JSONL (at ``path``): merge against the recorded
@@ -86,6 +92,8 @@ def import_text(store: Store, text: str | None, *, actor: str, workspace: bool =
     false in hash-ID mode: nothing is ever renumbered. Raises ImportFormatError (bad input) and
     CollisionError; either leaves the database as it was. ``text`` None: the workspace file at
     ``path``, read here once (what is recorded as absorbed is exactly what was read).
+    ``fast`` False: issues new to the database go through the merge too, as every other issue
+    (the tests compare the two ways; see ``fresh``).
     """
     absorbed: tuple[str, str | None] | None = None
     if text is None:
@@ -96,8 +104,9 @@ def import_text(store: Store, text: str | None, *, actor: str, workspace: bool =
     from ..workspace.config import id_mode
     if id_mode(store.beads_dir) == "hash":
         renumber = False  # the repository's mode: a hash ID names one issue wherever it appears
+    base = store.jsonl_base() if workspace else {}
     try:
-        records, warnings = parse(text, strict=strict)
+        records, warnings = parse(text, strict=strict, known=base)
     except ImportFormatError as e:
         if path is None:
             raise
@@ -120,7 +129,7 @@ def import_text(store: Store, text: str | None, *, actor: str, workspace: bool =
         with store.tx():
             Importer(store, by_id, result, actor=actor, workspace=workspace, collisions=collisions,
                      skip_existing=skip_existing, strict=strict, dry_run=dry_run, progress=progress,
-                     pushed=pushed, path=path, renumber=renumber).run()
+                     pushed=pushed, path=path, renumber=renumber, base=base, fast=fast).run()
             if workspace and path is not None:
                 if absorbed is None:  # the caller read it: record what the file has now
                     absorbed = (digest_text(text), fingerprint(Path(path)))
@@ -138,7 +147,8 @@ class Importer:
 
     def __init__(self, store: Store, by_id: dict[str, Record], result: ImportResult, *, actor: str,
                  workspace: bool, collisions: str, skip_existing: bool, strict: bool, dry_run: bool,
-                 progress: Any, pushed: Pushed | None, path: Path | None, renumber: bool) -> None:
+                 progress: Any, pushed: Pushed | None, path: Path | None, renumber: bool,
+                 base: dict[str, str] | None = None, fast: bool = True) -> None:
         self.store = store
         self.by_id = by_id
         self.result = result
@@ -152,8 +162,9 @@ class Importer:
         self.pushed = pushed
         self.path = path
         self.renumber = renumber
-        self.base: dict[str, str] = store.jsonl_base() if workspace else {}
+        self.base: dict[str, str] = base if base is not None else store.jsonl_base() if workspace else {}
         self.existing = {r["id"]: r for r in store.conn.execute("SELECT id, created_us, status FROM issues")}
+        self.fast = fast
 
     def run(self) -> None:
         s, res = self.store, self.result
@@ -162,11 +173,21 @@ class Importer:
         by_id = self.by_id
         todo = sorted(i for i, rec in by_id.items() if not (self.workspace and self.base.get(i) == rec.line))
         res.unchanged += len(by_id) - len(todo)
+        new = sum(1 for i in todo if i not in self.existing)
+        # a load that at least doubles the database: one pass over everything at the end is
+        # cheaper than the flag and count triggers on every row
+        bulk = Bulk(s.conn) if new > BULK_AT and new >= len(self.existing) else nullcontext()
+        with bulk:
+            self._merge(todo)
+
+    def _merge(self, todo: list[str]) -> None:
+        s, res, by_id = self.store, self.result, self.by_id
         mine = export_lines(s, [i for i in todo if i in self.existing])
         ts = now()
         hashed = hash_prefixes(by_id)
         dirty: list[str] = []
         top = None
+        rows = Rows()
         for n, i in enumerate(todo, start=1):
             if self.progress is not None and (n % 256 == 0 or n == len(todo)):
                 self.progress(n, len(todo))
@@ -175,6 +196,15 @@ class Importer:
             if d_line is not None and self.skip_existing:
                 res.unchanged += 1
                 continue
+            count = i.rpartition("-")[0] not in hashed
+            if d_line is None and self.fast and i not in self.base:
+                row = row_of(rec.obj, rec.created_us, rec.updated_us)
+                if row is not None:  # new here, and the line says all there is (no versions)
+                    rows.add(row, rec.obj, count)
+                    res.created.append(i)
+                    t = from_updated(rec.updated_us)
+                    top = t if top is None or t > top else top
+                    continue
             # the base: the line we last exported or imported for this issue; without one (another
             # file, a database from before versions), our own line: the file is judged against it
             b_line = self.base.get(i) or d_line
@@ -189,7 +219,6 @@ class Importer:
             plain = encode(st, versions=False)  # the line and the row come from one encoding
             full = stored_versions(st)
             line = dumps_compact(with_versions(dict(plain), full, st.updated_us))
-            count = i.rpartition("-")[0] not in hashed
             if d_line is None:
                 write_state(s, st, insert=True, count=count, plain=plain, full=full, created_us=rec.created_us)
                 s.add_event(i, "created", self.actor, comment="import", ts=ts)
@@ -207,6 +236,7 @@ class Importer:
                 if line == d_line:
                     res.kept_newer.append(i)
                 dirty.append(i)
+        rows.write(s, self.actor, ts)
         if top is not None:
             from ..store.versioning import observe
             observe(s, top)
@@ -218,7 +248,7 @@ class Importer:
             s.mark_dirty(sorted(set(dirty)), ts)
         self.warn_edges(res.created + res.updated)
         if self.workspace:
-            s.set_jsonl_base((i, rec.line) for i, rec in by_id.items())
+            s.set_jsonl_base((i, rec.line) for i, rec in by_id.items() if self.base.get(i) != rec.line)
 
     # --- absence -------------------------------------------------------------------------------
 
