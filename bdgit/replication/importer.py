@@ -176,7 +176,8 @@ class Importer:
         new = sum(1 for i in todo if i not in self.existing)
         # a load that at least doubles the database: one pass over everything at the end is
         # cheaper than the flag and count triggers on every row
-        bulk = Bulk(s.conn) if new > BULK_AT and new >= len(self.existing) else nullcontext()
+        bulk = Bulk(s.conn, indexes=not self.existing) if new > BULK_AT and new >= len(self.existing) \
+            else nullcontext()
         with bulk:
             self._merge(todo)
 

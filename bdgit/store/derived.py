@@ -182,9 +182,16 @@ def settle(conn: sqlite3.Connection) -> int:
     info = {iid: (status, flag) for iid, status, flag in cur.execute(_REGION, (json.dumps(seeds),))}
     if not info:
         return 0
+    return _fix(cur, info, cur.execute(_EDGES, (json.dumps(list(info)),)))
+
+
+def _fix(cur: sqlite3.Cursor, info: dict[str, tuple[str, int]], edges: Any) -> int:
+    """The least fixpoint of the ready rule over a region (``info``: id -> (status, kept
+    flag); ``edges``: its issues' (issue, type, target, target status, target flag) for
+    ``blocks`` and ``parent-child`` edges), written where it differs from the kept flags."""
     blocked: set[str] = set()
     children: dict[str, list[str]] = {}
-    for iid, kind, target, t_status, t_flag in cur.execute(_EDGES, (json.dumps(list(info)),)):
+    for iid, kind, target, t_status, t_flag in edges:
         if info[iid][0] in CLOSED:
             continue
         if kind == "blocks":
@@ -207,17 +214,21 @@ def settle(conn: sqlite3.Connection) -> int:
     return len(changes)
 
 
+_ALL_EDGES = """
+SELECT d.issue_id, d.type, d.depends_on_id, t.status, t.blocked
+FROM dependencies d LEFT JOIN issues t ON t.id = d.depends_on_id
+WHERE d.type IN ('blocks', 'parent-child')
+"""
+
+
 def rebuild_blocked(conn: sqlite3.Connection) -> int:
-    """Every flag from scratch (``BLOCKED_CTE``), writing only the ones that differ. Returns how
-    many changed."""
+    """Every flag from scratch (the whole database as one region: no parent outside it),
+    writing only the ones that differ. Returns how many changed."""
     cur = _plain(conn)
-    want = {r[0] for r in cur.execute(BLOCKED_CTE + " SELECT id FROM blocked_all")}
-    have = {r[0] for r in cur.execute("SELECT id FROM issues WHERE blocked = 1")}
-    changes = [(1, i) for i in want - have] + [(0, i) for i in have - want]
-    if changes:
-        cur.executemany("UPDATE issues SET blocked = ? WHERE id = ?", changes)
     cur.execute("DELETE FROM blocked_pending")
-    return len(changes)
+    info = {iid: (status, flag) for iid, status, flag in cur.execute("SELECT id, status, blocked FROM issues")}
+    # an edge from an issue not in the table (foreign keys off, an older writer) concerns no flag
+    return _fix(cur, info, [e for e in cur.execute(_ALL_EDGES).fetchall() if e[0] in info])
 
 
 def rebuild_counts(conn: sqlite3.Connection) -> None:
@@ -266,20 +277,38 @@ class Bulk:
     """A bulk load into this transaction without the per-row triggers: ``with Bulk(conn):``
     drops them, and on the way out (no exception) recomputes every flag and count and makes them
     again. For loads that touch a large share of the issues (an import into a new clone), where
-    one pass at the end is cheaper than a trigger per row. DDL is transactional in SQLite: a
-    rollback brings the triggers back with everything else."""
+    one pass at the end is cheaper than a trigger per row. ``indexes``: the secondary indexes of
+    the issue tables go too, and are built again, sorted, on the way out (for a load into an
+    empty database: nothing in between may need them). DDL is transactional in SQLite: a
+    rollback brings triggers and indexes back with everything else."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, indexes: bool = False) -> None:
         self.conn = conn
+        self.indexes = indexes
+        self.dropped: list[str] = []
 
     def __enter__(self) -> Bulk:
         for name in TRIGGERS:
             self.conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+        if self.indexes:
+            found = _plain(self.conn).execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                f"AND tbl_name IN ({','.join('?' * len(_BULK_TABLES))})", _BULK_TABLES).fetchall()
+            for name, sql in found:
+                self.conn.execute(f'DROP INDEX "{name}"')
+                self.dropped.append(sql)
         return self
 
     def __exit__(self, kind: Any, *exc: Any) -> None:
         if kind is not None:
-            return  # the caller rolls the transaction back, triggers included
+            return  # the caller rolls the transaction back, triggers and indexes included
+        rebuild_blocked(self.conn)  # before the indexes: the flags it sets are in one of them
+        for sql in self.dropped:
+            self.conn.execute(sql)
         for sql in TRIGGERS.values():
             self.conn.execute(sql)
-        rebuild(self.conn)
+        rebuild_counts(self.conn)
+
+
+#: the tables whose secondary indexes a bulk load into an empty database builds at the end
+_BULK_TABLES = ("issues", "dependencies", "labels", "comments", "events")

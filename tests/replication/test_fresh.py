@@ -37,7 +37,7 @@ def _tables(s: Store) -> dict[str, list[Any]]:
         names = [r["name"] for r in s.conn.execute(f"PRAGMA table_info({t})")]
         cols = [c for c in names if c not in ("id", _TIMED.get(t)) or (t == "issues" and c == "id")]
         rows = s.conn.execute(f"SELECT {', '.join(cols)} FROM {t}").fetchall()
-        out[t] = sorted((tuple(r) for r in rows), key=repr)
+        out[t] = sorted((tuple(r[c] for c in cols) for r in rows), key=repr)
     return out
 
 
@@ -122,9 +122,15 @@ def test_a_bulk_load_imports_the_same_both_ways(tmp_path: Path, workspace: bool)
     try:
         _same(a, b)
         assert a.conn.execute("SELECT count(*) AS n FROM issues").fetchone()["n"] == importer.BULK_AT + 300
-        # the triggers are back after the load: a later write keeps the counts
-        names = {r["name"] for r in a.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
-        assert set(derived.TRIGGERS) <= names
+        # the triggers and indexes are back after the load: as a new database has them
+        empty = _store(tmp_path / "empty", "gen")
+        schema = "SELECT type, name, sql FROM sqlite_master WHERE type IN ('trigger', 'index') ORDER BY name"
+        try:
+            want = [(r["type"], r["name"], r["sql"]) for r in empty.conn.execute(schema)]
+        finally:
+            empty.close()
+        assert [(r["type"], r["name"], r["sql"]) for r in a.conn.execute(schema)] == want
+        assert {name for kind, name, _ in want if kind == "trigger"} == set(derived.TRIGGERS)
     finally:
         a.close()
         b.close()
