@@ -135,6 +135,12 @@ def import_text(store: Store, text: str | None, *, actor: str, workspace: bool =
                     absorbed = (digest_text(text), fingerprint(Path(path)))
                 store.set_meta("jsonl_digest", absorbed[0])
                 store.set_meta("jsonl_fingerprint", absorbed[1] or "")
+                # a file sorted by id, as our writes leave it (a clone's, a pull's), can take the
+                # next flush's patch (``jsonl.lines``) instead of a whole rewrite: its lines are
+                # what the database holds or knows it holds (the base), and a line is never
+                # rewritten for its formatting alone
+                ordered = all(a.id < b.id for a, b in zip(records, records[1:]))
+                store.set_meta("jsonl_written", absorbed[1] or "" if ordered else "")
             if dry_run:
                 raise _DryRun()
     except _DryRun:

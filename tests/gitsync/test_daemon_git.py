@@ -336,6 +336,8 @@ def test_a_hand_edit_of_the_jsonl_is_imported_and_committed(daemons: list[Daemon
     dm = start(daemons, beads_repo, flush_interval=0.1, auto_commit=True)
     new = dm.create("original title")
     assert wait_for(lambda: new in head_ids(beads_repo), timeout=20)
+    # the daemon commits the new file before it replaces the work tree's: wait for both
+    assert wait_for(lambda: new in ws_ids(dm), timeout=20)
     path = beads_repo / ".beads" / "issues.jsonl"
     obj = json.loads(path.read_text())
     obj["title"] = "edited by hand"

@@ -154,3 +154,27 @@ def test_a_crash_between_the_write_and_its_patch_is_repaired(beads_repo: Path, a
     titles = {json.loads(ln)["id"]: json.loads(ln)["title"] for ln in ws.jsonl_path.read_text().splitlines()}
     assert titles["test-7"] == "crashed"
     assert not [f for f in os.listdir(ws.beads_dir) if ".tmp." in f]
+
+
+def test_a_write_after_importing_a_sorted_file_patches_it(beads_repo: Path, patched: list[int]) -> None:
+    """A pulled or cloned file sorted by id takes the next write's patch: its other lines stay
+    byte for byte (a line is never rewritten for its formatting alone)."""
+    ws = find(cwd=beads_repo)
+    objs = [{"id": f"test-{n}", "title": f"pulled {n}", "status": "open", "priority": 2, "issue_type": "task",
+             "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-02T00:00:00Z"} for n in range(1, 40)]
+    lines = sorted(json.dumps(o) for o in objs)  # not our compact form: another writer's
+    ws.jsonl_path.write_text("\n".join(lines) + "\n")
+    b = DirectBackend(ws, "tester")
+    try:
+        b.call("update", {"id": "test-17", "title": "changed here"})
+        after = ws.jsonl_path.read_text().splitlines()
+        assert patched and patched[-1] == 1
+        assert [ln for ln in after if '"test-17"' not in ln] == [ln for ln in lines if '"test-17"' not in ln]
+        assert b.call("show", {"id": "test-17"})["title"] == "changed here"
+        s = Store(ws.db_path)
+        try:
+            assert s.get_meta("jsonl_digest") == digest_text(ws.jsonl_path.read_text())
+        finally:
+            s.close()
+    finally:
+        b.close()
