@@ -49,7 +49,6 @@ class Workspace:
 
     def __init__(self, tmp: Path, n: int, text: str) -> None:
         self.n = n
-        self.text = text
         self.src = tmp / f"src-{n}"
         (self.src / ".beads").mkdir(parents=True)
         (self.src / ".beads" / "issues.jsonl").write_text(text, encoding="utf-8")
@@ -60,7 +59,6 @@ class Workspace:
         self.root = self.src  # replaced by the first clone
         self.clones = 0
         self.rnd = random.Random(n)
-        self.open_ids = [json.loads(ln)["id"] for ln in text.splitlines() if '"status":"open"' in ln]
         self.ids = [f"{C.PREFIX}-{k}" for k in range(1, n + 1)]
         self.daemon: dict[str, Any] | None = None
         self.client: Any = None
