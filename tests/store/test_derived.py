@@ -141,7 +141,7 @@ def test_unsettled_flags_are_never_read(tmp_path: Path) -> None:
         b.close()
 
 
-@pytest.mark.parametrize("seed", [11, 12, 13])
+@pytest.mark.parametrize("seed", range(11, 21))
 def test_the_daemon_keeps_flags_and_counts_right_across_a_restart(beads_repo: Path, seed: int) -> None:
     d = Daemon(beads_repo).start(flush_interval=0.05)
     rnd = random.Random(seed)
