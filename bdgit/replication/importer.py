@@ -138,8 +138,9 @@ def import_text(store: Store, text: str | None, *, actor: str, workspace: bool =
                 # a file sorted by id, as our writes leave it (a clone's, a pull's), can take the
                 # next flush's patch (``jsonl.lines``) instead of a whole rewrite: its lines are
                 # what the database holds or knows it holds (the base), and a line is never
-                # rewritten for its formatting alone
-                ordered = all(a.id < b.id for a, b in zip(records, records[1:]))
+                # rewritten for its formatting alone (a CR would be in the patch's old line, not
+                # in the digest's)
+                ordered = "\r" not in text and all(a.id < b.id for a, b in zip(records, records[1:]))
                 store.set_meta("jsonl_written", absorbed[1] or "" if ordered else "")
             if dry_run:
                 raise _DryRun()
