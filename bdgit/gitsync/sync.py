@@ -228,9 +228,40 @@ class Sync:
         return filemerge.merge_texts(base, ours, theirs, pushed=driver.pushed_lookup(self.path),
                                      renumber=not self.hash_mode, taken=self._taken(store))
 
+    def _ours(self, store: Store, committed: str) -> str:
+        """Our side of a merge: what is committed, or for the daemon (which commits on its own
+        schedule) the database's export, so that issues not committed yet are merged, and
+        renumbered if need be, before they are pushed, rather than moved aside by the import."""
+        return jsonl.render(jsonl.export_lines(store)) if self.daemon else committed
+
+    def _build(self, store: Store, name: str, base: str, ours: str, theirs: str, *, on: pygit2.Oid,
+               parents: list[pygit2.Oid], based_on: pygit2.Oid | None, into: str | None = None) -> Pending:
+        """The merge of the three JSONL texts as a commit built from ``on``'s tree (in objects
+        only: nothing moves), to be pushed before it is applied."""
+        repo = self.repo
+        res = self._merge_texts(store, base, ours, theirs)
+        on_c = as_commit(repo[on])
+        assert on_c is not None
+        blob = repo.create_blob(res.text.encode())
+        mode = on_c.tree[self.rel].filemode if blob_at(repo, on_c, self.rel) else pygit2.GIT_FILEMODE_BLOB
+        tree = replace_path(repo, on_c.tree, self.rel.split("/"), blob, mode)
+        if len(parents) == 1:  # our uncommitted issue changes on top of the upstream
+            from .commit import default_message
+            msg = default_message(count_changes(theirs.encode(), res.text.encode()), "bd")
+        else:
+            msg = self._merge_message(name, res, into)
+        target = repo.create_commit(None, signature(repo, "AUTHOR"), signature(repo, "COMMITTER"), msg, tree, parents)
+        mapping = {**res.renumbered_ours, **res.renumbered_theirs}
+        self._reserve(store, list(filemerge.parse_side(theirs, "their").lines) + list(mapping.values()))
+        where = f" into {into}" if into else " (it changed only issues)"
+        self.step(f"Merged {name}{where}: {len(res.both_changed)} issue(s) edited on both sides, merged per field"
+                  + (f"; renumbering {_pairs(mapping)}" if mapping else ""))
+        return Pending(target, based_on, res.text, name, len(res.both_changed), mapping, made=True)
+
     def _reserve(self, store: Store, ids: list[str]) -> None:
-        """Raise the ID counter past the numbers a pending merge gives our issues, so that no
-        issue created here meanwhile takes one of them."""
+        """Raise the ID counter past every number the pending merge uses (the upstream's and
+        the renumbered issues'), so that an issue created here while it is pushed cannot take
+        one of them: the merge's import then meets no issue it would have to move aside."""
         if ids:
             with store.tx():
                 for i in ids:
@@ -415,24 +446,17 @@ class Sync:
         base_c = repo[base_oid] if base_oid else None
         if self._issues_only(base_c, repo[theirs]):
             theirs_text = text_at(repo, repo[theirs], self.rel)
+            head_text = text_at(repo, repo[head], self.rel)
+            ours_text = self._ours(store, head_text)
             if repo.descendant_of(theirs, head):
-                self.step(f"Fast-forwarding to {name} (it changed only issues)")
-                self._apply_index(store, Pending(theirs, head, theirs_text, name))
-                return None
-            res = self._merge_texts(store, text_at(repo, base_c, self.rel), text_at(repo, repo[head], self.rel),
-                                    theirs_text)
-            head_c = as_commit(repo[head])
-            assert head_c is not None
-            blob = repo.create_blob(res.text.encode())
-            mode = head_c.tree[self.rel].filemode if blob_at(repo, head_c, self.rel) else pygit2.GIT_FILEMODE_BLOB
-            tree = replace_path(repo, head_c.tree, self.rel.split("/"), blob, mode)
-            target = repo.create_commit(None, signature(repo, "AUTHOR"), signature(repo, "COMMITTER"),
-                                        self._merge_message(name, res), tree, [head, theirs])
-            mapping = {**res.renumbered_ours, **res.renumbered_theirs}
-            self._reserve(store, list(mapping.values()))
-            self.step(f"Merged {name} (it changed only issues): {len(res.both_changed)} issue(s) edited on both "
-                      "sides, merged per field" + (f"; renumbering {_pairs(mapping)}" if mapping else ""))
-            return Pending(target, head, res.text, name, len(res.both_changed), mapping, made=True)
+                if ours_text == head_text:
+                    self.step(f"Fast-forwarding to {name} (it changed only issues)")
+                    self._apply_index(store, Pending(theirs, head, theirs_text, name))
+                    return None
+                return self._build(store, name, head_text, ours_text, theirs_text, on=theirs, parents=[theirs],
+                                   based_on=head)
+            return self._build(store, name, text_at(repo, base_c, self.rel), ours_text, theirs_text, on=head,
+                               parents=[head, theirs], based_on=head)
         if self.daemon:
             raise GitError(f"{name} changed files besides the issues; the daemon does not merge your files",
                            "run bd sync (it merges them with git merge)")
@@ -620,24 +644,18 @@ class Sync:
             self.step(f"Already up to date with {name}")
             return None
         theirs_text = text_at(repo, repo[theirs], self.rel)
+        local_text = text_at(repo, repo[local], self.rel) if local is not None else ""
+        ours_text = self._ours(store, local_text)
         if local is None or repo.descendant_of(theirs, local):
-            self.step(f"Fast-forwarding {short(ref)} to {str(theirs)[:10]}")
-            self._apply_branch(store, ref, Pending(theirs, local, theirs_text, name))
-            return None
+            if ours_text == local_text or local is None:
+                self.step(f"Fast-forwarding {short(ref)} to {str(theirs)[:10]}")
+                self._apply_branch(store, ref, Pending(theirs, local, theirs_text, name))
+                return None
+            return self._build(store, name, local_text, ours_text, theirs_text, on=theirs, parents=[theirs],
+                               based_on=local, into=short(ref))
         base_oid = repo.merge_base(local, theirs)
-        res = self._merge_texts(store, text_at(repo, repo[base_oid] if base_oid else None, self.rel),
-                                text_at(repo, repo[local], self.rel), theirs_text)
-        blob = repo.create_blob(res.text.encode())
-        local_c = as_commit(repo[local])
-        assert local_c is not None
-        tree = replace_path(repo, local_c.tree, self.rel.split("/"), blob, pygit2.GIT_FILEMODE_BLOB)
-        oid = repo.create_commit(None, signature(repo, "AUTHOR"), signature(repo, "COMMITTER"),
-                                 self._merge_message(name, res, short(ref)), tree, [local, theirs])
-        mapping = {**res.renumbered_ours, **res.renumbered_theirs}
-        self._reserve(store, list(mapping.values()))
-        self.step(f"Merged {name} into {short(ref)} ({len(res.both_changed)} issue(s) edited on both sides, "
-                  "merged per field)" + (f"; renumbering {_pairs(mapping)}" if mapping else ""))
-        return Pending(oid, local, res.text, name, len(res.both_changed), mapping, made=True)
+        return self._build(store, name, text_at(repo, repo[base_oid] if base_oid else None, self.rel), ours_text,
+                           theirs_text, on=local, parents=[local, theirs], based_on=local, into=short(ref))
 
     def _apply_branch(self, store: Store, ref: str, p: Pending) -> None:
         """Move the sync branch to ``p.target`` (compare-and-swap), then the JSONL and the
