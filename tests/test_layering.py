@@ -9,6 +9,8 @@ from pathlib import Path
 
 from testing import REPO_ROOT
 
+from bdgit.scc import cyclic_components
+
 PKG = REPO_ROOT / "bdgit"
 
 
@@ -65,55 +67,10 @@ def import_graph() -> dict[str, set[str]]:
     return {m: _imports(p, m, mods) for m, p in files.items()}
 
 
-def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components with more than one module (iterative Tarjan)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on: set[str] = set()
-    out: list[list[str]] = []
-    counter = 0
-    for start in sorted(graph):
-        if start in index:
-            continue
-        work = [(start, iter(sorted(graph[start])))]
-        index[start] = low[start] = counter
-        counter += 1
-        stack.append(start)
-        on.add(start)
-        while work:
-            node, it = work[-1]
-            for nxt in it:
-                if nxt not in index:
-                    index[nxt] = low[nxt] = counter
-                    counter += 1
-                    stack.append(nxt)
-                    on.add(nxt)
-                    work.append((nxt, iter(sorted(graph.get(nxt, ())))))
-                    break
-                if nxt in on:
-                    low[node] = min(low[node], index[nxt])
-            else:
-                work.pop()
-                if work:
-                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
-                if low[node] == index[node]:
-                    comp = []
-                    while True:
-                        w = stack.pop()
-                        on.discard(w)
-                        comp.append(w)
-                        if w == node:
-                            break
-                    if len(comp) > 1:
-                        out.append(sorted(comp))
-    return out
-
-
 def test_no_import_cycles() -> None:
     graph = import_graph()
     assert "bdgit.cli.main" in graph and graph["bdgit.cli.main"], "the walker found no imports"
-    assert _cycles(graph) == []
+    assert [sorted(c) for c in cyclic_components({m: sorted(d) for m, d in graph.items()})] == []
 
 
 def _loaded_after(code: str) -> set[str]:

@@ -421,25 +421,10 @@ def commit_jsonl(repo: pygit2.Repository, jsonl_path: Path, *, branch: str | Non
     UnsafePathError when the JSONL is not a regular file of ours (a link, a FIFO).
     """
     rel = rel_path(repo, jsonl_path)
-    why = in_progress(repo)
-    if why:
-        return CommitResult(waiting=why)
-    if branch is None:
-        ref, why = head_branch(repo)
-        if ref is None:
-            return CommitResult(waiting=why)
-        other = checked_out_elsewhere(repo, ref)
-        if other:
-            return CommitResult(branch=ref, waiting=f"branch {short(ref)} is also checked out in the worktree "
-                                                    f"{other}; not committing to it")
-    else:
-        ref = branch if branch.startswith("refs/") else f"refs/heads/{branch}"
-        if not pygit2.reference_is_valid_name(ref):
-            raise GitError(f"invalid sync branch name {branch!r}")
-        where = checked_out_elsewhere(repo, ref, include_self=True)
-        if where:
-            return CommitResult(branch=ref, waiting=f"sync branch {short(ref)} is checked out in the worktree "
-                                                    f"{where}; bd never commits to a checked-out branch")
+    ref, waiting = _target(repo, branch)
+    if waiting is not None:
+        return waiting
+    assert ref is not None
     try:
         data, st = _read(source or jsonl_path)  # UnsafePathError for a link or a FIFO
     except FileNotFoundError:
@@ -448,62 +433,33 @@ def commit_jsonl(repo: pygit2.Repository, jsonl_path: Path, *, branch: str | Non
     checked: pygit2.Oid | None = None  # the base blob the new lines were checked against
     author, committer = signature(repo, "AUTHOR"), signature(repo, "COMMITTER")
     for _ in range(attempts):
-        tip = ref_target(repo, ref)
-        parents: list[pygit2.Oid] = []
-        base: pygit2.Commit | None = None
-        if tip is not None:
-            base = as_commit(repo[tip])
-            parents = [tip]
-        elif branch is not None and not repo.head_is_unborn:
-            base = repo.head.peel(pygit2.Commit)  # a new sync branch starts at HEAD
-            parents = [base.id]
-        elif branch is None:  # pragma: no cover - head_branch reported it
+        tip, base, parents = _base(repo, ref, branch)
+        if base is None and branch is None:  # pragma: no cover - _target reported it
             return CommitResult(branch=ref, waiting="the branch has no commit")
         old = blob_at(repo, base, rel)
         old_id = old.id if old is not None else None
         old_data = old.data if old is not None else None  # (each .data reads the object again)
         mode = base.tree[rel].filemode if old is not None else pygit2.GIT_FILEMODE_BLOB  # type: ignore[union-attr]
-        result = CommitResult(branch=ref)
-        prep = None
         if old is None and not data.strip():
             return CommitResult(branch=ref, up_to_date=True)  # no issues yet: nothing worth a commit
         if old_id == blob:
-            if branch is not None and tip is None and base is not None:
-                # a new sync branch, already up to date: start it at HEAD
-                try:
-                    repo.create_reference(ref, base.id, force=False, message=f"{title}: create {short(ref)}")
-                except (pygit2.GitError, pygit2.AlreadyExistsError, ValueError):
-                    continue
+            if branch is not None and tip is None and base is not None and not _start_branch(repo, ref, base, title):
+                continue
             return CommitResult(branch=ref, up_to_date=True)
         if checked is None or checked != old_id:
             bad = check_jsonl(data, rel, old_data)
             if bad:
                 return CommitResult(branch=ref, waiting=f"{bad}; not committing it")
             checked = old_id
+        result = CommitResult(branch=ref)
         extra = _companions(repo, jsonl_path, base) if old is None else []
+        prep = None
         if branch is None:
-            entries = [(r, b, pygit2.GIT_FILEMODE_BLOB, s) for r, b, s in extra]
-            prep = _prepare(repo, rel, blob, mode, st, entries)
-            if prep.conflicted:
-                return CommitResult(branch=ref, waiting=f"{rel} has unmerged entries in the index")
-            if prep.staged != old_id and prep.staged != blob:
-                if staged == "wait":
-                    return CommitResult(branch=ref, waiting=(
-                        f"{rel} is staged with other content; waiting for your commit "
-                        f"(or 'git restore --staged {rel}')"))
-                result.replaced_staged = True
-            # a companion the user staged with other content stays theirs: leave it out
-            keep = [e for e in extra if prep.others.get(e[0]) in (None, e[1])]
-            if len(keep) != len(extra):
-                extra = keep
-                prep = _prepare(repo, rel, blob, mode, st,
-                                [(r, b, pygit2.GIT_FILEMODE_BLOB, s) for r, b, s in extra])
-        tree = base.tree if base is not None else None
-        tree_id = replace_path(repo, tree, rel.split("/"), blob, mode)
-        for r, b, _ in extra:
-            built = repo[tree_id]
-            assert isinstance(built, pygit2.Tree)
-            tree_id = replace_path(repo, built, r.split("/"), b, pygit2.GIT_FILEMODE_BLOB)
+            staged_in = _stage(repo, rel, blob, mode, st, extra, old_id, staged, result)
+            if isinstance(staged_in, CommitResult):
+                return staged_in
+            prep, extra = staged_in
+        tree_id = _tree(repo, base, rel, blob, mode, extra)
         changes = count_changes(old_data or b"", data)
         names = [r for r, _, _ in extra]
         msg = message if message else default_message(changes, title, names)
@@ -519,14 +475,8 @@ def commit_jsonl(repo: pygit2.Repository, jsonl_path: Path, *, branch: str | Non
                 return CommitResult(branch=ref, busy=True, waiting=str(e))
             except _Moved:
                 continue
-        else:
-            try:
-                if tip is None:
-                    repo.create_reference(ref, commit, force=False, message=reflog)
-                else:
-                    repo.lookup_reference(ref).set_target(commit, reflog)
-            except (pygit2.GitError, pygit2.AlreadyExistsError, ValueError):
-                continue
+        elif not _move_branch(repo, ref, tip, commit, reflog):
+            continue
         result.committed = True
         result.commit = str(commit)
         result.changes = changes
@@ -534,3 +484,96 @@ def commit_jsonl(repo: pygit2.Repository, jsonl_path: Path, *, branch: str | Non
         return result
     return CommitResult(branch=ref, busy=True, waiting=f"{short(ref)} or the index changed while we prepared "
                                                        "(your git is at work)")
+
+
+def _target(repo: pygit2.Repository, branch: str | None) -> tuple[str | None, CommitResult | None]:
+    """(the ref to commit to, None), or (None / the ref, a result saying why not now)."""
+    why = in_progress(repo)
+    if why:
+        return None, CommitResult(waiting=why)
+    if branch is None:
+        ref, why = head_branch(repo)
+        if ref is None:
+            return None, CommitResult(waiting=why)
+        other = checked_out_elsewhere(repo, ref)
+        if other:
+            return ref, CommitResult(branch=ref, waiting=f"branch {short(ref)} is also checked out in the "
+                                                         f"worktree {other}; not committing to it")
+        return ref, None
+    ref = branch if branch.startswith("refs/") else f"refs/heads/{branch}"
+    if not pygit2.reference_is_valid_name(ref):
+        raise GitError(f"invalid sync branch name {branch!r}")
+    where = checked_out_elsewhere(repo, ref, include_self=True)
+    if where:
+        return ref, CommitResult(branch=ref, waiting=f"sync branch {short(ref)} is checked out in the worktree "
+                                                     f"{where}; bd never commits to a checked-out branch")
+    return ref, None
+
+
+def _base(repo: pygit2.Repository, ref: str, branch: str | None
+          ) -> tuple[pygit2.Oid | None, pygit2.Commit | None, list[pygit2.Oid]]:
+    """(the ref's tip, the commit to build on, the new commit's parents). A new sync branch
+    starts at HEAD."""
+    tip = ref_target(repo, ref)
+    if tip is not None:
+        return tip, as_commit(repo[tip]), [tip]
+    if branch is not None and not repo.head_is_unborn:
+        base = repo.head.peel(pygit2.Commit)
+        return None, base, [base.id]
+    return None, None, []
+
+
+def _start_branch(repo: pygit2.Repository, ref: str, base: pygit2.Commit, title: str) -> bool:
+    """Create a sync branch at ``base`` (already up to date). False when someone else did."""
+    try:
+        repo.create_reference(ref, base.id, force=False, message=f"{title}: create {short(ref)}")
+    except (pygit2.GitError, pygit2.AlreadyExistsError, ValueError):
+        return False
+    return True
+
+
+def _stage(repo: pygit2.Repository, rel: str, blob: pygit2.Oid, mode: int, st: os.stat_result,
+           extra: list[tuple[str, pygit2.Oid, os.stat_result]], old_id: pygit2.Oid | None, staged: str,
+           result: CommitResult) -> tuple[indexfile.Prepared, list[tuple[str, pygit2.Oid, os.stat_result]]] | CommitResult:
+    """Index mode: the prepared index (the JSONL's entry and the companions' set) and the
+    companions that go with it, or a result saying why not now. A companion the user staged
+    with other content stays theirs: it is left out."""
+    entries = [(r, b, pygit2.GIT_FILEMODE_BLOB, s) for r, b, s in extra]
+    prep = _prepare(repo, rel, blob, mode, st, entries)
+    if prep.conflicted:
+        return CommitResult(branch=result.branch, waiting=f"{rel} has unmerged entries in the index")
+    if prep.staged != old_id and prep.staged != blob:
+        if staged == "wait":
+            return CommitResult(branch=result.branch, waiting=(
+                f"{rel} is staged with other content; waiting for your commit (or 'git restore --staged {rel}')"))
+        result.replaced_staged = True
+    keep = [e for e in extra if prep.others.get(e[0]) in (None, e[1])]
+    if len(keep) != len(extra):
+        prep = _prepare(repo, rel, blob, mode, st, [(r, b, pygit2.GIT_FILEMODE_BLOB, s) for r, b, s in keep])
+    return prep, keep
+
+
+def _tree(repo: pygit2.Repository, base: pygit2.Commit | None, rel: str, blob: pygit2.Oid, mode: int,
+          extra: list[tuple[str, pygit2.Oid, os.stat_result]]) -> pygit2.Oid:
+    """``base``'s tree with the JSONL (and the companions) replaced."""
+    tree_id = replace_path(repo, base.tree if base is not None else None, rel.split("/"), blob, mode)
+    for r, b, _ in extra:
+        built = repo[tree_id]
+        assert isinstance(built, pygit2.Tree)
+        tree_id = replace_path(repo, built, r.split("/"), b, pygit2.GIT_FILEMODE_BLOB)
+    return tree_id
+
+
+def _move_branch(repo: pygit2.Repository, ref: str, tip: pygit2.Oid | None, commit: pygit2.Oid, reflog: str) -> bool:
+    """Sync-branch mode: move (or create) ``ref`` to ``commit``; False when it moved meanwhile."""
+    try:
+        if tip is None:
+            repo.create_reference(ref, commit, force=False, message=reflog)
+        else:
+            cur = repo.lookup_reference(ref)
+            if cur.target != tip:
+                return False
+            cur.set_target(commit, reflog)
+    except (pygit2.GitError, pygit2.AlreadyExistsError, ValueError):
+        return False
+    return True

@@ -26,7 +26,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from .. import __version__
 from ..errors import DaemonError, DeadlineExceeded, from_wire
@@ -57,7 +57,35 @@ def data_of(resp: dict[str, Any]) -> Any:
     raise from_wire(resp)
 
 
-class Client:
+class _Connection:
+    """A socket to the daemon and what has been read from it but not yet taken."""
+
+    _sock: _socket.socket | None = None
+    _buf = b""
+
+    def close(self) -> None:
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            finally:
+                self._sock = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _take_line(self) -> bytes | None:
+        """The next whole line read (without its newline), or None when none is complete yet."""
+        nl = self._buf.find(b"\n")
+        if nl == -1:
+            return None
+        line, self._buf = self._buf[:nl], self._buf[nl + 1:]
+        return line
+
+
+class Client(_Connection):
     """A persistent connection to a bdgit daemon. Not thread-safe: one per thread."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, timeout: float = DEFAULT_TIMEOUT,
@@ -110,18 +138,6 @@ class Client:
         self._sock = s
         self._buf = b""
 
-    def close(self) -> None:
-        if self._sock is not None:
-            try:
-                self._sock.close()
-            finally:
-                self._sock = None
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
     # --- requests ---------------------------------------------------------------------------
 
@@ -235,9 +251,8 @@ class Client:
     def _recv_line(self, deadline: float) -> bytes:
         assert self._sock is not None
         while True:
-            nl = self._buf.find(b"\n")
-            if nl != -1:
-                line, self._buf = self._buf[:nl], self._buf[nl + 1:]
+            line = self._take_line()
+            if line is not None:
                 return line
             left = deadline - time.monotonic()
             if left <= 0:
@@ -260,7 +275,7 @@ class Client:
             self._buf += chunk
 
 
-class Subscription:
+class Subscription(_Connection):
     """An open change-feed subscription: iterate for events, one dict per committed change
     (``seq``, ``type``, ``issue_id``, ``actor``, ``at``, ``changes``) or ``gap``. Blocks while
     nothing happens (no polling). ``stream`` and ``seq`` say where it is (resume from them).
@@ -381,9 +396,8 @@ class Subscription:
         """One line; None on timeout (connection kept) or on EOF (connection closed)."""
         assert self._sock is not None
         while True:
-            nl = self._buf.find(b"\n")
-            if nl != -1:
-                line, self._buf = self._buf[:nl], self._buf[nl + 1:]
+            line = self._take_line()
+            if line is not None:
                 return line
             self._sock.settimeout(timeout)
             try:
@@ -395,15 +409,3 @@ class Subscription:
                 return None
             self._buf += chunk
 
-    def close(self) -> None:
-        if self._sock is not None:
-            try:
-                self._sock.close()
-            finally:
-                self._sock = None
-
-    def __enter__(self) -> Subscription:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()

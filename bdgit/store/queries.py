@@ -16,6 +16,7 @@ from collections import deque
 from typing import Any
 
 from ..model import ts_micros
+from ..scc import cyclic_components
 from .db import ISSUE_COLUMNS, Store
 
 BLOCKED_CTE = """
@@ -299,56 +300,11 @@ def find_path(store: Store, start: str, goal: str, max_depth: int = 10_000) -> l
 
 
 def find_cycles(store: Store) -> list[list[str]]:
-    """Every strongly connected component with a cycle, each as one cycle path (ids), sorted.
-
-    Uses an iterative Tarjan so deep graphs do not hit Python's recursion limit.
-    """
+    """Every strongly connected component with a cycle, each as one cycle path (ids), sorted."""
     adj: dict[str, list[str]] = {}
     for r in store.conn.execute(_LIVE_EDGES + " ORDER BY d.issue_id, d.depends_on_id"):
         adj.setdefault(r["issue_id"], []).append(r["depends_on_id"])
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
-    sccs: list[list[str]] = []
-    counter = 0
-    for start in sorted(adj):
-        if start in index:
-            continue
-        work = [(start, iter(adj.get(start, ())))]
-        index[start] = low[start] = counter
-        counter += 1
-        stack.append(start)
-        on_stack.add(start)
-        while work:
-            node, it = work[-1]
-            advanced = False
-            for nxt in it:
-                if nxt not in index:
-                    index[nxt] = low[nxt] = counter
-                    counter += 1
-                    stack.append(nxt)
-                    on_stack.add(nxt)
-                    work.append((nxt, iter(adj.get(nxt, ()))))
-                    advanced = True
-                    break
-                if nxt in on_stack:
-                    low[node] = min(low[node], index[nxt])
-            if advanced:
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[node])
-            if low[node] == index[node]:
-                comp = []
-                while True:
-                    w = stack.pop()
-                    on_stack.discard(w)
-                    comp.append(w)
-                    if w == node:
-                        break
-                if len(comp) > 1:
-                    sccs.append(comp)
+    sccs = cyclic_components(adj)
     cycles = []
     for comp in sccs:
         members = set(comp)
