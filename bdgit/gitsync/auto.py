@@ -26,6 +26,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -562,7 +563,7 @@ class GitAgent:
                 self.log(f"git: auto-push: {step} (and so on, within sync.retry_timeout)")
         with self.push_lock:
             report = Sync(self.ws, actor="bd-daemon", daemon=True, guard=guard, progress=progress,
-                          stopping=lambda: self.stopping).run()
+                          stopping=lambda: self.stopping, hold=self._writes_held).run()
         self.pushes += 1
         self.push_retries += report["retries"]["count"]
         if self.push_state.get("error"):
@@ -580,6 +581,10 @@ class GitAgent:
                            "at": time.time(), "pushed": report["pushed"], "pulled": report["pulled"],
                            "retries": report["retries"]["count"], "renumbered": report["renumbered"],
                            "pushes": self.pushes, "total_retries": self.push_retries}
+
+    def _writes_held(self) -> AbstractContextManager[Any]:
+        held = getattr(self.host, "writes_held", None)
+        return held() if held is not None else nullcontext()
 
     def _push_failed(self, msg: str, err: BdError | None = None) -> None:
         if self.push_state.get("error") != msg:

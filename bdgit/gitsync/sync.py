@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,13 +86,17 @@ class Sync:
     ``retry_timeout`` overrides ``sync.retry_timeout`` for this run. ``daemon``: run for the
     daemon's auto-push: commit nothing of the database's (the daemon's own commits do that),
     never run ``git merge`` in the work tree, ask ``guard`` (the busy watcher) before moving the
-    user's branch, stop retrying when ``stopping()`` says so."""
+    user's branch, stop retrying when ``stopping()`` says so, and take ``hold()`` (the daemon's
+    writes held) around each local step, so that no issue is created between the merge's look at
+    the database and the import of what it merged."""
 
     def __init__(self, ws: Workspace, *, message: str | None = None, dry_run: bool = False, pull: bool = True,
                  push: bool = True, actor: str = "bd-sync", progress: Callable[[str], None] = lambda s: None,
                  retry_timeout: float | None = None, daemon: bool = False, guard: Guard | None = None,
-                 stopping: Callable[[], bool] = lambda: False) -> None:
+                 stopping: Callable[[], bool] = lambda: False,
+                 hold: Callable[[], AbstractContextManager[Any]] = nullcontext) -> None:
         self.ws = ws
+        self.hold = hold
         self.message = message
         self.dry_run = dry_run
         self.pull = pull
@@ -137,9 +142,13 @@ class Sync:
 
     # --- shared pieces ------------------------------------------------------------------------
 
-    def _lock(self) -> Any:
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        """The local steps' locks: the daemon's writes held (first, as its maintenance thread
+        takes them), then ``.beads/bd.lock``."""
         from ..workspace.safefs import FileLock
-        return FileLock(self.ws.lock_path, timeout=LOCK_TIMEOUT)
+        with self.hold(), FileLock(self.ws.lock_path, timeout=LOCK_TIMEOUT):
+            yield
 
     def _absorb(self, store: Store) -> None:
         """Import the JSONL first if it changed under the database (a pull by hand, an edit,

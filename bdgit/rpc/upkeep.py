@@ -7,7 +7,8 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .. import jsonl
@@ -220,6 +221,16 @@ class Upkeep:
             if not (store.dirty_count() or not self.ws.jsonl_path.exists()):
                 return False
             return self._write_jsonl(store, before_replace)
+
+    @contextmanager
+    def writes_held(self) -> Iterator[None]:
+        """Hold the daemon's writes (the writer lock) for a short local step of a plug-in: the
+        auto-push merging what it pulled, so that no issue is created between the merge's look
+        at the database and its import (an issue created then would have to be moved aside by
+        the import, and renumbered again by the next merge). Take it before ``.beads/bd.lock``,
+        as the maintenance thread does."""
+        with self._wlock:
+            yield
 
     def _housekeeping(self, store: Store) -> None:
         try:
