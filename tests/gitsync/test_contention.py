@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from bdgit.errors import GitAuthError, GitContention, GitRefused
+from bdgit.errors import GitContention, GitRefused
 from bdgit.gitsync import remote as R
 from bdgit.gitsync.sync import sync
 

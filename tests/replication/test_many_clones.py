@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import random
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
