@@ -49,7 +49,10 @@ def _fleet(where: Path, hash_ids: bool) -> Fleet:
 
 
 def _converged(fleet: Fleet, titles: int) -> bool:
-    texts = fleet.exports()
+    """Whether every clone's database holds the same ``titles`` issues (read in process: no
+    process start-ups competing with the daemons while they are polled)."""
+    from testing.clones import export_text
+    texts = [export_text(c) for c in fleet.clones]
     return len(set(texts)) == 1 and len(texts[0].splitlines()) == titles
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from testing import wait_for
-from testing.clones import call
+from testing.clones import call, export_text
 from testing.daemon import Daemon
-from testing.fleet import BD, Fleet, failures
+from testing.fleet import BD, Fleet, announced, failures
 
 N = 8
 ROUNDS = 3
@@ -39,18 +39,23 @@ def test_eight_clones_sync_at_the_same_moment(tmp_path: Path, hash_ids: bool) ->
     fleet = Fleet(tmp_path, N, hash_ids=hash_ids)
     expected: set[str] = set()
     retries = 0
+    said: set[frozenset[str]] = set()
     for rnd in range(ROUNDS):
         fleet.work(rng, rnd)
         expected |= {f"c{k} r{rnd} i{i}" for k in range(N) for i in range(2)}
         runs = fleet.sync_all()
         assert not failures(runs), failures(runs)
         retries += sum(r.report["retries"]["count"] for r in runs)
+        said |= announced(runs)
         fleet.observe()
     runs = fleet.sync_all()  # one more at the same moment, nothing new: everyone takes the rest
     assert not failures(runs), failures(runs)
+    said |= announced(runs)
     texts = check_converged(fleet, expected)
     fleet.observe(texts)
     assert not fleet.renumbered_more_than_once(), fleet.renumbered_more_than_once()
+    # every renumbering was announced in a bd sync --json summary, and nothing else was
+    assert said == {frozenset(ids) for ids in fleet.renumbered().values()}
     assert all(n <= 1 for n in fleet.renamed_events().values()), fleet.renamed_events()
     if hash_ids:
         assert not fleet.renumbered(), fleet.renumbered()
@@ -68,9 +73,10 @@ def _agent(clone: Path, *args: str) -> subprocess.Popen[str]:
 
 
 @pytest.mark.stress
-def test_eight_clones_with_auto_pushing_daemons(tmp_path: Path) -> None:
-    rng = random.Random(41)
-    fleet = Fleet(tmp_path, N)
+@pytest.mark.parametrize("hash_ids", [False, True], ids=["sequential", "hash"])
+def test_eight_clones_with_auto_pushing_daemons(tmp_path: Path, hash_ids: bool) -> None:
+    rng = random.Random(41 + hash_ids)
+    fleet = Fleet(tmp_path, N, hash_ids=hash_ids)
     for c in fleet.clones:
         call(c, "config_set", {"key": "git.pull_interval", "value": "1"})
     daemons = [Daemon(c).start(flush_interval=0.05, auto_commit=True, auto_push=True, commit_interval=0.2)
@@ -105,7 +111,7 @@ def test_eight_clones_with_auto_pushing_daemons(tmp_path: Path) -> None:
             fleet.observe()
 
         def settled() -> bool:
-            texts = fleet.exports()
+            texts = [export_text(c) for c in fleet.clones]
             heads = {fleet.git(k, "rev-parse", "HEAD") for k in range(N)}
             remote = subprocess.run(["git", "rev-parse", "main"], cwd=fleet.remote, text=True,
                                     capture_output=True).stdout
@@ -121,6 +127,9 @@ def test_eight_clones_with_auto_pushing_daemons(tmp_path: Path) -> None:
         fleet.observe(texts)
         assert not fleet.renumbered_more_than_once(), fleet.renumbered_more_than_once()
         assert all(n <= 1 for n in fleet.renamed_events().values()), fleet.renamed_events()
+        if hash_ids:
+            assert not fleet.renumbered(), fleet.renumbered()
+            assert not fleet.renamed_events()
         total = sum(d.health()["git_state"]["push"].get("total_retries", 0) for d in daemons)
         print(f"\n{N} daemons x {ROUNDS} rounds: {total} push retries, {len(fleet.renumbered())} issues renumbered")
     finally:

@@ -101,8 +101,9 @@ class Fleet:
         return [self.export(k) for k in range(self.n)]
 
     def observe(self, texts: list[str] | None = None) -> None:
-        """Record the ID every issue has in every clone now."""
-        for text in texts if texts is not None else self.exports():
+        """Record the ID every issue has in every clone now (read in process unless given)."""
+        from .clones import export_text
+        for text in texts if texts is not None else [export_text(c) for c in self.clones]:
             for o in map(json.loads, text.splitlines()):
                 self.ids.setdefault(o["title"], set()).add(o["id"])
 
@@ -128,6 +129,11 @@ class Fleet:
 
     def git(self, k: int, *args: str) -> str:
         return subprocess.run(["git", *args], cwd=self.clones[k], text=True, capture_output=True).stdout
+
+
+def announced(runs: list[SyncRun]) -> set[frozenset[str]]:
+    """The renumberings the runs' ``--json`` summaries announced, each as {old, new}."""
+    return {frozenset(pair) for r in runs for pair in r.report.get("renumbered", {}).items()}
 
 
 def failures(runs: list[SyncRun]) -> list[str]:
