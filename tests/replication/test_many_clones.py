@@ -9,14 +9,16 @@ import json
 import random
 import subprocess
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from testing import wait_for
 from testing.clones import call, export_text
 from testing.daemon import Daemon
-from testing.fleet import BD, Fleet, announced, failures
+from testing.fleet import Fleet, announced, failures
 
 N = 8
 ROUNDS = 3
@@ -66,10 +68,14 @@ def test_eight_clones_sync_at_the_same_moment(tmp_path: Path, hash_ids: bool) ->
           f"{len(fleet.renumbered())} of {len(expected)} issues renumbered (once each)")
 
 
-def _agent(clone: Path, *args: str) -> subprocess.Popen[str]:
-    """A real bd process writing through the clone's daemon."""
-    return subprocess.Popen([*BD, *args, "--json"], cwd=clone, text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+def _at_once(calls: list[tuple[Daemon, str, dict[str, Any]]]) -> list[Any]:
+    """Run each (daemon, op, args) from its own thread over its own connection (agents writing
+    through their clone's daemon at the same moment); the answers, in order."""
+    def one(c: tuple[Daemon, str, dict[str, Any]]) -> Any:
+        with c[0].client(actor="agent") as cl:
+            return cl.execute(c[1], c[2])
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(one, calls))
 
 
 @pytest.mark.stress
@@ -84,24 +90,18 @@ def test_eight_clones_with_auto_pushing_daemons(tmp_path: Path, hash_ids: bool) 
     try:
         expected: set[str] = set()
         for rnd in range(ROUNDS):
-            procs = []
-            for k, c in enumerate(fleet.clones):  # every clone's agents write at the same moment
-                for i in range(2):
-                    procs.append((f"c{k} r{rnd} i{i}", _agent(c, "create", f"c{k} r{rnd} i{i}")))
-            for title, p in procs:
-                out, err = p.communicate(timeout=60)
-                assert p.returncode == 0, err
-                fleet.ids.setdefault(title, set()).add(json.loads(out)["id"])
-            expected |= {t for t, _ in procs}
+            titles = [f"c{k} r{rnd} i{i}" for k in range(N) for i in range(2)]
+            made = _at_once([(daemons[k], "create", {"title": f"c{k} r{rnd} i{i}"})
+                             for k in range(N) for i in range(2)])
+            for title, got in zip(titles, made):
+                fleet.ids.setdefault(title, set()).add(got["id"])
+            expected |= set(titles)
             edits = []
-            for k, c in enumerate(fleet.clones):
-                with daemons[k].client() as cl:
+            for k, d in enumerate(daemons):
+                with d.client() as cl:
                     live = cl.execute("list", {})
-                target = rng.choice(live)["id"]
-                edits.append(_agent(c, "update", target, "--notes", f"edited by c{k} in round {rnd}"))
-            for p in edits:
-                _, err = p.communicate(timeout=60)
-                assert p.returncode == 0, err
+                edits.append((d, "update", {"id": rng.choice(live)["id"], "notes": f"edited by c{k} in round {rnd}"}))
+            _at_once(edits)
 
             def landed() -> bool:
                 text = subprocess.run(["git", "show", "main:.beads/issues.jsonl"], cwd=fleet.remote, text=True,
