@@ -420,3 +420,52 @@ def test_the_merge_follows_a_renumbering_either_way_round() -> None:
     assert one.renumbered_ours == {"t-1": "t-2"} and other.renumbered_theirs == {"t-1": "t-2"}
     got = {json.loads(ln)["id"]: json.loads(ln)["title"] for ln in one.text.splitlines()}
     assert got == {"t-1": "B's", "t-2": "A's, edited"}
+
+
+@pytest.mark.parametrize("held", [True, False], ids=["writes-held", "writes-not-held"])
+def test_an_issue_created_during_the_daemons_merge_is_not_moved_aside(tmp_path: Path, held: bool) -> None:
+    """The daemon's push merges the upstream while agents keep writing. An issue created
+    between the merge's look at the database and its import would meet the upstream's issue of
+    the same number in the import and be moved aside, to be renumbered again by the next merge.
+    The daemon's Sync holds the writer (``hold``) across that step: the agent's create, made
+    here by a writer that takes the same lock as the daemon's writer, waits, and its issue gets
+    a free number at once. Without the hold (the control case) the import has to move it."""
+    from contextlib import nullcontext
+
+    from bdgit import ops
+    from bdgit.gitsync.sync import Sync
+    from bdgit.store import Store
+    _, (a, b) = make_clones(tmp_path, 2)
+    create(b, "B's")
+    sync(ws(b))                                  # test-1 is B's on the remote
+    writer = threading.Lock()                    # stands for the daemon's writer lock
+    made: list[str] = []
+
+    def agent() -> None:
+        with writer:
+            s = Store(ws(a).db_path)
+            try:
+                made.append(ops.run(s, "create", {"title": "made meanwhile"}, "agent")["id"])
+            finally:
+                s.close()
+
+    def progress(step: str) -> None:
+        if step.startswith("Fast-forwarding"):   # the merge looked at the database just now
+            t = threading.Thread(target=agent)
+            t.start()
+            t.join(0.5 if held else None)        # held: it waits for the import
+
+    Sync(ws(a), daemon=True, actor="bd-daemon", progress=progress,
+         hold=(lambda: writer) if held else nullcontext).run()
+    wait_for(lambda: made, timeout=10)
+    s = Store(ws(a).db_path)
+    try:
+        renames = s.conn.execute("SELECT COUNT(*) AS n FROM events WHERE event_type='renamed'").fetchone()["n"]
+        ids = {r["title"]: r["id"] for r in s.conn.execute("SELECT id, title FROM issues")}
+    finally:
+        s.close()
+    assert ids["B's"] == "test-1"
+    if held:
+        assert renames == 0 and made == [ids["made meanwhile"]] == ["test-2"]
+    else:
+        assert renames == 1 and made == ["test-1"] and ids["made meanwhile"] == "test-2"
