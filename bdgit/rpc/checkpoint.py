@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import BdError
+from ..store import Store
 
 #: committed write groups between two checkpoints (~10 pages each: about SQLite's 1,000 pages)
 EVERY = 100
@@ -61,7 +62,6 @@ class Checkpointer:
             self._thread.join(timeout=30)
 
     def _loop(self) -> None:
-        from ..store import Store
         store: Store | None = None
         try:
             while True:
