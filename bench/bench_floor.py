@@ -131,6 +131,7 @@ def p50(xs: list[float]) -> float:
 
 def latency(root: Path) -> dict[str, float]:
     """p50 seconds of the floor's parts and of daemon create/update/show, sampled in rounds."""
+    from bdgit import __version__
     from bdgit.daemon import lifecycle as d
     from bdgit.rpc.client import Client
     from bdgit.workspace import find
@@ -140,9 +141,9 @@ def latency(root: Path) -> dict[str, float]:
     try:
         with Client(st["socket"], actor="bench", timeout=30) as c, tempfile.TemporaryDirectory() as tmp:
             created = c.execute("create", {"title": "bench create 0", "priority": 2})
-            probe = Client(st["socket"], actor="bench")  # the exact line a create sends
+            # the line a create sends (``Client.request``'s fields)
             request = json.dumps({"operation": "create", "args": {"title": "bench create 0", "priority": 2},
-                                  "request_id": "1-1", "actor": "bench", "client_version": probe.client_version,
+                                  "request_id": "1-1", "actor": "bench", "client_version": __version__,
                                   "timeout_ms": 30000, "deadline": round(time.time() + 30, 3)},
                                  ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
             answer = len(json.dumps({"success": True, "data": created}, ensure_ascii=False,
