@@ -185,6 +185,31 @@ class GitError(BdError):
     kind = "git"
 
 
+class GitContention(GitError):
+    """Transient failures (the remote moved, its ref lock held by another push, the network)
+    went on past the retry limits. Nothing is lost: running again later can succeed.
+    ``details``: ``reason`` (the last failure's class), ``git`` (git's words), ``attempts``,
+    ``seconds``, ``sync`` (what the sync did before it gave up). Its own exit code (75,
+    EX_TEMPFAIL) lets a CI job tell "try again" from "fix something"."""
+
+    exit_code = 75
+    kind = "git_contention"
+
+
+class GitRefused(GitError):
+    """The remote refused for a reason that retrying cannot change: a protected branch, a
+    hook that declined, a missing remote or branch, or a rejection bd does not know.
+    ``details``: ``reason``, ``git`` (git's words), ``remote``."""
+
+    kind = "git_refused"
+
+
+class GitAuthError(GitRefused):
+    """The remote did not accept our credentials (or there were none to give)."""
+
+    kind = "git_auth"
+
+
 class UnsafePathError(BdError):
     """A file or directory bd would use is not safe to use: a symbolic link, a hard link, a FIFO
     or device where a file belongs, another user's, or writable by other users. Nothing was
@@ -229,8 +254,8 @@ class InternalError(BdError):
 KINDS: dict[str, type[BdError]] = {cls.kind: cls for cls in (
     BdError, UsageError, ValidationError, NotFoundError, ConflictError, CycleError, NoDatabaseError,
     DatabaseError, LockTimeoutError, ImportFormatError, CollisionError, BatchFailed, DaemonError,
-    DeadlineExceeded, VersionMismatch, GitError, UnsafePathError, StorageError, NotExportedError,
-    InternalError, ReadOnlyError)}
+    DeadlineExceeded, VersionMismatch, GitError, GitContention, GitRefused, GitAuthError, UnsafePathError,
+    StorageError, NotExportedError, InternalError, ReadOnlyError)}
 
 
 def from_wire(resp: dict[str, Any]) -> BdError:

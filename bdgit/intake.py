@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import stat
 from typing import Any
 
 from .errors import UsageError, ValidationError
+from .lazyre import Lazy
 
 #: bytes ``bd import`` (and the workspace JSONL) may hold; BD_MAX_INPUT_BYTES overrides
 MAX_INPUT = 256 * 1024 * 1024
 MAX_ID_LEN = 255
-ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*-[A-Za-z0-9.]+")
-_EXTERNAL_RE = re.compile(r"external:[A-Za-z0-9_.-]+:[A-Za-z0-9_.:-]+")
+ID_RE = Lazy(r"[A-Za-z][A-Za-z0-9_.-]*-[A-Za-z0-9.]+")
+_EXTERNAL_RE = Lazy(r"external:[A-Za-z0-9_.-]+:[A-Za-z0-9_.:-]+")
 ID_HINT = "IDs look like <prefix>-<suffix>: letters, digits, '_', '.' and '-' (e.g. bd-42, bd-a3f8.1)"
 
 

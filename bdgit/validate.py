@@ -10,10 +10,11 @@ from typing import Any
 
 from .errors import UsageError, ValidationError
 from .intake import strings_problem
+from .lazyre import Lazy
 from .model import DEP_TYPES, ISSUE_TYPES, MAX_TITLE_BYTES, STATUSES
 
-_PRIORITY_RE = re.compile(r"^[pP]?([0-4])$")
-PREFIX_RE = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
+_PRIORITY_RE = Lazy(r"^[pP]?([0-4])$")
+PREFIX_RE = Lazy(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 
 
 class Args:

@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import jsonl, ops
 from ..errors import BdError, LockTimeoutError, NotExportedError, ReadOnlyError, UnsafePathError
-from ..ops import claim, leases
+from ..ops import leases
 from ..store import Store
 from ..workspace import Workspace, safefs
 
@@ -101,6 +101,7 @@ class DirectBackend:
                 if want_import:
                     self._auto_import(store, path)
                 if sweep:
+                    from ..ops import claim  # only when a lease has run out: not at start-up
                     claim.expire_due(store)
                 result = ops.run(store, op, args, ctx.actor, ctx)
                 if write or sweep:

@@ -13,10 +13,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..lazyre import Lazy
+
 #: C0 controls but tab and newline, DEL, C1 controls, and bidirectional controls
-_UNSAFE_MULTI = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_MULTI = Lazy("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 #: the same, plus tab and newline (one-line fields)
-_UNSAFE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_LINE = Lazy("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 #: record keys whose values are prose: newlines and tabs stay
@@ -42,7 +44,7 @@ def clean(text: str, *, multiline: bool = False) -> str:
 
 
 #: bd's own colours (SGR: ESC [ digits m), which ``clean_output`` leaves alone
-_SGR = re.compile("(\x1b\\[[0-9;]*m)")
+_SGR = Lazy("(\x1b\\[[0-9;]*m)")
 
 
 def clean_output(text: str) -> str:

@@ -26,6 +26,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from ..errors import BdError, LockTimeoutError
 from ..workspace import Workspace
 from .busy import SLOW, Watcher, proc_available
 from .commit import CommitResult, commit_jsonl
-from .repo import common_dir, config_get, default_remote, open_repo, run_git, short, upstream
+from .repo import common_dir, config_get, open_repo, short
 
 _TRUE = ("1", "true", "yes", "on")
 #: seconds between two daemon commits (at least), unless configured: a few per minute at most
@@ -47,6 +48,8 @@ BUSY_TIMEOUT = 600.0
 QUIET = 0.25
 #: the file that tells the hooks "the daemon commits issue changes on this branch"
 AUTOCOMMIT_FILE = "daemon.autocommit"
+#: with auto-push, seconds between two pulls when the daemon has nothing to push (``git.pull_interval``; 0: never)
+PULL_INTERVAL = 60.0
 
 
 class GitAgent:
@@ -78,6 +81,10 @@ class GitAgent:
         self.index_lock_waits = 0
         self.max_lock_hold = 0.0
         self.push_state: dict[str, Any] = {}
+        self.push_lock = threading.Lock()
+        self.push_watcher: Watcher | None = None
+        self.pushes = 0
+        self.push_retries = 0
         self.defer_since: float | None = None   # when the due commit first found the user's git busy
         self.own_sig: tuple[int, ...] | None = None
         self.deferrals = 0
@@ -120,6 +127,7 @@ class GitAgent:
                             0.0),
             "sync_branch": (conf.get("sync.branch") or "").strip() or None,
             "sync_remote": (conf.get("sync.remote") or "").strip() or None,
+            "pull_interval": number("git.pull_interval", PULL_INTERVAL),
         }
         if cfg != self.cfg:
             if self.cfg:
@@ -171,7 +179,8 @@ class GitAgent:
         if not cfg.get("auto_commit"):
             return "auto-commit off"
         where = f"sync branch {cfg['sync_branch']}" if cfg.get("sync_branch") else "the checked-out branch"
-        push = ", auto-push" if cfg.get("auto_push") else ""
+        pull = cfg.get("pull_interval", PULL_INTERVAL)
+        push = (f", auto-push (and pull every {pull:g}s)" if pull else ", auto-push") if cfg.get("auto_push") else ""
         return f"auto-commit on ({where}, at most one commit per {cfg['interval']:g}s{push})"
 
     # --- server hooks -------------------------------------------------------------------------
@@ -509,62 +518,81 @@ class GitAgent:
     # --- auto-push ----------------------------------------------------------------------------
 
     def _push_loop(self) -> None:
+        last = time.monotonic()
         while not self.stopping:
-            if not self.push_event.wait(2.0):
-                continue
+            pull = float(self.cfg.get("pull_interval") or 0.0)
+            periodic = bool(self.cfg.get("auto_push") and self.cfg.get("auto_commit") and pull > 0)
+            wait = min(max(last + pull - time.monotonic(), 0.0), 2.0) if periodic else 2.0
+            if not self.push_event.wait(wait):
+                if not (periodic and time.monotonic() - last >= pull):
+                    continue
             self.push_event.clear()
             if self.stopping:
                 return
+            last = time.monotonic()
             try:
                 self._push()
+            except BdError as e:
+                self._push_failed(e.message, e)
             except Exception as e:
                 self._push_failed(f"{type(e).__name__}: {e}")
 
     def _push(self) -> None:
+        """Push our commits the way ``bd sync`` does (one implementation: ``sync.Sync``, run for
+        the daemon): fetch, merge what the upstream changed in the issues (in objects, pushed
+        before the branch moves), retry transient failures within ``sync.retry_timeout``.
+        Unlike ``bd sync`` it commits nothing itself, never runs ``git merge`` over your files,
+        and moves your branch only while your git is quiet (the same look as its commits)."""
+        from .sync import Sync
         repo = open_repo(self.ws.root)
         if repo is None:
             return
-        sync_branch = self.cfg.get("sync_branch")
-        if sync_branch:
-            ref = f"refs/heads/{sync_branch}"
-            up = upstream(repo, ref)
-            remote = self.cfg.get("sync_remote") or (up.remote if up else None) or default_remote(repo)
-            dest = up.merge_ref if up else ref
-        else:
-            head = repo.lookup_reference("HEAD")
-            ref = head.target if isinstance(head.target, str) else ""
-            up = upstream(repo, ref) if ref else None
-            if up is None:
-                self._push_failed(f"branch {short(ref) or '?'} has no upstream (git push -u <remote> <branch>)")
-                return
-            remote, dest = up.remote, up.merge_ref
-        if not remote:
-            self._push_failed("no remote to push to (set sync.remote)")
-            return
-        proc = run_git(repo, "push", "--porcelain", remote, f"{ref}:{dest}", check=False, timeout=120,
-                       bd_hooks=False)
-        if proc.returncode == 0:
-            if self.push_state.get("error"):
-                self.log(f"git: push to {remote} works again")
-            self.push_state = {"ok": True, "remote": remote, "ref": short(ref), "at": time.time()}
-        else:
-            self._push_failed(push_error(proc.stdout, proc.stderr))
+        guard = None
+        if not self.cfg.get("sync_branch"):
+            if self.push_watcher is None:
+                self.push_watcher = Watcher(Path(repo.workdir), Path(repo.path), common_dir(repo),
+                                            scan=bool(self.cfg.get("watch_processes", True)),
+                                            max_age=float(self.cfg.get("busy_timeout", BUSY_TIMEOUT)),
+                                            alias=lambda name: config_get(repo, f"alias.{name}"))
+            guard = self.push_watcher.look
+        said: list[str] = []
 
-    def _push_failed(self, msg: str) -> None:
+        def progress(step: str) -> None:
+            if "trying again" in step and not said:  # the first retry of a run is worth a line
+                said.append(step)
+                self.log(f"git: auto-push: {step} (and so on, within sync.retry_timeout)")
+        with self.push_lock:
+            report = Sync(self.ws, actor="bd-daemon", daemon=True, guard=guard, progress=progress,
+                          stopping=lambda: self.stopping, hold=self._writes_held).run()
+        self.pushes += 1
+        self.push_retries += report["retries"]["count"]
+        if self.push_state.get("error"):
+            self.log(f"git: push to {report.get('upstream')} works again")
+        if report["renumbered"]:
+            pairs = ", ".join(f"{a} -> {b}" for a, b in report["renumbered"].items())
+            self.log(f"git: renumbered (the IDs were taken for other issues): {pairs}")
+        if report["pushed"] or report["pulled"]:
+            n = report["retries"]["count"]
+            self.log(f"git: {'pushed to' if report['pushed'] else 'pulled from'} {report.get('upstream')}"
+                     + (f" ({len(report['created'])} created, {len(report['updated'])} updated, "
+                        f"{len(report['deleted'])} deleted here)" if report["pulled"] else "")
+                     + (f" after {n} retr{'y' if n == 1 else 'ies'}" if n else ""))
+        self.push_state = {"ok": True, "upstream": report.get("upstream"), "ref": report.get("branch"),
+                           "at": time.time(), "pushed": report["pushed"], "pulled": report["pulled"],
+                           "retries": report["retries"]["count"], "renumbered": report["renumbered"],
+                           "pushes": self.pushes, "total_retries": self.push_retries}
+
+    def _writes_held(self) -> AbstractContextManager[Any]:
+        held = getattr(self.host, "writes_held", None)
+        return held() if held is not None else nullcontext()
+
+    def _push_failed(self, msg: str, err: BdError | None = None) -> None:
         if self.push_state.get("error") != msg:
-            self.log(f"git: auto-push failed: {msg} (run 'bd sync' to merge and push)")
-        self.push_state = {"ok": False, "error": msg, "at": time.time()}
-
-
-def push_error(stdout: str, stderr: str) -> str:
-    """The line that says why a ``git push --porcelain`` failed."""
-    for line in stdout.splitlines():
-        if line.startswith("!"):
-            return line.split("\t")[-1].strip()
-    for line in stderr.splitlines():
-        if line.startswith(("error:", "fatal:")):
-            return line
-    return (stderr.strip() or stdout.strip() or "git push failed").splitlines()[-1]
+            self.log(f"git: auto-push failed: {msg}" + (f" ({err.hint})" if err is not None and err.hint else ""))
+        self.push_state = {"ok": False, "error": msg, "at": time.time(), "pushes": self.pushes,
+                           "total_retries": self.push_retries}
+        if err is not None:
+            self.push_state.update(kind=err.kind, hint=err.hint)
 
 
 class _NotCommitted(Exception):

@@ -329,11 +329,12 @@ _BUSY = "index.lock is held (git is running in this repository)"
 
 
 def advance_branch(repo: pygit2.Repository, jsonl_path: Path, target: pygit2.Oid, *,
-                   reflog: str = "bd sync: merge", lock_wait: float = 2.0) -> CommitResult:
+                   reflog: str = "bd sync: merge", lock_wait: float = 2.0, guard: Guard | None = None) -> CommitResult:
     """Move the checked-out branch to ``target`` (a fast-forward, or a merge commit we built) when
     ``target``'s tree differs from HEAD's only in the JSONL; only the JSONL's index entry changes,
     so the user's staged changes stay staged. The work tree's JSONL must already hold
-    ``target``'s version (its stat data goes into the index)."""
+    ``target``'s version (its stat data goes into the index). ``guard``: as for ``commit_jsonl``
+    (the daemon's look at the user's git, at the last moment)."""
     rel = rel_path(repo, jsonl_path)
     ref, why = head_branch(repo)
     if ref is None:
@@ -353,9 +354,11 @@ def advance_branch(repo: pygit2.Repository, jsonl_path: Path, target: pygit2.Oid
     if prep.conflicted:
         return CommitResult(branch=ref, waiting=f"{rel} has unmerged entries in the index")
     try:
-        hold = _publish(repo, ref, tip, target, prep, reflog, lock_wait)
+        hold = _publish(repo, ref, tip, target, prep, reflog, lock_wait, guard)
     except indexfile.IndexBusy:
         return CommitResult(branch=ref, busy=True, waiting=_BUSY)
+    except _UserGit as e:
+        return CommitResult(branch=ref, busy=True, waiting=str(e))
     except _Moved:
         return CommitResult(branch=ref, waiting=f"{short(ref)} or the index changed meanwhile")
     return CommitResult(committed=True, commit=str(target), branch=ref, lock_hold=hold)

@@ -15,12 +15,12 @@ already the actor's; re-claiming one's own ``in_progress`` issue succeeds and ch
 from __future__ import annotations
 
 import json
-import re
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import ConflictError, ValidationError
+from ..lazyre import Lazy
 from ..model import now, ts_micros
 from ..store import Store
 from ..store.db import ISSUE_COLUMNS
@@ -34,7 +34,7 @@ MAX_LEASE_SECONDS = 30 * 86400.0
 #: a write within this share of a fresh lease leaves it as it is (no rewrite per keystroke)
 _FRESH = 0.01
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_DURATION_RE = Lazy(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _OFF = ("", "0", "off", "none", "no", "false")
 
 

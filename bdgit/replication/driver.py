@@ -43,37 +43,37 @@ def merge_files(base: str, ours: str, theirs: str, path: str | None = None) -> M
     from ..workspace.files import atomic_write
     beads_dir = Path(path).parent if path else None
     hash_mode = beads_dir is not None and id_mode(beads_dir) == "hash"
-    pushed = pushed_lookup(Path(path)) if path and not hash_mode else None
-    res = merge_texts(_read(base), _read(ours), _read(theirs), pushed=pushed, renumber=not hash_mode)
+    remote = remote_issues(Path(path)) if path and not hash_mode else None
+    res = merge_texts(_read(base), _read(ours), _read(theirs), pushed=remote.has if remote else None,
+                      renumber=not hash_mode, taken=remote.ids if remote else None)
     atomic_write(Path(ours), res.text.encode())
     return res
 
 
 # --- what reached the remote -----------------------------------------------------------------
 
-_PUSHED_CACHE: dict[str, Pushed | None] = {}
+class RemoteIssues:
+    """The issues in the JSONL at one path in every remote-tracking ref (``refs/remotes/*``):
+    what reached a remote. Read from git when first asked (collisions are rare), once."""
 
+    def __init__(self, jsonl_path: Path) -> None:
+        self.jsonl_path = Path(jsonl_path).absolute()
+        self._index: dict[str, list[int]] | None = None
 
-def pushed_lookup(jsonl_path: Path) -> Pushed | None:
-    """A predicate ``(id, created_us) -> bool``: whether the JSONL at this path in any
-    remote-tracking ref (``refs/remotes/*``) has that issue. None outside a git repository.
-    Reads the refs only when first asked (collisions are rare)."""
-    key = str(Path(jsonl_path).absolute())
-    if key in _PUSHED_CACHE:
-        return _PUSHED_CACHE[key]
-    index: dict[str, list[int]] | None = None
-
-    def load() -> dict[str, list[int]]:
+    def _load(self) -> dict[str, list[int]]:
+        if self._index is not None:
+            return self._index
         import json
 
         from ..gitsync.env import git
         from ..model import ts_micros
-        where = Path(jsonl_path).absolute().parent
+        where = self.jsonl_path.parent
         out: dict[str, list[int]] = {}
+        self._index = out
         top = git(["rev-parse", "--show-toplevel"], where)
         if top.returncode != 0:
             return out
-        rel = Path(os.path.relpath(Path(jsonl_path).absolute(), top.stdout.strip())).as_posix()
+        rel = Path(os.path.relpath(self.jsonl_path, top.stdout.strip())).as_posix()
         refs = git(["for-each-ref", "--format=%(refname)", "refs/remotes"], where).stdout.split()
         for ref in refs:
             if ref.endswith("/HEAD"):
@@ -90,19 +90,37 @@ def pushed_lookup(jsonl_path: Path) -> Pushed | None:
                     continue
         return out
 
-    def pushed(issue_id: str, created_us: int) -> bool:
-        nonlocal index
-        if index is None:
-            index = load()
-        return any(same_creation(created_us, c) for c in index.get(issue_id, ()))
+    def has(self, issue_id: str, created_us: int) -> bool:
+        """Whether a remote-tracking ref has this issue (this ID with this creation)."""
+        return any(same_creation(created_us, c) for c in self._load().get(issue_id, ()))
 
-    _PUSHED_CACHE[key] = pushed
-    return pushed
+    def ids(self) -> set[str]:
+        """Every sequential ID some remote-tracking ref's JSONL uses: taken on a remote."""
+        return set(self._load())
+
+
+_REMOTE_CACHE: dict[str, RemoteIssues] = {}
+
+
+def remote_issues(jsonl_path: Path) -> RemoteIssues:
+    """The (cached) ``RemoteIssues`` of this path; ``forget_pushed`` drops the cache."""
+    key = str(Path(jsonl_path).absolute())
+    found = _REMOTE_CACHE.get(key)
+    if found is None:
+        found = _REMOTE_CACHE[key] = RemoteIssues(Path(jsonl_path))
+    return found
+
+
+def pushed_lookup(jsonl_path: Path) -> Pushed | None:
+    """A predicate ``(id, created_us) -> bool``: whether the JSONL at this path in any
+    remote-tracking ref (``refs/remotes/*``) has that issue (none there outside a git
+    repository). Reads the refs only when first asked."""
+    return remote_issues(jsonl_path).has
 
 
 def forget_pushed() -> None:
     """Drop what ``pushed_lookup`` read (after a fetch, in a long-lived process)."""
-    _PUSHED_CACHE.clear()
+    _REMOTE_CACHE.clear()
 
 
 # --- registration ----------------------------------------------------------------------------

@@ -142,6 +142,43 @@ def collisions(base: Side, ours: Side, theirs: Side, pushed: Pushed | None = Non
     return out
 
 
+def followed(base: Side, ours: Side, theirs: Side) -> tuple[dict[str, str], dict[str, str]]:
+    """Renumberings one side already carries for the other's issue: an ID both sides have for
+    two different issues, where one side also has the other side's issue (same creation) under
+    an ID the other side lacks. That side was merged with this issue once already and gave it
+    its new ID (``bd sync`` pushed the merge before its clone moved on): the other side follows
+    it instead of renumbering anew, so an issue is renumbered once. (ours map, theirs map).
+    Symmetric: swapping the sides swaps the maps."""
+    pairs = [i for i in sorted(set(ours.lines) & set(theirs.lines))
+             if ours.lines[i] != theirs.lines[i] and may_collide(i)
+             and not same_creation(ours.created_us(i), theirs.created_us(i))]
+    if not pairs:
+        return {}, {}
+
+    def by_creation(side: Side, other: Side) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for j in side.lines:
+            if j not in other.lines and may_collide(j):
+                out.setdefault(side.created_us(j), []).append(j)
+        return out
+    in_theirs, in_ours = by_creation(theirs, ours), by_creation(ours, theirs)
+
+    def find(index: dict[int, list[str]], created: int) -> str | None:
+        hits = [j for c, js in index.items() if same_creation(c, created) for j in js]
+        return hits[0] if len(hits) == 1 else None
+    ours_map: dict[str, str] = {}
+    theirs_map: dict[str, str] = {}
+    for i in pairs:
+        j = find(in_theirs, ours.created_us(i))
+        if j is not None and j not in ours_map.values():
+            ours_map[i] = j
+            continue
+        j = find(in_ours, theirs.created_us(i))
+        if j is not None and j not in theirs_map.values():
+            theirs_map[i] = j
+    return ours_map, theirs_map
+
+
 def rename_obj(o: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
     """A line's object with IDs renamed: its own, dependency targets (and their versions),
     mentions in its text."""
@@ -210,22 +247,36 @@ def _collapse(side: Side, base: str | None) -> None:
 
 
 def merge_texts(base_text: str, ours_text: str, theirs_text: str, *, pushed: Pushed | None = None,
-                renumber: bool = True) -> MergeResult:
+                renumber: bool = True, taken: Callable[[], set[str]] | None = None) -> MergeResult:
     """Merge three JSONL texts (see the module docstring). ``renumber`` is false in hash-ID
-    mode. Raises ImportFormatError for a side that is not JSONL."""
+    mode; ``taken`` gives more IDs a renumbered issue must not get (asked only when one is
+    renumbered: the database's, every remote-tracking ref's). Raises ImportFormatError for a
+    side that is not JSONL."""
     base, ours, theirs = parse_side(base_text, "base"), parse_side(ours_text, "our"), parse_side(theirs_text, "their")
     check_new_lines(ours, base)
     check_new_lines(theirs, base)
     res = MergeResult()
     if renumber:
+        follow_ours, follow_theirs = followed(base, ours, theirs)
+        if follow_ours or follow_theirs:
+            res.renumbered_ours.update(follow_ours)
+            res.renumbered_theirs.update(follow_theirs)
+            # the base line of a followed issue is its line under the new ID
+            base = rename_side(base, {i: j for m, side in ((follow_ours, ours), (follow_theirs, theirs))
+                                      for i, j in m.items() if i in base.lines
+                                      and same_creation(base.created_us(i), side.created_us(i))})
+            ours = rename_side(ours, follow_ours)
+            theirs = rename_side(theirs, follow_theirs)
         coll = collisions(base, ours, theirs, pushed)
         if coll:
-            taken = set(base.lines) | set(ours.lines) | set(theirs.lines)
-            plan = plan_renumber(sorted(coll), taken)
-            res.renumbered_ours = {i: plan[i] for i in coll if coll[i] == "ours"}
-            res.renumbered_theirs = {i: plan[i] for i in coll if coll[i] == "theirs"}
-            ours = rename_side(ours, res.renumbered_ours)
-            theirs = rename_side(theirs, res.renumbered_theirs)
+            used = set(base.lines) | set(ours.lines) | set(theirs.lines) | (taken() if taken is not None else set())
+            plan = plan_renumber(sorted(coll), used)
+            new_ours = {i: plan[i] for i in coll if coll[i] == "ours"}
+            new_theirs = {i: plan[i] for i in coll if coll[i] == "theirs"}
+            res.renumbered_ours.update(new_ours)
+            res.renumbered_theirs.update(new_theirs)
+            ours = rename_side(ours, new_ours)
+            theirs = rename_side(theirs, new_theirs)
     for side in (base, ours, theirs):
         _collapse(side, None)
     out: dict[str, str] = {}

@@ -87,8 +87,8 @@ class Plugin(Protocol):
     """What a server extension (the git agent) offers: the server calls ``start`` before it
     serves, ``after_flush`` (writer lock held: only signal, never do slow work) after each JSONL
     flush, ``housekeeping`` every few seconds, ``status`` for ``health``, and ``close`` once it has
-    stopped serving and made its last flush. ``host`` gives ``log``, ``state``, ``stopping`` and
-    ``flush_now``. A plug-in may also have ``holds_flushes() -> bool``: while it says True, a due
+    stopped serving and made its last flush. ``host`` gives ``log``, ``state``, ``stopping``,
+    ``flush_now`` and ``writes_held``. A plug-in may also have ``holds_flushes() -> bool``: while it says True, a due
     debounced flush is not made but announced to it (``after_flush`` with the writer lock held,
     the JSONL unchanged), and the plug-in flushes with ``host.flush_now()`` when it wants to (the
     git agent: the JSONL on the user's branch changes only together with its commit)."""

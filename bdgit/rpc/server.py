@@ -20,8 +20,9 @@ from __future__ import annotations
 import os
 import queue
 import selectors
-from collections import deque
 import socket
+import sqlite3
+from collections import deque
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -34,7 +35,7 @@ from ..intake import loads, strings_problem
 from ..ops import leases
 from ..store import Store
 from ..workspace import Workspace, safefs
-from . import limits
+from . import checkpoint, limits
 from .feed import Feed
 from .jobs import DONE, RUNNING, Job, Plugin, Subscribe, cancelled, failure
 from .upkeep import Upkeep
@@ -84,12 +85,15 @@ class Server(Upkeep):
         self.flush_due: float | None = None
         #: stat fingerprint of the JSONL when we last found it absorbed (see _sync_in)
         self._absorbed_fp: str | None = None
+        self._jsonl_default = ws.beads_dir / "issues.jsonl"
         self.plugins = tuple(plugins)
         self.stop_reason = ""
         self.stats = {"requests": 0, "writes": 0, "groups": 0, "flushes": 0, "cancelled": 0, "errors": 0}
         #: bound on one request line (BD_DAEMON_MAX_LINE overrides, e.g. to test the bound)
         self.max_line = int(os.environ.get("BD_DAEMON_MAX_LINE") or MAX_LINE)
         self.writer_store = Store(ws.db_path)
+        checkpoint.writer_pragmas(self.writer_store.conn)  # a COMMIT never checkpoints: see checkpoint
+        self.checkpointer = checkpoint.Checkpointer(ws.db_path, log)
         self.feed = Feed(log=log)
         self.writer_store.on_commit = self._committed
         #: when the next lease expires (epoch seconds; None: no lease), kept by the writer
@@ -106,6 +110,7 @@ class Server(Upkeep):
         for plugin in self.plugins:
             plugin.start(self)
         self._maint.start()
+        self.checkpointer.start()
         sel = selectors.DefaultSelector()
         sel.register(self.sock, selectors.EVENT_READ, "accept")
         sel.register(self._wake_r, selectors.EVENT_READ, "wake")
@@ -133,6 +138,7 @@ class Server(Upkeep):
             sel.close()
             self._wake_maint.set()
             self._maint.join(timeout=60)
+            self.checkpointer.close()
             self.feed.close()
             while not self._readers.empty():
                 self._readers.get().close()
@@ -324,7 +330,7 @@ class Server(Upkeep):
             "queue_depth": len(self.jobs), "connections": len(self._table), "dirty_issues": dirty,
             "evictions": self._table.evictions, "flush_error": self.flush_error,
             "flush_pending": self.flush_due is not None, "socket": str(self.sock.getsockname()),
-            "database": str(self.ws.db_path), **self.stats,
+            "database": str(self.ws.db_path), "checkpoints": self.checkpointer.count, **self.stats,
             "feed": {"stream": self.feed.stream, "seq": self.feed.seq, "oldest": self.feed.oldest,
                      "backlog": self.feed.capacity, "subscribers": self.feed.subscribers, **self.feed.stats},
             "next_lease_expiry": leases.stamp(self.lease_due) if self.lease_due is not None else None,
@@ -350,9 +356,7 @@ class Server(Upkeep):
             return cancelled(op)
         store = self._reader()
         try:
-            path = self.ws.jsonl_path
-            fp = jsonl.fingerprint(path)
-            if (fp is None or fp != self._absorbed_fp) and jsonl.needs_import(store, path, update=False):
+            if not self._absorbed() and jsonl.needs_import(store, self.ws.jsonl_path, update=False):
                 # the file changed under us: absorb it (as the writer) before we read
                 with self._wlock:
                     self._sync_in(self.writer_store)
@@ -424,24 +428,14 @@ class Server(Upkeep):
             live = [j for j in group if j.op in _WAYS_OUT]
         wrote = False
         try:
-            with store.tx():
-                for job in live:
-                    if not job.try_start():
-                        self.stats["cancelled"] += 1
-                        continue
-                    ctx = ops.Ctx(store, job.actor)
-                    try:
-                        data = ops.run(store, job.op, job.args, job.actor, ctx)
-                        job.response = {"success": True, "data": data}
-                        if ctx.notices:
-                            job.response["notices"] = ctx.notices
-                        wrote = True
-                    except BdError as e:
-                        job.response = failure(e)
-                    except Exception as e:  # a bug in one request must not sink the group
-                        self.stats["errors"] += 1
-                        self.log(f"internal error on {job.op}: {type(e).__name__}: {e}")
-                        job.response = failure(internal(e))
+            if len(live) == 1:
+                # Alone: the operation's own transaction is the group's (no savepoint around it).
+                # A COMMIT that fails raises from ops.run and answers this request alone.
+                wrote = self._run_job(store, live[0])
+            else:
+                with store.tx():  # each job a savepoint in it (ops.run nests): one fails alone
+                    for job in live:
+                        wrote = self._run_job(store, job) or wrote
         except Exception as e:
             self.log(f"commit failed: {type(e).__name__}: {e}")
             for job in live:
@@ -458,6 +452,7 @@ class Server(Upkeep):
                 if job.state == RUNNING and job.response is not None and job.response.get("success"):
                     job.response["export_error"] = self.flush_error
         if wrote:
+            self.checkpointer.wrote()
             store.mark_changed()  # file watchers (beads-ui) see the main db file change
         flushed = any(job.op == "flush" and (job.response or {}).get("success") for job in live)
         if wrote and flushed and store.dirty_count() == 0:
@@ -472,6 +467,32 @@ class Server(Upkeep):
                 if job.state == RUNNING:
                     job.state = DONE
             job.done.set()
+
+    def _run_job(self, store: Store, job: Job) -> bool:
+        """Run one queued write (inside the group's transaction, if it has one); its response
+        says how it went. Returns whether it succeeded. Raises only what the COMMIT of a job
+        run alone raises (then the caller answers it)."""
+        if not job.try_start():
+            self.stats["cancelled"] += 1
+            return False
+        ctx = ops.Ctx(store, job.actor)
+        try:
+            data = ops.run(store, job.op, job.args, job.actor, ctx)
+        except BdError as e:
+            job.response = failure(e)
+            return False
+        except Exception as e:  # a bug in one request must not sink the group
+            if not store.in_tx and isinstance(e, sqlite3.Error):
+                raise  # alone, its COMMIT failed: nothing of it was saved
+            self.stats["errors"] += 1
+            self.log(f"internal error on {job.op}: {type(e).__name__}: {e}")
+            job.response = failure(internal(e))
+            return False
+        resp: dict[str, Any] = {"success": True, "data": data}
+        if ctx.notices:
+            resp["notices"] = ctx.notices
+        job.response = resp
+        return True
 
     def _wrote(self) -> None:
         """After a committed write: schedule the JSONL flush and bump the state hint."""

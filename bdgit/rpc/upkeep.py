@@ -7,7 +7,9 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from .. import jsonl
@@ -41,6 +43,7 @@ class Upkeep:
     final_dirty: int
     finished: threading.Event
     _absorbed_fp: str | None
+    _jsonl_default: Path
     _wake_maint: threading.Event
     _stop: threading.Event
     _wlock: threading.Lock
@@ -111,12 +114,21 @@ class Upkeep:
             store.mark_changed()
             self._wrote()
 
+    def _absorbed(self) -> bool:
+        """Whether the workspace JSONL is, by its stat, the one last found absorbed (then it
+        cannot need importing). The hot path of every request: one ``lstat`` of the default
+        name (``Workspace.jsonl_path`` is that name whenever it exists)."""
+        fp = jsonl.fingerprint(self._jsonl_default)
+        return fp is not None and fp == self._absorbed_fp
+
     def _sync_in(self, store: Store) -> None:
         """Import the JSONL if it changed under us (pull, merge, checkout, an edit)."""
+        if self._absorbed():
+            return
         path = self.ws.jsonl_path
         try:
-            # Hot path (every write group): one stat. A file whose stat is what we last found
-            # absorbed cannot need importing; anything else gets the full check.
+            # A file whose stat is what we last found absorbed cannot need importing;
+            # anything else gets the full check.
             fp = jsonl.fingerprint(path)
             if fp is not None and fp == self._absorbed_fp:
                 return
@@ -185,6 +197,8 @@ class Upkeep:
         with self._flock.acquire(timeout=5):
             self._sync_in(store)
             res = jsonl.flush(store, self.ws.jsonl_path, before_replace=before_replace)
+            # what we wrote is absorbed by definition: readers need not check it again
+            self._absorbed_fp = store.get_meta("jsonl_fingerprint") or None
         if self.flush_error:
             self.log(f"JSONL flush works again (after: {self.flush_error})")
         self.flush_error = None
@@ -220,6 +234,16 @@ class Upkeep:
             if not (store.dirty_count() or not self.ws.jsonl_path.exists()):
                 return False
             return self._write_jsonl(store, before_replace)
+
+    @contextmanager
+    def writes_held(self) -> Iterator[None]:
+        """Hold the daemon's writes (the writer lock) for a short local step of a plug-in: the
+        auto-push merging what it pulled, so that no issue is created between the merge's look
+        at the database and its import (an issue created then would have to be moved aside by
+        the import, and renumbered again by the next merge). Take it before ``.beads/bd.lock``,
+        as the maintenance thread does."""
+        with self._wlock:
+            yield
 
     def _housekeeping(self, store: Store) -> None:
         try:

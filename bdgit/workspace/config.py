@@ -71,13 +71,12 @@ _MODE_CACHE: dict[str, tuple[tuple[int, int], str]] = {}
 def id_mode(beads_dir: str | os.PathLike[str]) -> str:
     """The repository's ID mode (``id-mode`` in .beads/config.yaml): "sequential" unless it says
     "hash". Cheap to ask on every create: the file is read again only when its stat changes."""
-    path = Path(beads_dir) / REPO_CONFIG
+    key = os.path.join(os.fspath(beads_dir), REPO_CONFIG)  # strings: this runs on every create
     try:
-        st = os.stat(path)
+        st = os.stat(key)
         stamp = (st.st_mtime_ns, st.st_size)
     except OSError:
         return "sequential"
-    key = str(path)
     hit = _MODE_CACHE.get(key)
     if hit is not None and hit[0] == stamp:
         return hit[1]

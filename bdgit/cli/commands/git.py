@@ -41,7 +41,8 @@ def _print_install(res: dict[str, Any], top: Path) -> None:
         r.out(f"  {r.yellow('!')} {w}")
 
 
-@command("sync", examples=["bd sync", "bd sync --dry-run", 'bd sync -m "triage" --no-push'])
+@command("sync", examples=["bd sync", "bd sync --dry-run", 'bd sync -m "triage" --no-push',
+                           "bd sync --json --retry-timeout 300   # a CI job among many clones"])
 
 
 def sync(g: Globals,
@@ -51,10 +52,16 @@ def sync(g: Globals,
          no_push: Annotated[bool, Opt("--no-push", help="Do not push.")] = False,
          no_pull: Annotated[bool, Opt("--no-pull", help="Do not fetch or merge the upstream.")] = False,
          status: Annotated[bool, Opt("--status", help="Show what a sync would do (a dry run that fetches "
-                                                      "nothing).")] = False) -> int:
+                                                      "nothing).")] = False,
+         retry_timeout: Annotated[float | None, Opt("--retry-timeout", help="Seconds to keep retrying transient "
+                                                                           "push and fetch failures (default: "
+                                                                           "sync.retry_timeout, 120; 0: never "
+                                                                           "retry).")] = None) -> int:
     """Sync issues through git: export, commit, pull (merged per issue), import, push."""
     if status:
         dry_run, no_pull, no_push = True, True, True
+    if retry_timeout is not None and retry_timeout < 0:
+        raise UsageError(f"--retry-timeout must be 0 or more seconds, not {retry_timeout:g}")
     if g.sandbox and not (no_pull and no_push):
         no_pull = no_push = True
         r.err(f"{r.yellow('!')} --sandbox: exporting and committing only (no fetch, no push)")
@@ -63,13 +70,22 @@ def sync(g: Globals,
     ws = find(g.db)
     progress = (lambda s: None) if g.json else (lambda s: r.out(f"→ {s}"))
     report = run_sync(ws, message=message, dry_run=dry_run, pull=not no_pull, push=not no_push,
-                      actor=actor(g.actor), progress=progress)
+                      actor=actor(g.actor), progress=progress, retry_timeout=retry_timeout)
     if g.json:
         emit(report)
-    elif dry_run:
+        return 0
+    if report["renumbered"]:
+        verb = "Would renumber" if dry_run else "Renumbered"
+        pairs = ", ".join(f"{a} -> {b}" for a, b in report["renumbered"].items())
+        r.out(f"{r.yellow('!')} {verb} (the IDs were taken for other issues): {pairs}")
+        if report.get("hint"):
+            r.out(f"  {r.dim(report['hint'])}")
+    if dry_run:
         r.out(f"{r.green('✓')} Dry run complete: nothing was changed")
-    else:
-        r.out(f"{r.green('✓')} Sync complete")
+        return 0
+    n = report["retries"]["count"]
+    why = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(report["retries"]["by_kind"].items()))
+    r.out(f"{r.green('✓')} Sync complete" + (f" after {n} retr{'y' if n == 1 else 'ies'} ({why})" if n else ""))
     return 0
 
 
