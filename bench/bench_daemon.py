@@ -4,87 +4,26 @@
 
 In process, a *direct* operation is all one direct-mode command does (open the store, take
 the lock, run, flush the JSONL, close); a *daemon* operation is one request on a persistent
-connection. The *floor*, measured in the same run, is a raw SQLite WAL insert transaction
-plus a raw unix-socket JSON round trip to another process. Nothing here asserts: it prints
+connection. The *floor*, measured in the same run, is ``bench/_floor.py``'s: a SQLite WAL insert
+transaction with the store's pragmas plus a unix-socket round trip of a create's request line
+to another process. Nothing here asserts: it prints
 tables (absolute figures and ratios) and which targets are met.
 """
 from __future__ import annotations
 
 import json
-import os
-import socket
-import sqlite3
 import subprocess
 import sys
-import tempfile
-import textwrap
 import time
 from pathlib import Path
 
+from _floor import AGENT, floor
 from _common import (bd_command, bench_env, generate_jsonl, machine, print_table, time_call, time_process,
                      wait_quiet, workspace)
 
 QUICK = "--quick" in sys.argv
 N_OPS = 200 if QUICK else 600
 N_PROC = 8 if QUICK else 20
-
-ECHO_SERVER = textwrap.dedent("""
-    import json, socket, sys
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(sys.argv[1]); s.listen(1)
-    print("ready", flush=True)
-    c, _ = s.accept(); f = c.makefile("rb")
-    for line in f:
-        req = json.loads(line)
-        c.sendall(json.dumps({"success": True, "data": req["args"]}).encode() + b"\\n")
-""")
-
-AGENT = textwrap.dedent("""
-    import json, sys, time
-    from bdgit.rpc.client import Client
-    sock, n, go = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-    with Client(sock, actor="bench") as c:
-        c.execute("ping")
-        while time.time() < go:
-            time.sleep(0.0005)
-        t0 = time.time()
-        for i in range(n):
-            c.execute("create", {"title": f"agent issue {i}"})
-        t1 = time.time()
-    print(json.dumps({"start": t0, "end": t1, "n": n}))
-""")
-
-
-def floor() -> tuple[float, float]:
-    """(SQLite WAL insert txn, unix-socket JSON round trip), medians in seconds."""
-    with tempfile.TemporaryDirectory() as tmp:
-        conn = sqlite3.connect(os.path.join(tmp, "f.db"), isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, title TEXT, created TEXT)")
-
-        def txn() -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("INSERT INTO t(title, created) VALUES ('x', '2026-01-01T00:00:00Z')")
-            conn.execute("COMMIT")
-        t_sql = time_call(txn, N_OPS, warmup=20).median
-        conn.close()
-        path = os.path.join(tmp, "echo.sock")
-        srv = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, path], stdout=subprocess.PIPE, text=True)
-        srv.stdout.readline()
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.connect(path)
-        f = s.makefile("rb")
-        msg = json.dumps({"operation": "create", "args": {"title": "an issue title", "priority": 2}}).encode() + b"\n"
-
-        def rt() -> None:
-            s.sendall(msg)
-            json.loads(f.readline())
-        t_sock = time_call(rt, N_OPS, warmup=20).median
-        f.close()
-        s.close()
-        srv.wait(5)
-    return t_sql, t_sock
-
 
 def in_process(root: Path) -> list[tuple[str, float, float, float, float]]:
     """(op, direct median, daemon median, daemon p50, daemon p95) in seconds."""

@@ -2,7 +2,7 @@
 
     python bench/bench_floor.py [--quick]
 
-The *floor* is one SQLite WAL insert transaction on a file opened with the pragmas of bdgit's
+The *floor* (``bench/_floor.py``) is one SQLite WAL insert transaction on a file opened with the pragmas of bdgit's
 store (WAL, synchronous=NORMAL, foreign keys, temp_store=MEMORY, busy_timeout) plus one
 unix-socket round trip of a newline-JSON request of a create's size to an echo process that
 parses it and answers a line of a create answer's size. Both are measured interleaved with
@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
+from _floor import AGENT, Floor
 from _common import (bd_command, bench_env, generate_jsonl, machine, print_table, time_processes, wait_quiet,
                      workspace)
 
@@ -37,85 +35,10 @@ PER_ROUND = 40 if QUICK else 80
 REPS_8X100 = 2 if QUICK else 5
 PROC_RUNS = 8 if QUICK else 20
 
-#: an echo process: parse each request line, answer a line of a create answer's size
-ECHO = textwrap.dedent("""
-    import json, socket, sys
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(sys.argv[1]); s.listen(1)
-    pad = "x" * int(sys.argv[2])
-    print("ready", flush=True)
-    c, _ = s.accept(); buf = b""
-    while True:
-        chunk = c.recv(1 << 20)
-        if not chunk:
-            break
-        buf += chunk
-        while b"\\n" in buf:
-            line, buf = buf.split(b"\\n", 1)
-            req = json.loads(line)
-            c.sendall(json.dumps({"success": True, "data": {"id": "x-1", "pad": pad},
-                                  "request_id": req.get("request_id")},
-                                 ensure_ascii=False, separators=(",", ":")).encode() + b"\\n")
-""")
-
-AGENT = textwrap.dedent("""
-    import json, sys, time
-    from bdgit.rpc.client import Client
-    sock, n, go = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-    with Client(sock, actor="bench") as c:
-        c.execute("ping")
-        while time.time() < go:
-            time.sleep(0.0005)
-        t0 = time.time()
-        for i in range(n):
-            c.execute("create", {"title": f"agent issue {i}"})
-        t1 = time.time()
-    print(json.dumps({"start": t0, "end": t1, "n": n}))
-""")
-
 READS = [("list", ["list", "--json", "--limit", "50"]), ("ready", ["ready", "--json"]),
          ("blocked", ["blocked", "--json"]), ("show", ["show", "bench-1", "--json"]),
          ("stats", ["stats", "--json"]), ("dep tree", ["dep", "tree", "bench-150", "--json"]),
          ("search", ["search", "daemon", "--json"])]
-
-
-class Floor:
-    """The two parts of the floor, ready to be sampled one call at a time."""
-
-    def __init__(self, tmp: str, request: bytes, answer_size: int) -> None:
-        self.conn = sqlite3.connect(os.path.join(tmp, "floor.db"), isolation_level=None)
-        for pragma in ("busy_timeout=30000", "journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
-                       "temp_store=MEMORY"):
-            self.conn.execute(f"PRAGMA {pragma}")
-        self.conn.execute("CREATE TABLE t (id TEXT PRIMARY KEY, title TEXT, created TEXT)")
-        self.n = 0
-        path = os.path.join(tmp, "echo.sock")
-        self.echo = subprocess.Popen([sys.executable, "-c", ECHO, path, str(answer_size)],
-                                     stdout=subprocess.PIPE, text=True)
-        assert self.echo.stdout is not None
-        self.echo.stdout.readline()
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
-        self.request = request
-        self.buf = b""
-
-    def insert(self) -> None:
-        self.n += 1
-        self.conn.execute("BEGIN IMMEDIATE")
-        self.conn.execute("INSERT INTO t(id, title, created) VALUES (?, ?, ?)",
-                          (f"floor-{self.n}", "an issue title", "2026-01-01T00:00:00.000000+00:00"))
-        self.conn.execute("COMMIT")
-
-    def round_trip(self) -> None:
-        self.sock.sendall(self.request)
-        while b"\n" not in self.buf:
-            self.buf += self.sock.recv(1 << 20)
-        line, self.buf = self.buf.split(b"\n", 1)
-        json.loads(line)
-
-    def close(self) -> None:
-        self.sock.close()
-        self.echo.wait(10)
-        self.conn.close()
 
 
 def sample(fn, n: int, out: list[float]) -> None:

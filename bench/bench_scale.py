@@ -15,8 +15,8 @@ every size in turn, round after round (so that drifting load hits every size ali
 - 8 agent processes x 100 creates through the daemon (creates/s);
 - the daemon's resident memory after the run and its peak (``VmRSS`` / ``VmHWM``).
 
-The floor (a raw SQLite WAL insert transaction plus a raw unix-socket round trip, from
-``bench_daemon``) is measured in the same run. Growth ratios are against the smallest size.
+The floor (``bench/_floor.py``: a SQLite WAL insert transaction with the store's pragmas plus a
+socket round trip of a create's request line) is measured in the same run. Growth ratios are against the smallest size.
 Nothing here asserts: it prints tables, ratios and which targets are met.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
-from bench_daemon import AGENT, floor  # noqa: E402
+from _floor import AGENT, floor  # noqa: E402
 
 #: targets (growth is against the smallest size; absolute figures at the largest)
 GROWTH = {"create": 1.5, "update": 1.5, "show": 1.5, "list": 2.0, "ready": 3.0}
