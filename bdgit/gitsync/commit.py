@@ -287,6 +287,11 @@ def _publish_written(repo: pygit2.Repository, ref: str, tip: pygit2.Oid, commit:
                 if reflock is not None:
                     reflock.rollback()
                 raise _UserGit(why)
+        if answer_until is not None and time.perf_counter() > answer_until:
+            # descheduled since the look: a git started meanwhile would meet our index.lock
+            if reflock is not None:
+                reflock.rollback()
+            raise _UserGit("too slow after the last look at your git; trying again")
         try:
             lock.acquire()
             break
