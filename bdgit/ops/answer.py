@@ -22,6 +22,7 @@ from typing import Any
 
 from ..model import issue_to_json
 from ..store import Store
+from ..store.db import ISSUE_COLUMNS
 
 #: issues per chunk: each lookup is one ``IN (...)`` of this many IDs (counts.py's page size)
 CHUNK = 500
@@ -67,7 +68,7 @@ def issue_rows(store: Store, ids: list[str],
     from .counts import add_counts
 
     def render(chunk: list[str]) -> list[dict[str, Any]]:
-        rows = store.get_issues(chunk)
+        rows = _rows(store, chunk)
         labels = store.labels_for(chunk)
         more = extra(chunk) if extra is not None else None
         out = []
@@ -81,3 +82,13 @@ def issue_rows(store: Store, ids: list[str],
             out.append(j)
         return add_counts(store, out)
     return Rows(ids, render)
+
+
+def _rows(store: Store, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """``Store.get_issues`` of one chunk, the rows read as tuples and zipped with the column
+    names once per chunk (the store's row factory looks the names up again for every row)."""
+    cur = store.conn.cursor()
+    cur.row_factory = None
+    cur.execute(f"SELECT {ISSUE_COLUMNS} FROM issues WHERE id IN ({','.join('?' * len(ids))})", ids)
+    names = [d[0] for d in cur.description]
+    return {t[0]: dict(zip(names, t)) for t in cur}
