@@ -234,7 +234,7 @@ class Server(Upkeep):
                     alive: Callable[[], bool] | None = None) -> dict[str, Any] | Subscribe | Streamed:
         """Answer one request line read at monotonic time ``received`` (default now); ``alive``
         says whether its client is still connected (for ``subscribe``: say so). Never raises.
-        A ``Streamed`` answer must be sent (or ``to_dict``-ed) and then closed."""
+        A ``Streamed`` answer must be sent and then closed (``_serve_conn``)."""
         self.last_activity = time.monotonic()
         self.stats["requests"] += 1
         try:

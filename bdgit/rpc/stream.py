@@ -85,19 +85,6 @@ class Streamed:
         parts.append(b"]" + (b"," if tail else b"") + end.encode() + b"\n")
         write(b"".join(parts))
 
-    def to_dict(self) -> dict[str, Any]:
-        """The same response, materialised (for callers of ``handle_line`` that want a dict)."""
-        data: list[dict[str, Any]] = []
-        chunk, self.first = self.first, None
-        while chunk is not None:
-            data.extend(chunk)
-            chunk = next(self.rest, None)
-        resp: dict[str, Any] = {"success": True, "data": data}
-        if self.notices:
-            resp["notices"] = self.notices
-        resp.update(self.tail)
-        return resp
-
 
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
