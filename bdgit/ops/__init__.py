@@ -14,9 +14,10 @@ from ..errors import BatchFailed, BdError, UsageError
 from ..store import Store
 from ..store.failures import database_error
 from ..validate import Args
+from .answer import Rows
 from .registry import OPS, Ctx, Handler, Op, op
 
-__all__ = ["OPS", "Ctx", "Handler", "Op", "op", "is_write", "run", "run_batch"]
+__all__ = ["OPS", "Ctx", "Handler", "Op", "op", "is_write", "run", "run_batch", "run_stream", "streams"]
 
 
 def is_write(name: str, args: Any = None) -> bool:
@@ -77,6 +78,29 @@ def run(store: Store, name: str, args: Any, actor: str, ctx: Ctx | None = None) 
 
 
 _NO_RENEW = frozenset({"create", "heartbeat", "import"})
+
+
+def streams(name: str, args: Any) -> bool:
+    """Whether ``run_stream`` answers ``name`` (a read with an ``Op.stream``)."""
+    if name == "batch" or is_write(name, args):
+        return False
+    o = OPS.get(name)
+    return o is not None and o.stream is not None
+
+
+def run_stream(store: Store, name: str, args: Any, actor: str, ctx: Ctx | None = None) -> Rows:
+    """``run`` of a read that ``streams``, as a ``answer.Rows`` (its IDs read, nothing rendered
+    yet). Precondition: inside ``store.read_snapshot()``, until the rows are rendered. Raises
+    BdError."""
+    o = OPS[name]
+    assert o.stream is not None and not is_write(name, args)
+    try:
+        rows: Rows = o.stream(ctx or Ctx(store, actor), Args(name.replace("_", " "), args))
+        return rows
+    except sqlite3.IntegrityError:
+        raise
+    except sqlite3.DatabaseError as e:
+        raise database_error(store.path, e) from e
 
 
 def run_batch(store: Store, args: Any, actor: str, ctx: Ctx | None = None) -> dict[str, Any]:

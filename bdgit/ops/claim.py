@@ -21,12 +21,19 @@ from ..errors import UsageError, ValidationError
 from ..store import Store
 from ..store import queries as q
 from ..validate import Args, check_label
-from .issues import apply_changes, check_filters, ready_list, rows_json
+from .answer import Rows
+from .issues import apply_changes, check_filters, ready_list, ready_rows, rows_json
 from .leases import LEASE_KEY, claim_changes, due, expiry, lease_of, lease_seconds, leased_rows
 from .registry import Ctx, op
 
 
-@op("ready", write=False)
+def ready_stream(ctx: Ctx, a: Args) -> Rows:
+    """``ready`` without ``claim`` (a read: ``ops.is_write``), to render in chunks."""
+    check_filters(ctx, a)
+    return ready_rows(ctx, a)
+
+
+@op("ready", write=False, stream=ready_stream)
 def ready(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
     """Ready issues (``issues.ready_list``); with ``claim`` (then a write: see ``ops.is_write``),
     claims the first of them (``claim_ready``)."""

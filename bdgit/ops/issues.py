@@ -10,6 +10,7 @@ from ..store import queries as q
 from ..store.db import TOMBSTONE
 from ..validate import Args, check_dep_type, check_label, check_status, check_title, check_type
 from . import leases
+from .answer import Rows, issue_rows
 from .registry import Ctx, op
 
 _TEXT_FIELDS = ("description", "design", "acceptance_criteria", "notes")
@@ -466,18 +467,24 @@ def check_filters(ctx: Ctx, a: Args) -> None:
         raise NotFoundError(f"parent issue {parent} not found", "check the ID with 'bd list' (IDs are case-sensitive)")
 
 
-@op("list", write=False)
-def list_(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
+def list_rows(ctx: Ctx, a: Args) -> Rows:
+    """The ``list`` operation's answer, to render in chunks (``answer``); in a read snapshot."""
     check_filters(ctx, a)
     status = a.text("status")
     labels = [check_label(x) for x in a.strlist("labels") + a.strlist("label")]
     assignee = "" if a.flag("no_assignee") or a.flag("unassigned") else a.text("assignee")
-    rows = q.list_issues(
+    ids = q.list_issues(
         ctx.store, status=status, priority=a.priority("priority"), issue_type=a.text("issue_type") or a.text("type"),
         assignee=assignee, labels=labels, labels_any=a.strlist("labels_any"), parent=a.text("parent"),
         title=a.text("title"), query=a.text("query"), ids=a.strlist("ids") or None,
-        limit=a.integer("limit", 0) or 0, sort=_sort(a.text("sort")), reverse=a.flag("reverse"))
-    return rows_json(ctx, rows)
+        limit=a.integer("limit", 0) or 0, sort=_sort(a.text("sort")), reverse=a.flag("reverse"), ids_only=True)
+    return issue_rows(ctx.store, ids)
+
+
+@op("list", write=False, stream=list_rows)
+def list_(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
+    with ctx.store.read_snapshot():
+        return list_rows(ctx, a).to_list()
 
 
 def _sort(v: str | None) -> str:
@@ -487,30 +494,47 @@ def _sort(v: str | None) -> str:
     return v
 
 
-def ready_list(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
+def ready_rows(ctx: Ctx, a: Args) -> Rows:
     """The ``ready`` operation's list (the operation itself, which can also claim, is
-    ``claim.ready``). The caller has checked the filters (``check_filters``)."""
+    ``claim.ready``), to render in chunks; in a read snapshot. The caller has checked the
+    filters (``check_filters``)."""
     assignee = "" if a.flag("unassigned") or a.flag("no_assignee") else a.text("assignee")
     sort = a.text("sort") or "priority"
     if sort not in ("priority", "hybrid", "oldest"):
         raise ValidationError(f"invalid sort policy {sort!r}: expected priority, hybrid or oldest")
-    rows = q.ready_issues(ctx.store, priority=a.priority("priority"), assignee=assignee,
-                          issue_type=a.text("issue_type") or a.text("type"),
-                          labels=[check_label(x) for x in a.strlist("labels") + a.strlist("label")],
-                          labels_any=a.strlist("labels_any"), parent=a.text("parent"),
-                          oldest_first=sort == "oldest", limit=a.integer("limit", 0) or 0)
-    return rows_json(ctx, rows)
+    ids = q.ready_issues(ctx.store, priority=a.priority("priority"), assignee=assignee,
+                         issue_type=a.text("issue_type") or a.text("type"),
+                         labels=[check_label(x) for x in a.strlist("labels") + a.strlist("label")],
+                         labels_any=a.strlist("labels_any"), parent=a.text("parent"),
+                         oldest_first=sort == "oldest", limit=a.integer("limit", 0) or 0, ids_only=True)
+    return issue_rows(ctx.store, ids)
 
 
-@op("blocked", write=False)
-def blocked(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
+def ready_list(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
+    """``ready_rows`` as a list."""
+    with ctx.store.read_snapshot():
+        return ready_rows(ctx, a).to_list()
+
+
+def blocked_rows(ctx: Ctx, a: Args) -> Rows:
+    """The ``blocked`` operation's answer, to render in chunks; in a read snapshot."""
     check_filters(ctx, a)
-    rows = q.blocked_issues(ctx.store)
+    ids, flags = q.blocked_order(ctx.store)
     parent = a.text("parent")
     if parent:
         under = q.descendants(ctx.store, parent)
-        rows = [r for r in rows if r["id"] in under]
-    return rows_json(ctx, rows, ("blocked_by_count", "blocked_by"))
+        ids = [i for i in ids if i in under]
+    blockers = q.Blockers(ctx.store, flags)
+
+    def extra(chunk: list[str]) -> dict[str, dict[str, Any]]:
+        return {i: {"blocked_by_count": len(by), "blocked_by": by} for i, by in blockers.of(chunk).items()}
+    return issue_rows(ctx.store, ids, extra)
+
+
+@op("blocked", write=False, stream=blocked_rows)
+def blocked(ctx: Ctx, a: Args) -> list[dict[str, Any]]:
+    with ctx.store.read_snapshot():
+        return blocked_rows(ctx, a).to_list()
 
 
 @op("stats", write=False)
@@ -523,7 +547,7 @@ def stats(ctx: Ctx, a: Args) -> dict[str, Any]:
 
 @op("count", write=False)
 def count(ctx: Ctx, a: Args) -> dict[str, Any]:
-    return {"count": len(list_(ctx, a))}
+    return {"count": len(list_rows(ctx, a))}  # the IDs only: nothing to render
 
 
 def require_ids(ctx: Ctx, ids: list[str]) -> None:

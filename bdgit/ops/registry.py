@@ -36,12 +36,17 @@ Handler = Callable[[Ctx, Args], Any]
 
 
 class Op:
-    __slots__ = ("name", "handler", "write")
+    """An operation. ``stream``, for the reads whose answer can be every issue: the same
+    answer as a ``answer.Rows`` (rendered a chunk at a time), which the daemon sends as it
+    renders; the handler is then ``stream(ctx, a).to_list()`` in a read snapshot."""
 
-    def __init__(self, name: str, handler: Handler, write: bool) -> None:
+    __slots__ = ("name", "handler", "write", "stream")
+
+    def __init__(self, name: str, handler: Handler, write: bool, stream: Handler | None = None) -> None:
         self.name = name
         self.handler = handler
         self.write = write
+        self.stream = stream
 
     def __repr__(self) -> str:
         return f"Op(name={self.name!r}, handler={self.handler!r}, write={self.write!r})"
@@ -91,9 +96,10 @@ class OpTable(dict[str, Op]):
 OPS = OpTable()
 
 
-def op(name: str, *, write: bool) -> Callable[[Handler], Handler]:
-    """Register the decorated handler as operation ``name`` (declared once, here)."""
+def op(name: str, *, write: bool, stream: Handler | None = None) -> Callable[[Handler], Handler]:
+    """Register the decorated handler as operation ``name`` (declared once, here); ``stream``:
+    see ``Op``."""
     def deco(fn: Handler) -> Handler:
-        dict.setdefault(OPS, name, Op(name, fn, write))  # an entry set before (a test's stand-in) stays
+        dict.setdefault(OPS, name, Op(name, fn, write, stream))  # an entry set before (a test's stand-in) stays
         return fn
     return deco

@@ -23,6 +23,7 @@ import selectors
 import socket
 import sqlite3
 from collections import deque
+from contextlib import ExitStack
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -34,12 +35,14 @@ from ..errors import (BdError, DaemonError, InternalError, ReadOnlyError, UsageE
 from ..intake import loads, strings_problem
 from ..ops import leases
 from ..store import Store
+from ..store.failures import database_error
 from ..workspace import Workspace, safefs
 from . import checkpoint, limits
 from .feed import Feed
 from .jobs import DONE, RUNNING, Job, Plugin, Subscribe, cancelled, failure
 from .upkeep import Upkeep
 from .protocol import MAX_LINE, PROTOCOL_VERSION, encode
+from .stream import Streamed
 
 #: operations answered by the server itself, never queued
 _CONTROL = frozenset({"ping", "health", "shutdown", "status"})
@@ -204,7 +207,13 @@ class Server(Upkeep):
                             self.feed.attach(conn, resp.args, resp.request_id, buf)
                             handed_over = True
                             return
-                        conn.sendall(encode(resp))
+                        if isinstance(resp, Streamed):
+                            try:  # a failure mid-answer is an OSError: the connection closes
+                                resp.send(conn.sendall, self.log)
+                            finally:
+                                resp.close()
+                        else:
+                            conn.sendall(encode(resp))
                 if len(buf) > self.max_line:
                     if not discarding:
                         conn.sendall(encode(failure(UsageError(f"invalid request: line longer than {self.max_line} bytes"))))
@@ -222,9 +231,10 @@ class Server(Upkeep):
                 pass
 
     def handle_line(self, line: bytes, received: float | None = None,
-                    alive: Callable[[], bool] | None = None) -> dict[str, Any] | Subscribe:
+                    alive: Callable[[], bool] | None = None) -> dict[str, Any] | Subscribe | Streamed:
         """Answer one request line read at monotonic time ``received`` (default now); ``alive``
-        says whether its client is still connected (for ``subscribe``: say so). Never raises."""
+        says whether its client is still connected (for ``subscribe``: say so). Never raises.
+        A ``Streamed`` answer must be sent and then closed (``_serve_conn``)."""
         self.last_activity = time.monotonic()
         self.stats["requests"] += 1
         try:
@@ -246,11 +256,14 @@ class Server(Upkeep):
             self.log(f"internal error on {req.get('operation')!r}: {type(e).__name__}: {e}")
             resp = failure(internal(e))
         if rid is not None:
-            resp["request_id"] = rid
+            if isinstance(resp, Streamed):
+                resp.tail["request_id"] = rid
+            else:
+                resp["request_id"] = rid
         return resp
 
     def _handle(self, req: dict[str, Any], received: float,
-                alive: Callable[[], bool] | None = None) -> dict[str, Any] | Subscribe:
+                alive: Callable[[], bool] | None = None) -> dict[str, Any] | Subscribe | Streamed:
         op = req.get("operation")
         if not isinstance(op, str) or not op:
             raise UsageError("invalid request: 'operation' must be a string")
@@ -350,11 +363,12 @@ class Server(Upkeep):
         except queue.Empty:
             return Store(self.ws.db_path)
 
-    def _read(self, op: str, args: dict[str, Any], actor: str, deadline: float) -> dict[str, Any]:
+    def _read(self, op: str, args: dict[str, Any], actor: str, deadline: float) -> dict[str, Any] | Streamed:
         if time.monotonic() > deadline:
             self.stats["cancelled"] += 1
             return cancelled(op)
         store = self._reader()
+        handed_over = False  # to a Streamed answer, which gives the reader back when it is sent
         try:
             if not self._absorbed() and jsonl.needs_import(store, self.ws.jsonl_path, update=False):
                 # the file changed under us: absorb it (as the writer) before we read
@@ -363,15 +377,38 @@ class Server(Upkeep):
                 if self.import_error is not None:
                     return failure(self.import_error)
             ctx = ops.Ctx(store, actor)
+            if ops.streams(op, args):
+                streamed = self._streamed(store, op, args, actor, ctx)
+                handed_over = True
+                return streamed
             data = ops.run(store, op, args, actor, ctx)
             resp: dict[str, Any] = {"success": True, "data": data}
             if ctx.notices:
                 resp["notices"] = ctx.notices
             return resp
         finally:
-            if store.in_tx:  # pragma: no cover - defensive
-                store.conn.execute("ROLLBACK")
-            self._readers.put(store)
+            if not handed_over:
+                if store.in_tx:  # pragma: no cover - defensive
+                    store.conn.execute("ROLLBACK")
+                self._readers.put(store)
+
+    def _streamed(self, store: Store, op: str, args: dict[str, Any], actor: str, ctx: ops.Ctx) -> Streamed:
+        """A list answer to send as it is rendered (``rpc.stream``): its IDs and first chunk
+        read in a snapshot that lasts until the answer is sent; then the reader is given back."""
+        done = ExitStack()
+        done.callback(self._readers.put, store)
+        try:
+            done.enter_context(store.read_snapshot())
+            rows = ops.run_stream(store, op, args, actor, ctx)
+            try:
+                return Streamed(rows, ctx.notices, done.close)
+            except sqlite3.IntegrityError:
+                raise
+            except sqlite3.DatabaseError as e:  # damaged, locked or full: as ops.run says it
+                raise database_error(store.path, e) from e
+        except BaseException:
+            done.close()
+            raise
 
     # --- writes --------------------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ class Store(Links):
     def __init__(self, path: str | os.PathLike[str], *, create: bool = False,
                  busy_timeout_ms: int = 30_000) -> None:
         from ..workspace import safefs
+        self._snapshot = False  # inside read_snapshot(): a read transaction, not a write one
         self.path = Path(path)
         if not create and not os.path.lexists(self.path):
             raise NoDatabaseError(f"no database at {self.path}", "run 'bd init' in your project first")
@@ -183,7 +184,28 @@ class Store(Links):
 
     @property
     def in_tx(self) -> bool:
-        return self.conn.in_transaction
+        """Whether a write transaction (``tx``) is open; a ``read_snapshot`` is not one."""
+        return self.conn.in_transaction and not self._snapshot
+
+    @contextmanager
+    def read_snapshot(self) -> Iterator[None]:
+        """Every read inside sees the same committed state (one deferred read transaction,
+        ended on exit), so that an answer read in several queries is one state's answer.
+        Inside a write transaction (a batch), that transaction already is one."""
+        if self.conn.in_transaction:
+            yield
+            return
+        self.conn.execute("BEGIN")
+        self._snapshot = True
+        try:
+            yield
+        finally:
+            self._snapshot = False
+            if self.conn.in_transaction:
+                try:
+                    self.conn.execute("ROLLBACK")  # nothing was written: ending it is all
+                except sqlite3.Error:  # pragma: no cover - SQLite ended it by itself
+                    pass
 
     def mark_changed(self) -> None:
         """Make the main database file change after committed writes.

@@ -41,10 +41,12 @@ def list_issues(store: Store, *, status: str | None = None, priority: int | None
                 issue_type: str | None = None, assignee: str | None = None,
                 labels: list[str] | None = None, labels_any: list[str] | None = None,
                 title: str | None = None, query: str | None = None, ids: list[str] | None = None,
-                parent: str | None = None, limit: int = 0, sort: str = "priority", reverse: bool = False) -> list[dict[str, Any]]:
+                parent: str | None = None, limit: int = 0, sort: str = "priority", reverse: bool = False,
+                ids_only: bool = False) -> list[Any]:
     """Filtered issue rows. ``status`` None or ``all`` means every status; ``labels`` must all
     match, ``labels_any`` at least one; ``title`` searches titles, ``query`` title,
-    description and id (case-insensitive substring)."""
+    description and id (case-insensitive substring). ``ids_only``: their IDs (strings), in
+    the same order, for an answer rendered in chunks (``ops.answer``)."""
     where: list[str] = ["status != 'tombstone'"]
     params: list[Any] = []
     if status and status != "all":
@@ -84,18 +86,25 @@ def list_issues(store: Store, *, status: str | None = None, priority: int | None
         where.append(f"id IN ({','.join('?' * len(under))})" if under else "0")
         params.extend(under)
     order = SORTS.get(sort, SORTS["priority"])
-    sql = f"SELECT {ISSUE_COLUMNS} FROM issues"
+    sql = f"SELECT {'id' if ids_only else ISSUE_COLUMNS} FROM issues"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY {order}"
     if limit and limit > 0 and not reverse:
         sql += f" LIMIT {int(limit)}"  # let SQLite stop early rather than fetch every row
-    rows = store.conn.execute(sql, params).fetchall()
+    rows = _ids(store, sql, params) if ids_only else store.conn.execute(sql, params).fetchall()
     if reverse:
         rows.reverse()
     if limit and limit > 0:
         rows = rows[:limit]
     return rows
+
+
+def _ids(store: Store, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> list[Any]:
+    """The first column of every row, as plain values (no dict per row)."""
+    cur = store.conn.cursor()
+    cur.row_factory = None
+    return [r[0] for r in cur.execute(sql, params)]
 
 
 def _like(s: str) -> str:
@@ -106,11 +115,12 @@ def ready_issues(store: Store, *, priority: int | None = None, assignee: str | N
                  issue_type: str | None = None, labels: list[str] | None = None,
                  labels_any: list[str] | None = None, parent: str | None = None,
                  oldest_first: bool = False, limit: int = 0,
-                 claimable_by: str | None = None) -> list[dict[str, Any]]:
+                 claimable_by: str | None = None, ids_only: bool = False) -> list[Any]:
     """Open issues that nothing blocks, by priority then age (oldest first).
 
     ``assignee`` "" means unassigned; ``claimable_by`` keeps issues that are unassigned or
-    that actor's; ``parent`` keeps the issue's parent-child descendants."""
+    that actor's; ``parent`` keeps the issue's parent-child descendants. ``ids_only``: their
+    IDs, in the same order."""
     flags = derived.current(store.conn, store.in_tx)
     where = ["status = 'open'", "blocked = 0" if flags else "id NOT IN (SELECT id FROM blocked_all)"]
     params: list[Any] = []
@@ -140,11 +150,13 @@ def ready_issues(store: Store, *, priority: int | None = None, assignee: str | N
         where.append("EXISTS (SELECT 1 FROM labels l WHERE l.issue_id = issues.id AND l.label = ?)")
         params.append(lb)
     order = "created_us ASC, id ASC" if oldest_first else "priority ASC, created_us ASC, id ASC"
-    sql = f"{'' if flags else BLOCKED_CTE} SELECT {ISSUE_COLUMNS} FROM issues WHERE {' AND '.join(where)} " \
-          f"ORDER BY {order}"
+    sql = f"{'' if flags else BLOCKED_CTE} SELECT {'id' if ids_only else ISSUE_COLUMNS} FROM issues " \
+          f"WHERE {' AND '.join(where)} ORDER BY {order}"
 
     if limit and limit > 0:
         sql += f" LIMIT {int(limit)}"
+    if ids_only:
+        return _ids(store, sql, params)
     return store.conn.execute(sql, params).fetchall()
 
 
@@ -152,43 +164,66 @@ def blocked_issues(store: Store, limit: int = 0) -> list[dict[str, Any]]:
     """Blocked, not-closed issues, each with ``blocked_by`` (direct open blockers, or the
     blocked ancestors it inherits from) and ``blocked_by_count``; by priority then age.
     ``limit`` > 0: the first that many."""
+    ids, flags = blocked_order(store, limit)
+    if not ids:
+        return []
+    rows = store.get_issues(ids)
+    by = Blockers(store, flags).of(ids)
+    out = []
+    for i in ids:
+        r = rows[i]
+        r["blocked_by_count"] = len(by[i])
+        r["blocked_by"] = by[i]
+        out.append(r)
+    return out
+
+
+def blocked_order(store: Store, limit: int = 0) -> tuple[list[str], bool]:
+    """The IDs ``blocked_issues`` answers, in its order, and whether the kept flags were
+    current (``derived.current``: what ``Blockers`` needs to know)."""
     order = "ORDER BY priority ASC, created_us ASC, id ASC" + (f" LIMIT {int(limit)}" if limit > 0 else "")
     flags = derived.current(store.conn, store.in_tx)
     if flags:
-        rows = store.conn.execute(f"SELECT {ISSUE_COLUMNS} FROM issues WHERE blocked = 1 {order}").fetchall()
-    else:
-        rows = store.conn.execute(
-            f"{BLOCKED_CTE} SELECT {ISSUE_COLUMNS} FROM issues WHERE id IN (SELECT id FROM blocked_all) {order}"
-        ).fetchall()
-    if not rows:
-        return rows
-    direct: dict[str, list[str]] = {}
-    parents: dict[str, list[tuple[str, int]]] = {}
-    cur = store.conn.cursor()
-    cur.row_factory = None
-    ids = [r["id"] for r in rows]
-    for k in range(0, len(ids), 5000):  # the edges of these issues only, in bulk
-        for iid, target, kind, t_status, t_flag in cur.execute(
-                "SELECT d.issue_id, d.depends_on_id, d.type, b.status, b.blocked FROM json_each(?) j "
-                "CROSS JOIN dependencies d ON d.issue_id = j.value AND d.type IN ('blocks', 'parent-child') "
-                "LEFT JOIN issues b ON b.id = d.depends_on_id", (json.dumps(ids[k:k + 5000]),)):
-            if kind == "blocks":
-                if t_status is None or t_status not in derived.CLOSED:
-                    direct.setdefault(iid, []).append(target)
-            elif t_status is not None:
-                parents.setdefault(iid, []).append((target, t_flag))
-    unflagged: set[str] | None = None
-    for r in rows:
-        by = direct.get(r["id"])
-        if not by:  # blocked through its parents: the ones that are blocked
-            if not flags and unflagged is None:
-                unflagged = blocked_ids(store)
-            by = [p for p, flag in parents.get(r["id"], ())
-                  if (flag == 1 if unflagged is None else p in unflagged)]
-        by = sorted(by)
-        r["blocked_by_count"] = len(by)
-        r["blocked_by"] = by
-    return rows
+        return _ids(store, f"SELECT id FROM issues WHERE blocked = 1 {order}"), True
+    return _ids(store, f"{BLOCKED_CTE} SELECT id FROM issues WHERE id IN (SELECT id FROM blocked_all) {order}"), False
+
+
+class Blockers:
+    """``blocked_by`` of blocked issues, looked up for a chunk of them at a time: the direct
+    open blockers, or (blocked through its parents) the parents that are blocked; sorted."""
+
+    def __init__(self, store: Store, flags: bool) -> None:
+        self.store = store
+        self.flags = flags  # the kept flags are current; else computed once, on first need
+        self._unflagged: set[str] | None = None
+
+    def of(self, ids: list[str]) -> dict[str, list[str]]:
+        direct: dict[str, list[str]] = {}
+        parents: dict[str, list[tuple[str, int]]] = {}
+        cur = self.store.conn.cursor()
+        cur.row_factory = None
+        for k in range(0, len(ids), 5000):  # the edges of these issues only, in bulk
+            for iid, target, kind, t_status, t_flag in cur.execute(
+                    "SELECT d.issue_id, d.depends_on_id, d.type, b.status, b.blocked FROM json_each(?) j "
+                    "CROSS JOIN dependencies d ON d.issue_id = j.value AND d.type IN ('blocks', 'parent-child') "
+                    "LEFT JOIN issues b ON b.id = d.depends_on_id", (json.dumps(ids[k:k + 5000]),)):
+                if kind == "blocks":
+                    if t_status is None or t_status not in derived.CLOSED:
+                        direct.setdefault(iid, []).append(target)
+                elif t_status is not None:
+                    parents.setdefault(iid, []).append((target, t_flag))
+        out: dict[str, list[str]] = {}
+        for i in ids:
+            by = direct.get(i)
+            if not by:
+                if self.flags:
+                    by = [p for p, flag in parents.get(i, ()) if flag == 1]
+                else:
+                    if self._unflagged is None:
+                        self._unflagged = blocked_ids(self.store)
+                    by = [p for p, _ in parents.get(i, ()) if p in self._unflagged]
+            out[i] = sorted(by)
+        return out
 
 
 def descendants(store: Store, parent: str) -> set[str]:
