@@ -93,27 +93,11 @@ def parse(text: str, *, strict: bool = False,
     # text decoded from UTF-8 holds no lone surrogate: only a JSON escape can make one (checked
     # per line below); text handed over as a str is checked once, whole
     clean = text.isascii() or _encodable(text)
-    raws = text.splitlines()
-    if len(raws) >= SPLIT_AT:
-        from .halves import parse_halves
-        return parse_halves(raws, strict, known, clean)
     records: list[Record] = []
     warnings: list[str] = []
-    parse_range(raws, 0, len(raws), strict, known, clean, records, warnings)
-    return records, warnings
-
-
-#: lines from which a second process checks the second half of the file (``halves``)
-SPLIT_AT = 20_000
-
-
-def parse_range(raws: list[str], start: int, stop: int, strict: bool, known: dict[str, str] | None,
-                clean: bool, records: list[Record], warnings: list[str]) -> None:
-    """``parse`` of the lines ``raws[start:stop]`` (numbered from ``start + 1``), appending to
-    ``records`` and ``warnings``; raises ImportFormatError at the first bad one."""
     good: set[str] = set()
-    for n in range(start + 1, stop + 1):
-        line = raws[n - 1].rstrip("\r")
+    for n, raw in enumerate(text.splitlines(), start=1):
+        line = raw.rstrip("\r")
         if not line.strip():
             continue
         if known is not None and line.startswith('{"id":"'):
@@ -136,6 +120,7 @@ def parse_range(raws: list[str], start: int, stop: int, strict: bool, known: dic
         rec = Record(n, line, obj)
         _check(rec, strict, warnings, clean and _SURROGATE_ESCAPE.search(line) is None, good)
         records.append(rec)
+    return records, warnings
 
 
 def _encodable(text: str) -> bool:
