@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from ..errors import ImportFormatError
-from ..intake import dep_target_problem, id_problem, loads, strings_problem
+from ..intake import ID_RE, MAX_ID_LEN, dep_target_problem, id_problem, loads, strings_problem
 from ..model import DEP_TYPES, ISSUE_TYPES, STATUSES, ts_micros
 from .files import line_hash
 from .markers import is_marker
@@ -90,11 +90,12 @@ def parse(text: str, *, strict: bool = False,
     ``strict``. Blank lines are skipped. ``known``: lines by id that were checked before (an
     import's base lines): a line equal to its known one is decoded only when its record is used.
     """
-    records: list[Record] = []
-    warnings: list[str] = []
     # text decoded from UTF-8 holds no lone surrogate: only a JSON escape can make one (checked
     # per line below); text handed over as a str is checked once, whole
     clean = text.isascii() or _encodable(text)
+    records: list[Record] = []
+    warnings: list[str] = []
+    good: set[str] = set()
     for n, raw in enumerate(text.splitlines(), start=1):
         line = raw.rstrip("\r")
         if not line.strip():
@@ -117,7 +118,7 @@ def parse(text: str, *, strict: bool = False,
         if not isinstance(obj, dict):
             raise ImportFormatError.at(n, f"expected a JSON object, got {type(obj).__name__}")
         rec = Record(n, line, obj)
-        _check(rec, strict, warnings, clean and _SURROGATE_ESCAPE.search(line) is None)
+        _check(rec, strict, warnings, clean and _SURROGATE_ESCAPE.search(line) is None, good)
         records.append(rec)
     return records, warnings
 
@@ -130,88 +131,108 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _check(rec: Record, strict: bool, warnings: list[str], clean: bool = False) -> None:
+def _check(rec: Record, strict: bool, warnings: list[str], clean: bool = False,
+           good: set[str] | None = None) -> None:
     """Check one parsed line (raises ImportFormatError); ``clean``: no string in it can hold a
-    lone surrogate (the caller knows), so that walk is skipped."""
+    lone surrogate (the caller knows), so that walk is skipped. ``good``: dependency targets
+    already found valid in this file (a target named by many lines is checked once)."""
     o, n = rec.obj, rec.line_no
+    get = o.get
     for key in ("id", "title"):
         if key not in o:
             raise ImportFormatError.at(n, f"missing required field '{key}'")
         if not isinstance(o[key], str) or not o[key].strip():
             raise ImportFormatError.at(n, f"field '{key}' must be a non-empty string")
     # the same checks as every other way in (create, the daemon, the merge driver)
-    why = id_problem(o["id"])
-    if why:
-        raise ImportFormatError.at(n, f"id {o['id']!r} {why}")
+    iid = o["id"]
+    if not _id_ok(iid):
+        raise ImportFormatError.at(n, f"id {iid!r} {id_problem(iid)}")
     why = None if clean else strings_problem(o)
     if why:
         raise ImportFormatError.at(n, why)
     for key in _STR_FIELDS:
-        if o.get(key) is not None and not isinstance(o[key], str):
-            raise ImportFormatError.at(n, f"field '{key}' must be a string, got {type(o[key]).__name__}")
-    for key in ("priority", "estimated_minutes"):
-        v = o.get(key)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+        v = get(key)
+        if v is not None and v.__class__ is not str and not isinstance(v, str):
+            raise ImportFormatError.at(n, f"field '{key}' must be a string, got {type(v).__name__}")
+    priority = get("priority")
+    for key, v in (("priority", priority), ("estimated_minutes", get("estimated_minutes"))):
+        if v is not None and v.__class__ is not int and (isinstance(v, bool) or not isinstance(v, int)):
             raise ImportFormatError.at(n, f"field '{key}' must be an integer, got {json.dumps(v)}")
-    if o.get("priority") is not None and not 0 <= o["priority"] <= 4:
-        unknown_value(f"priority {o['priority']} is outside 0-4", n, strict, warnings)
-    o.setdefault("status", "open")
+    if priority is not None and not 0 <= priority <= 4:
+        unknown_value(f"priority {priority} is outside 0-4", n, strict, warnings)
     o.setdefault("priority", 2)
-    o.setdefault("issue_type", "task")
-    if o["status"] not in STATUSES:
-        unknown_value(f"unknown status '{o['status']}' (kept; treated as not ready)", n, strict, warnings)
-    if o["issue_type"] not in ISSUE_TYPES:
-        unknown_value(f"unknown issue type '{o['issue_type']}' (kept)", n, strict, warnings)
-    for key in ("created_at", "updated_at", "closed_at"):
-        v = o.get(key)
-        if v is None:
-            continue
-        try:
-            us = ts_micros(v)
-        except ValueError:
-            raise ImportFormatError.at(n, f"field '{key}' is not an RFC 3339 timestamp: {v!r}") from None
-        if key == "created_at":
-            rec.created_us = us
-        elif key == "updated_at":
-            rec.updated_us = us
-    if o.get("created_at") is None:
-        if o.get("updated_at") is None:
+    status = o.setdefault("status", "open")
+    kind = o.setdefault("issue_type", "task")
+    if status not in _STATUSES:
+        unknown_value(f"unknown status '{status}' (kept; treated as not ready)", n, strict, warnings)
+    if kind not in _ISSUE_TYPES:
+        unknown_value(f"unknown issue type '{kind}' (kept)", n, strict, warnings)
+    created, updated, closed = get("created_at"), get("updated_at"), get("closed_at")
+    if created is not None:
+        rec.created_us = _micros(created, "created_at", n)
+    if updated is not None:
+        rec.updated_us = _micros(updated, "updated_at", n)
+    if closed is not None:
+        _micros(closed, "closed_at", n)
+    if created is None:
+        if updated is None:
             raise ImportFormatError.at(n, "missing 'created_at' and 'updated_at'")
-        o["created_at"], rec.created_us = o["updated_at"], rec.updated_us
-    if o.get("updated_at") is None:
+        o["created_at"], rec.created_us = updated, rec.updated_us
+    if updated is None:
         o["updated_at"], rec.updated_us = o["created_at"], rec.created_us
-    labels = o.get("labels")
+    labels = get("labels")
     if labels is not None and (not isinstance(labels, list) or not all(isinstance(x, str) for x in labels)):
         raise ImportFormatError.at(n, "field 'labels' must be a list of strings")
-    deps = o.get("dependencies")
+    deps = get("dependencies")
     if deps is not None:
         if not isinstance(deps, list):
             raise ImportFormatError.at(n, "field 'dependencies' must be a list")
         for d in deps:
-            if not isinstance(d, dict) or not isinstance(d.get("depends_on_id"), str):
+            target = d.get("depends_on_id") if isinstance(d, dict) else None
+            if not isinstance(target, str):
                 raise ImportFormatError.at(n, "each dependency needs a string 'depends_on_id'")
-            why = dep_target_problem(d["depends_on_id"])
-            if why:
-                raise ImportFormatError.at(n, f"dependency {d['depends_on_id']!r} {why}")
-            if d.get("issue_id", o["id"]) != o["id"]:
+            if (good is None or target not in good) and not _id_ok(target):
+                why = dep_target_problem(target)
+                if why:
+                    raise ImportFormatError.at(n, f"dependency {target!r} {why}")
+            if good is not None:
+                good.add(target)
+            if d.get("issue_id", iid) != iid:
                 raise ImportFormatError.at(
-                    n, f"dependency issue_id {d.get('issue_id')!r} does not match the line's id {o['id']!r}")
+                    n, f"dependency issue_id {d.get('issue_id')!r} does not match the line's id {iid!r}")
             t = d.get("type", "blocks")
-            if not isinstance(t, str):
+            if t.__class__ is not str and not isinstance(t, str):
                 raise ImportFormatError.at(n, "dependency 'type' must be a string")
-            if t not in DEP_TYPES:
+            if t not in _DEP_TYPES:
                 unknown_value(f"unknown dependency type '{t}' (kept; informational)", n, strict, warnings)
-            for k in ("created_at",):
-                if d.get(k) is not None:
-                    try:
-                        ts_micros(d[k])
-                    except (ValueError, TypeError):
-                        raise ImportFormatError.at(n, f"dependency '{k}' is not an RFC 3339 timestamp") from None
-    comments = o.get("comments")
+            at = d.get("created_at")
+            if at is not None:
+                try:
+                    ts_micros(at)
+                except (ValueError, TypeError):
+                    raise ImportFormatError.at(n, "dependency 'created_at' is not an RFC 3339 timestamp") from None
+    comments = get("comments")
     if comments is not None:
         if not isinstance(comments, list) or not all(
                 isinstance(c, dict) and isinstance(c.get("text"), str) for c in comments):
             raise ImportFormatError.at(n, "field 'comments' must be a list of objects with 'text'")
+
+
+_STATUSES, _ISSUE_TYPES, _DEP_TYPES = frozenset(STATUSES), frozenset(ISSUE_TYPES), frozenset(DEP_TYPES)
+
+
+def _id_ok(value: Any) -> bool:
+    """``id_problem(value) is None``, without building a message (the common case)."""
+    return (isinstance(value, str) and len(value) <= MAX_ID_LEN and ".." not in value
+            and ID_RE.pattern.fullmatch(value) is not None)
+
+
+def _micros(v: Any, key: str, n: int) -> int:
+    """``ts_micros`` of field ``key`` of line ``n``; ImportFormatError when it is none."""
+    try:
+        return ts_micros(v)
+    except ValueError:
+        raise ImportFormatError.at(n, f"field '{key}' is not an RFC 3339 timestamp: {v!r}") from None
 
 
 def unknown_value(msg: str, n: int, strict: bool, warnings: list[str]) -> None:

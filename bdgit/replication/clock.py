@@ -24,18 +24,20 @@ NODE_LEN = 8
 
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 _NODE_CHARS = frozenset(_DIGITS)
+_PAIRS = [a + b for a in _DIGITS for b in _DIGITS]
 
 
 def b36(n: int) -> str:
     """``n`` (>= 0) in base 36, lowercase."""
     if n < 0:
         raise ValueError("negative")
-    if n == 0:
-        return "0"
+    if n < 36:
+        return _DIGITS[n]
     out = []
-    while n:
-        n, r = divmod(n, 36)
-        out.append(_DIGITS[r])
+    while n >= 1296:  # two digits a step (an import stamps every issue it brings)
+        n, r = divmod(n, 1296)
+        out.append(_PAIRS[r])
+    out.append(_DIGITS[n] if n < 36 else _PAIRS[n])
     return "".join(reversed(out))
 
 

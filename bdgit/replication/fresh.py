@@ -44,7 +44,7 @@ def row_of(obj: dict[str, Any], created_us: int, updated_us: int) -> tuple[Any, 
     if status == "closed" and not closed_at:
         closed_at = updated
     priority = obj.get("priority")
-    extra = {k: v for k, v in obj.items() if k not in KNOWN_ISSUE_KEYS}
+    extra = None if KNOWN_ISSUE_KEYS.issuperset(obj) else {k: v for k, v in obj.items() if k not in KNOWN_ISSUE_KEYS}
     return (
         obj["id"], obj["title"], obj.get("description") or "", obj.get("design") or "",
         obj.get("acceptance_criteria") or "", obj.get("notes") or "", status,

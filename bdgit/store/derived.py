@@ -286,8 +286,17 @@ class Bulk:
         self.conn = conn
         self.indexes = indexes
         self.dropped: list[str] = []
+        self.cache = self.threads = 0
 
     def __enter__(self) -> Bulk:
+        # while the load runs, a cache the size of the load (inserts and the index builds at the
+        # end stay in memory) and a helper thread for the index builds' sorts; neither setting
+        # has any bearing on durability, and both are put back on the way out
+        cur = _plain(self.conn)
+        self.cache = cur.execute("PRAGMA cache_size").fetchone()[0]
+        self.threads = cur.execute("PRAGMA threads").fetchone()[0]
+        cur.execute(f"PRAGMA cache_size={-BULK_CACHE_KIB}")
+        cur.execute("PRAGMA threads=2")
         for name in TRIGGERS:
             self.conn.execute(f"DROP TRIGGER IF EXISTS {name}")
         if self.indexes:
@@ -300,15 +309,21 @@ class Bulk:
         return self
 
     def __exit__(self, kind: Any, *exc: Any) -> None:
-        if kind is not None:
-            return  # the caller rolls the transaction back, triggers and indexes included
-        rebuild_blocked(self.conn)  # before the indexes: the flags it sets are in one of them
-        for sql in self.dropped:
-            self.conn.execute(sql)
-        for sql in TRIGGERS.values():
-            self.conn.execute(sql)
-        rebuild_counts(self.conn)
+        try:
+            if kind is not None:
+                return  # the caller rolls the transaction back, triggers and indexes included
+            rebuild_blocked(self.conn)  # before the indexes: the flags it sets are in one of them
+            for sql in self.dropped:
+                self.conn.execute(sql)
+            for sql in TRIGGERS.values():
+                self.conn.execute(sql)
+            rebuild_counts(self.conn)
+        finally:
+            self.conn.execute(f"PRAGMA cache_size={int(self.cache)}")
+            self.conn.execute(f"PRAGMA threads={int(self.threads)}")
 
 
+#: the page cache of a bulk load, in KiB (the usual one is 2 MiB)
+BULK_CACHE_KIB = 256 * 1024
 #: the tables whose secondary indexes a bulk load into an empty database builds at the end
 _BULK_TABLES = ("issues", "dependencies", "labels", "comments", "events")
