@@ -234,15 +234,13 @@ def test_a_lock_that_stays_runs_out_of_retries_with_its_own_kind(tmp_path: Path)
     remote, (a,) = make_clones(tmp_path, 1)
     (remote / "refs" / "heads" / "main.lock").write_text("")
     create(a, "stuck")
-    t0 = time.monotonic()
     code, out, err = sync_json(a, "--retry-timeout", "1.5")
-    took = time.monotonic() - t0
     assert code == 75, err
     assert out["kind"] == "git_contention" and out["details"]["reason"] == R.REF_LOCKED
-    assert out["details"]["attempts"] >= 2 and out["details"]["seconds"] <= 1.5 + 0.5
+    # it gave up because the next wait would have passed --retry-timeout, not at the retry limit
+    assert out["details"]["attempts"] >= 2 and "(the time limit)" in out["error"], out
     assert out["details"]["sync"]["commits"], "the local commit is reported"
     assert "administrator" in out["hint"] and "nothing is lost" in out["hint"]
-    assert took < 15
     assert "kept failing" in err
 
 
