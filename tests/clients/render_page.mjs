@@ -9,11 +9,13 @@ const require = createRequire(path.join(nodeModules, 'playwright-core', 'package
 const { chromium: pw } = require('playwright-core');
 
 const args = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  // containers often have a small /dev/shm, where chromium can stall at start
+  '--disable-dev-shm-usage'];
 let context;
 try {
   context = await pw.launchPersistentContext(profile, {
-    executablePath: chromium, headless: true, args, timeout: 30000,
+    executablePath: chromium, headless: true, args, timeout: 90000,  // a loaded 2-core machine starts it slowly
     viewport: { width: 1280, height: 800 },
   });
   const page = context.pages()[0] || (await context.newPage());

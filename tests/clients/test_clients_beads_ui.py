@@ -112,7 +112,7 @@ def test_the_issue_list_renders_in_headless_chromium(ui: tuple[ck.UiSocket, dict
     shot = tmp_path / "issues.png"
     r = ck.run_json(["node", str(Path(__file__).with_name("render_page.mjs")), str(nm), browser,
                      ws["server"].url + "/#/issues", "Fix the login bug", str(shot), str(tmp_path / "profile")],
-                    ws["repo"], ws["env"], timeout=120)
+                    ws["repo"], ws["env"], timeout=180)
     assert r["ok"], r
     for title in ("Fix the login bug", "Ship the release", "Draw the issue list"):
         assert title in r["text"]
