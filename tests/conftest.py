@@ -62,6 +62,15 @@ def beads_repo(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
+def store(beads_repo: Path):  # type: ignore[no-untyped-def]
+    """``beads_repo``'s database, opened in process (closed after the test)."""
+    from bdgit.store import Store
+    s = Store(beads_repo / ".beads" / "test.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture
 def bd(beads_repo: Path, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
     """Run bd in-process in ``beads_repo``; returns (code, stdout, stderr)."""
     return bd_runner(capsys)

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from testing import DATA_DIR
+from testing import DATA_DIR, run_op as run
 
-from bdgit import jsonl, ops
+from bdgit import jsonl
 from bdgit.errors import CollisionError, ImportFormatError
 from bdgit.workspace.initialize import init_workspace
 from bdgit.model import ts_micros
@@ -20,12 +20,6 @@ SNAPSHOTS = sorted(p.name for p in DATA_DIR.glob("*.jsonl"))
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-@pytest.fixture
-def store(beads_repo: Path):  # type: ignore[no-untyped-def]
-    s = Store(beads_repo / ".beads" / "test.db")
-    yield s
-    s.close()
 
 
 @pytest.fixture
@@ -37,10 +31,6 @@ def other(tmp_path: Path):  # type: ignore[no-untyped-def]
     s = Store(root / ".beads" / "test.db")
     yield s
     s.close()
-
-
-def run(store: Store, op: str, **args: Any) -> Any:
-    return ops.run(store, op, args, "tester")
 
 
 def export(store: Store) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,21 +12,8 @@ from bdgit import jsonl, ops
 from bdgit.errors import BatchFailed, ConflictError, UsageError, ValidationError
 from bdgit.ops import claim, leases
 from bdgit.store import Store
+from testing import run_op as run, new_issue as new
 
-
-@pytest.fixture
-def store(beads_repo: Path):  # type: ignore[no-untyped-def]
-    s = Store(beads_repo / ".beads" / "test.db")
-    yield s
-    s.close()
-
-
-def run(store: Store, op: str, actor: str = "tester", **args: Any) -> Any:
-    return ops.run(store, op, args, actor)
-
-
-def new(store: Store, title: str = "t", **args: Any) -> str:
-    return run(store, "create", title=title, **args)["id"]
 
 
 def take(store: Store, actor: str, **args: Any) -> dict[str, Any] | None:

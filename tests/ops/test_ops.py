@@ -3,7 +3,6 @@ comments, the audit trail and atomic batches."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,21 +12,8 @@ from bdgit.errors import BdError, NotFoundError, UsageError, ValidationError
 from bdgit.model import ts_micros
 from bdgit.errors import BatchFailed
 from bdgit.store import Store
+from testing import run_op as run, new_issue as new
 
-
-@pytest.fixture
-def store(beads_repo: Path):  # type: ignore[no-untyped-def]
-    s = Store(beads_repo / ".beads" / "test.db")
-    yield s
-    s.close()
-
-
-def run(store: Store, op: str, actor: str = "tester", **args: Any) -> Any:
-    return ops.run(store, op, args, actor)
-
-
-def new(store: Store, title: str = "t", **args: Any) -> str:
-    return run(store, "create", title=title, **args)["id"]
 
 
 def n_rows(store: Store, table: str) -> int:

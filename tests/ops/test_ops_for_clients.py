@@ -14,17 +14,8 @@ from bdgit import ops
 from bdgit.errors import NotFoundError, ValidationError
 from bdgit.ops.prime import guide
 from bdgit.store import Store
+from testing import run_op as run
 
-
-@pytest.fixture
-def store(beads_repo: Path):  # type: ignore[no-untyped-def]
-    s = Store(beads_repo / ".beads" / "test.db")
-    yield s
-    s.close()
-
-
-def run(store: Store, op: str, actor: str = "tester", **args: Any) -> Any:
-    return ops.run(store, op, args, actor)
 
 
 def new(store: Store, title: str = "Something real to do", **args: Any) -> str:

@@ -153,12 +153,6 @@ def test_bd_init_and_hooks_install_register_the_merge_driver(git_repo: Path) -> 
     assert (git_repo / ".beads" / ".gitattributes").read_text() == "issues.jsonl merge=beads\n"  # once
 
 
-@pytest.fixture
-def store(beads_repo: Path) -> Any:
-    s = Store(beads_repo / ".beads" / "test.db")
-    yield s
-    s.close()
-
 
 def test_a_database_from_before_versions_upgrades_and_keeps_its_file(tmp_path: Path) -> None:
     """A database made by the first schema (no versions, line hashes) opens, migrates, exports

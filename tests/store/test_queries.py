@@ -7,31 +7,16 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bdgit import ops
 from bdgit.errors import ConflictError, CycleError, NotFoundError, ValidationError
 from bdgit.store import Store
+from testing import run_op as run, new_issue as new
 
 T0 = "2025-01-01T00:00:00Z"
 
-
-@pytest.fixture
-def store(beads_repo: Path):  # type: ignore[no-untyped-def]
-    s = Store(beads_repo / ".beads" / "test.db")
-    yield s
-    s.close()
-
-
-def run(store: Store, op: str, **args: Any) -> Any:
-    return ops.run(store, op, args, "tester")
-
-
-def new(store: Store, title: str, **args: Any) -> str:
-    return run(store, "create", title=title, **args)["id"]
 
 
 def dep(store: Store, a: str, b: str, t: str = "blocks") -> None:

@@ -54,3 +54,14 @@ def wait_for(pred: Callable[[], Any], timeout: float = 10.0, interval: float = 0
         if time.monotonic() >= end:
             return None
         time.sleep(interval)
+
+
+def run_op(store: Any, op: str, actor: str = "tester", **args: Any) -> Any:
+    """Run one operation in process on an open ``Store``, as ``actor`` (the data it returns)."""
+    from bdgit import ops
+    return ops.run(store, op, args, actor)
+
+
+def new_issue(store: Any, title: str = "t", **args: Any) -> str:
+    """Create an issue in process; its ID."""
+    return str(run_op(store, "create", title=title, **args)["id"])
