@@ -76,6 +76,28 @@ class Pending:
     made: bool = False  # a merge commit of ours (not the upstream's tip)
 
 
+@dataclass
+class _Target:
+    """Where one mode's sync rounds fetch from, merge into and push to (``Sync._rounds``).
+
+    ``remote``/``dest``/``tracking``: the remote, its branch and our remote-tracking ref (None
+    only when neither pulling nor pushing); ``fetch_spec``: the refspec to fetch (None: the
+    upstream's own); ``branch``: the branch our commits go to (None: the checked-out one);
+    ``merge``/``apply``: merge the fetched side, apply a merge at once; ``apply_pushed``: apply
+    a merge that has been pushed (False: this clone takes it in the next round); ``rejected``:
+    what to say when a push without pulling meets new remote commits."""
+
+    remote: str | None
+    dest: str | None
+    tracking: str | None
+    fetch_spec: str | None
+    branch: str | None
+    merge: Callable[[Store], Pending | None]
+    apply: Callable[[Store, Pending], None]
+    apply_pushed: Callable[[Store, Pending], bool]
+    rejected: str
+
+
 class _LocalBusy(Exception):
     """This clone cannot take the merge now (the user's git is busy, the branch moved)."""
 
@@ -363,14 +385,24 @@ class Sync:
             return self._dry_run(ref, up.tracking_ref if up and self.pull else None, None)
         for c in install_merge_driver(self.repo, self.path):  # so that a 'git pull' by hand merges issues too
             self.step(f"Installed the JSONL merge driver ({c})")
+        return self._rounds(ref, _Target(
+            remote=up.remote if up else None, dest=up.merge_ref if up else None,
+            tracking=up.tracking_ref if up else None, fetch_spec=None, branch=None,
+            merge=lambda store: self._merge_index(store, up) if up is not None else None,
+            apply=self._apply_index, apply_pushed=self._try_apply,
+            rejected=f"the push to {up.remote if up else None} was rejected: the remote has new commits"))
+
+    def _rounds(self, ref: str, t: _Target) -> dict[str, Any]:
+        """Fetch, merge, push and apply until the push lands (or nothing is left to push), retrying
+        transient failures within the policy: the one loop of both modes (``t`` says where)."""
         follow_ups = 0
         while True:
             self.report["attempts"] += 1
             if self.pull:
-                assert up is not None
-                f = self._fetch(up.remote, None, up.merge_ref)
+                assert t.remote is not None and t.dest is not None
+                f = self._fetch(t.remote, t.fetch_spec, t.dest)
                 if f is not None:
-                    self._retry(f, up.remote, up.merge_ref)
+                    self._retry(f, t.remote, t.dest)
                     continue
             pending: Pending | None = None
             try:
@@ -379,12 +411,11 @@ class Sync:
                     try:
                         if not self.daemon:
                             self._absorb(store)
-                            self._commit(store, self.message if self.report["attempts"] == 1 else None, None)
+                            self._commit(store, self.message if self.report["attempts"] == 1 else None, t.branch)
                         if self.pull:
-                            assert up is not None
-                            pending = self._merge_index(store, up)
+                            pending = t.merge(store)
                         if pending is not None and not self.push:
-                            self._apply_index(store, pending)
+                            t.apply(store, pending)
                             pending = None
                     finally:
                         store.close()
@@ -393,25 +424,24 @@ class Sync:
                 continue
             if not self.push:
                 break
-            assert up is not None
+            assert t.remote is not None and t.dest is not None and t.tracking is not None
             tip = pending.target if pending is not None else ref_target(self.repo, ref)
-            if not self._ahead(tip, ref_target(self.repo, up.tracking_ref)):
+            if not self._ahead(tip, ref_target(self.repo, t.tracking)):
                 self.step("Nothing to push")
                 break
             assert tip is not None
-            f = self._push(up.remote, str(tip) if pending is not None else ref, up.merge_ref)
+            f = self._push(t.remote, str(tip) if pending is not None else ref, t.dest)
             if f is not None:
                 if not self.pull and f.kind == remote.MOVED:
-                    raise GitError(f"the push to {up.remote} was rejected: the remote has new commits",
-                                   "run bd sync without --no-pull")
-                self._retry(f, up.remote, up.merge_ref)
+                    raise GitError(t.rejected, "run bd sync without --no-pull")
+                self._retry(f, t.remote, t.dest)
                 continue
             if pending is not None:
                 self._renumbered(pending.renumbered)  # on the remote now, whatever happens here
                 with self._lock():
                     store = Store(self.ws.db_path)
                     try:
-                        applied = self._try_apply(store, pending)
+                        applied = t.apply_pushed(store, pending)
                     finally:
                         store.close()
                 if not applied:  # the next round merges what we pushed (nothing is renumbered again)
@@ -574,73 +604,18 @@ class Sync:
         self.report.update(branch=branch, upstream=f"{name}/{short(dest)}" if name else None)
         if self.dry_run:
             return self._dry_run(ref, tracking if self.pull else None, branch)
-        follow_ups = 0
-        while True:
-            self.report["attempts"] += 1
-            if self.pull:
-                assert name is not None
-                f = self._fetch(name, f"+{dest}:{tracking}", dest)
-                if f is not None:
-                    self._retry(f, name, dest)
-                    continue
-            pending: Pending | None = None
+        def apply_pushed(store: Store, p: Pending) -> bool:
             try:
-                with self._lock():
-                    store = Store(self.ws.db_path)
-                    try:
-                        if not self.daemon:
-                            self._absorb(store)
-                            self._commit(store, self.message if self.report["attempts"] == 1 else None, branch)
-                        if self.pull:
-                            pending = self._merge_branch(store, ref, tracking)
-                        if pending is not None and not self.push:
-                            self._apply_branch(store, ref, pending)
-                            pending = None
-                    finally:
-                        store.close()
+                self._apply_branch(store, ref, p)
+                return True
             except _LocalBusy as e:
-                self._retry(remote.Failure("merge", remote.LOCAL_LOCK, str(e), 0), "this clone", ref)
-                continue
-            if not self.push:
-                break
-            assert name is not None
-            tip = pending.target if pending is not None else ref_target(self.repo, ref)
-            if not self._ahead(tip, ref_target(self.repo, tracking)):
-                self.step("Nothing to push")
-                break
-            assert tip is not None
-            f = self._push(name, str(tip) if pending is not None else ref, dest)
-            if f is not None:
-                if not self.pull and f.kind == remote.MOVED:
-                    raise GitError(f"the push of {branch} to {name} was rejected: the remote has new commits",
-                                   "run bd sync without --no-pull")
-                self._retry(f, name, dest)
-                continue
-            if pending is not None:
-                self._renumbered(pending.renumbered)  # on the remote now, whatever happens here
-                with self._lock():
-                    store = Store(self.ws.db_path)
-                    try:
-                        self._apply_branch(store, ref, pending)
-                        applied = True
-                    except _LocalBusy as e:
-                        self.step(f"Pushed; {branch} takes the merge in the next round ({e})")
-                        applied = False
-                    finally:
-                        store.close()
-                if not applied:
-                    follow_ups += 1
-                    if follow_ups <= FOLLOW_UPS:
-                        continue
-            local = ref_target(self.repo, ref)
-            if self._ahead(local, tip) and follow_ups < FOLLOW_UPS:
-                follow_ups += 1
-                self.step("Pushing what the merge committed")
-                continue
-            if self._ahead(local, tip):
-                self.step("Changes committed during the sync stay for the next bd sync to push")
-            break
-        return self.report
+                self.step(f"Pushed; {branch} takes the merge in the next round ({e})")
+                return False
+        return self._rounds(ref, _Target(
+            remote=name, dest=dest, tracking=tracking, fetch_spec=f"+{dest}:{tracking}", branch=branch,
+            merge=lambda store: self._merge_branch(store, ref, tracking),
+            apply=lambda store, p: self._apply_branch(store, ref, p), apply_pushed=apply_pushed,
+            rejected=f"the push of {branch} to {name} was rejected: the remote has new commits"))
 
     def _merge_branch(self, store: Store, ref: str, tracking: str) -> Pending | None:
         repo = self.repo
